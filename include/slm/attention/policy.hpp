@@ -1,0 +1,38 @@
+#pragma once
+// Attention policies are empty tag types; the work is done by AttentionKernel<Policy, Backend>,
+// specialised once per (policy, backend) pair next to that backend's implementation.
+//
+// Contract of a specialisation (all tensors on the backend's device):
+//   static AttentionFootprint footprint(const AttentionShape&)
+//       bytes kept per layer between forward and backward, and scratch for backward.
+//   static void forward(Backend&, const AttentionShape&, const Act* qkv, Act* out, void* saved)
+//       qkv: (B·T, qkv_stride) with q and k already rotated; out: (B·T, heads·head_dim).
+//   static void backward(Backend&, const AttentionShape&, const Act* qkv, const Act* out,
+//                        const Act* d_out, const void* saved, void* scratch, Act* d_qkv)
+//       d_qkv: (B·T, qkv_stride), every element written.
+// Causal, scale 1/sqrt(head_dim).
+#include <concepts>
+#include <cstdint>
+#include <string_view>
+
+#include "slm/core/shapes.hpp"
+
+namespace slm::attention {
+
+template <class Policy>
+concept AttentionPolicy = requires {
+    { Policy::name } -> std::convertible_to<std::string_view>;
+    { Policy::supports_head_dim(int64_t{}) } -> std::same_as<bool>;
+};
+
+template <class>
+inline constexpr bool not_implemented = false;
+
+template <class Policy, class Backend>
+struct AttentionKernel {
+    static_assert(not_implemented<Policy>,
+                  "this attention policy has no implementation for this backend: include its "
+                  "header for the backend (e.g. slm/attention/flash.hpp) or pick another policy");
+};
+
+}  // namespace slm::attention

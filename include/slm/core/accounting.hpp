@@ -1,0 +1,79 @@
+#pragma once
+// Counting before measuring: exact parameter counts, model FLOPs per token, and what a training
+// step needs in memory. MFU everywhere in slm divides by flops_per_token() from here.
+#include <cstdint>
+#include <cstdio>
+#include <string>
+
+#include "slm/core/activation_layout.hpp"
+#include "slm/core/config.hpp"
+
+namespace slm {
+
+// Parameters in the matrices that are multiplied per token (everything but norms and the
+// embedding lookup; the LM head counts).
+inline int64_t matmul_parameter_count(const ModelConfig& c) {
+    const int64_t d = c.hidden;
+    const int64_t attention = d * c.q_width() + 2 * d * c.kv_width() + c.q_width() * d;
+    const int64_t mlp = 3 * d * c.ffn;
+    return c.layers * (attention + mlp) + c.vocab * d;
+}
+
+// Every trainable parameter, counted from the shapes (the flat layout must agree; tested).
+inline int64_t parameter_count(const ModelConfig& c) {
+    const int64_t norms = c.layers * 2 * c.hidden + c.hidden;
+    const int64_t embeddings = c.tied_embeddings ? c.vocab * c.hidden : 2 * c.vocab * c.hidden;
+    return matmul_parameter_count(c) - c.vocab * c.hidden + embeddings + norms;
+}
+
+// Model FLOPs of one training token at context `seq`: 6 per matmul parameter (forward 2,
+// backward 4) plus causal attention, 6·L·T·d (half of the full 12·L·T·d). Recomputation is not
+// counted: this is the numerator of MFU.
+inline double flops_per_token(const ModelConfig& c, int64_t seq) {
+    return 6.0 * static_cast<double>(matmul_parameter_count(c)) +
+           6.0 * static_cast<double>(c.layers) * static_cast<double>(seq) *
+               static_cast<double>(c.q_width());
+}
+
+// How a backend stores things, in bytes per element.
+struct Precision {
+    int64_t master = 4;        // parameters the optimizer updates
+    int64_t working = 0;       // a lower-precision copy the GEMMs read (0: none, master is used)
+    int64_t gradient = 4;
+    int64_t optimizer = 8;     // AdamW: two moments
+    int64_t activation = 2;
+    int64_t statistic = 4;     // saved norms' rstd, attention's log-sum-exp
+};
+
+struct MemoryEstimate {
+    int64_t parameters = 0, working_copy = 0, gradients = 0, optimizer_state = 0, activations = 0;
+    int64_t total() const {
+        return parameters + working_copy + gradients + optimizer_state + activations;
+    }
+};
+
+inline std::string format_gib(int64_t bytes) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));
+    return buf;
+}
+
+// Memory of one training process holding everything (no sharding): the flat buffers plus the
+// activation arena for one micro-batch. `attention` comes from the attention policy's
+// footprint(), `loss_chunk_bytes` from the backend's loss.
+inline MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t batch, int64_t seq,
+                                               const Precision& p, AttentionFootprint attention,
+                                               int64_t loss_chunk_bytes) {
+    const int64_t n = parameter_count(c);
+    MemoryEstimate m;
+    m.parameters = n * p.master;
+    m.working_copy = n * p.working;
+    m.gradients = n * p.gradient;
+    m.optimizer_state = n * p.optimizer;
+    m.activations = ActivationLayout(c, batch, seq, p.activation, p.statistic, attention,
+                                     loss_chunk_bytes)
+                        .total_bytes();
+    return m;
+}
+
+}  // namespace slm

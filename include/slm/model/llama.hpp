@@ -1,0 +1,260 @@
+#pragma once
+// Llama<Backend, Attention>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional GQA, untied or
+// tied LM head) over one flat parameter buffer and one flat gradient buffer. It owns the order of
+// the ops; every op is the backend's and attention is the policy's, so the same code trains on
+// the CPU reference and on the GPU.
+#include <cmath>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "slm/attention/policy.hpp"
+#include "slm/core/activation_layout.hpp"
+#include "slm/core/backend.hpp"
+#include "slm/core/config.hpp"
+#include "slm/core/parameter_layout.hpp"
+#include "slm/core/random.hpp"
+
+namespace slm {
+
+template <Backend B, attention::AttentionPolicy A>
+class Llama {
+public:
+    using BackendType = B;
+    using AttentionType = A;
+    using Master = typename B::Master;
+    using Act = typename B::Act;
+    using Grad = typename B::Grad;
+    using Stat = typename B::Stat;
+    using Kernel = attention::AttentionKernel<A, B>;
+
+    Llama(const ModelConfig& config, B& backend, uint64_t seed = 1234)
+        : config_((config.validate(), config)),
+          layout_(config_),
+          backend_(backend),
+          params_(backend.template allocate<Master>(layout_.total())),
+          grads_(backend.template allocate<Grad>(layout_.total())) {
+        require(A::supports_head_dim(config_.head_dim()),
+                "attention '" + std::string(A::name) + "' does not support head_dim " +
+                    std::to_string(config_.head_dim()) +
+                    " (hidden / heads); pick another attention policy or change heads");
+        if constexpr (B::has_working_copy)
+            working_.emplace(backend.template allocate<Act>(layout_.total()));
+        initialize(seed);
+    }
+
+    const ModelConfig& config() const { return config_; }
+    const ParameterLayout& layout() const { return layout_; }
+    B& backend() { return backend_; }
+    Master* parameters() { return params_.data(); }
+    Grad* gradients() { return grads_.data(); }
+    // What the GEMMs read: the master weights, or their low-precision copy.
+    Act* weights() {
+        if constexpr (B::has_working_copy) return working_->data();
+        else return params_.data();
+    }
+
+    // Normal(0, 0.02) matrices, with the two projections that write into the residual stream
+    // scaled by 1/sqrt(2·layers) so the stream's variance does not grow with depth; norms at 1.
+    void initialize(uint64_t seed) {
+        std::vector<Master> host(static_cast<size_t>(layout_.total()), Master(0));
+        const double residual_scale = 1.0 / std::sqrt(2.0 * static_cast<double>(config_.layers));
+        for (const auto& t : layout_.tensors()) {
+            const bool norm = t.shape.size() == 1;
+            const bool into_residual = t.name.ends_with("o_proj.weight") ||
+                                       t.name.ends_with("down_proj.weight");
+            const double std = 0.02 * (into_residual ? residual_scale : 1.0);
+            for (int64_t i = 0; i < t.size; ++i)
+                host[static_cast<size_t>(t.offset + i)] =
+                    norm ? Master(1)
+                         : static_cast<Master>(std * normal(seed, static_cast<uint64_t>(t.offset + i)));
+        }
+        set_parameters(host.data());
+        zero_gradients();
+    }
+
+    // host: layout().total() values in the flat layout
+    void set_parameters(const Master* host) {
+        backend_.upload(params_.data(), host, layout_.total());
+        refresh_working_copy();
+    }
+    void get_parameters(Master* host) { backend_.download(host, params_.data(), layout_.total()); }
+    void get_gradients(Grad* host) { backend_.download(host, grads_.data(), layout_.total()); }
+    void zero_gradients() { backend_.zero(grads_.data(), layout_.total()); }
+    void refresh_working_copy() {
+        if constexpr (B::has_working_copy)
+            backend_.convert(params_.data(), working_->data(), layout_.total());
+    }
+
+    // One micro-batch: forward, loss, backward. Gradients of grad_scale · mean loss are ADDED to
+    // gradients(), so micro-batches accumulate. tokens, targets: host arrays of batch·seq.
+    LossResult forward_backward(const int32_t* tokens, const int32_t* targets, int64_t batch,
+                                int64_t seq, double grad_scale = 1.0) {
+        LossResult loss = forward(tokens, targets, batch, seq, true, grad_scale);
+        backward();
+        return loss;
+    }
+
+    // Loss only; gradients untouched.
+    LossResult evaluate(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq) {
+        return forward(tokens, targets, batch, seq, false, 0.0);
+    }
+
+    // Logits of the last position of each sequence, for sampling. logits: host (batch, vocab).
+    void last_logits(const int32_t* tokens, int64_t batch, int64_t seq, Act* logits) {
+        forward_trunk(tokens, batch, seq);
+        const auto& a = *acts_;
+        const int64_t d = config_.hidden, V = config_.vocab;
+        auto device_logits = backend_.template allocate<Act>(batch * V);
+        for (int64_t b = 0; b < batch; ++b)
+            backend_.linear_forward(at<Act>(a.norm_final()) + ((b + 1) * seq - 1) * d,
+                                    weights() + layout_.lm_head(),
+                                    device_logits.data() + b * V, 1, d, V);
+        backend_.download(logits, device_logits.data(), batch * V);
+    }
+
+    // Bytes the activation arena holds for a (batch, seq) micro-batch.
+    int64_t activation_bytes(int64_t batch, int64_t seq) const {
+        return make_activation_layout(batch, seq).total_bytes();
+    }
+
+private:
+    AttentionShape attention_shape(int64_t batch, int64_t seq) const {
+        return {batch, seq, config_.heads, config_.kv_heads, config_.head_dim()};
+    }
+
+    ActivationLayout make_activation_layout(int64_t batch, int64_t seq) const {
+        const auto p = backend_.precision();
+        const int64_t chunk = backend_.loss_chunk_rows(batch * seq, config_.vocab);
+        return ActivationLayout(config_, batch, seq, p.activation, p.statistic,
+                                Kernel::footprint(attention_shape(batch, seq)),
+                                chunk * config_.vocab * p.activation);
+    }
+
+    template <class U>
+    U* at(int64_t byte_offset) {
+        return reinterpret_cast<U*>(arena_->data() + byte_offset);
+    }
+
+    void prepare(int64_t batch, int64_t seq) {
+        require(batch > 0, "batch must be > 0, got " + std::to_string(batch));
+        require(seq > 0 && seq <= config_.max_seq,
+                "sequence length " + std::to_string(seq) + " is outside [1, max_seq = " +
+                    std::to_string(config_.max_seq) + "] of model '" + config_.name +
+                    "'; use a shorter --seq or a config with a larger max_seq");
+        if (acts_ && acts_->batch() == batch && acts_->seq() == seq) return;
+        arena_.reset();
+        acts_.emplace(make_activation_layout(batch, seq));
+        arena_.emplace(backend_.template allocate<std::byte>(acts_->total_bytes()));
+    }
+
+    // Embedding → blocks → final norm; leaves everything backward needs in the arena.
+    void forward_trunk(const int32_t* tokens, int64_t batch, int64_t seq) {
+        prepare(batch, seq);
+        const auto& a = *acts_;
+        const ModelConfig& c = config_;
+        const int64_t n = batch * seq, d = c.hidden, f = c.ffn;
+        const auto shape = attention_shape(batch, seq);
+        Act* w = weights();
+        backend_.upload(at<int32_t>(a.tokens()), tokens, n);
+        backend_.embedding_forward(at<int32_t>(a.tokens()), w + layout_.embed(),
+                                   at<Act>(a.layer(0).resid_in), n, d, c.vocab);
+        const auto& l0 = a.layer(0);
+        backend_.add_rmsnorm_forward(at<Act>(l0.resid_in), nullptr, at<Act>(l0.resid_in),
+                                     w + layout_.layer(0).attn_norm, at<Act>(l0.norm1),
+                                     at<Stat>(l0.rstd1), n, d, c.norm_eps);
+        for (int64_t l = 0; l < c.layers; ++l) {
+            const auto& al = a.layer(l);
+            const auto& pl = layout_.layer(l);
+            Act* delta = at<Act>(a.delta());
+            backend_.linear_forward(at<Act>(al.norm1), w + pl.qkv, at<Act>(al.qkv), n, d,
+                                    c.qkv_width());
+            backend_.rope_forward(at<Act>(al.qkv), shape, c.rope_theta);
+            Kernel::forward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
+                            arena_->data() + al.attn_saved);
+            backend_.linear_forward(at<Act>(al.attn_out), w + pl.o, delta, n, c.q_width(), d);
+            backend_.add_rmsnorm_forward(at<Act>(al.resid_in), delta, at<Act>(al.resid_mid),
+                                         w + pl.mlp_norm, at<Act>(al.norm2), at<Stat>(al.rstd2),
+                                         n, d, c.norm_eps);
+            backend_.linear_forward(at<Act>(al.norm2), w + pl.gate_up, at<Act>(al.gate_up), n, d,
+                                    2 * f);
+            backend_.swiglu_forward(at<Act>(al.gate_up), at<Act>(al.mlp_act), n, f);
+            backend_.linear_forward(at<Act>(al.mlp_act), w + pl.down, delta, n, f, d);
+            // The residual add closing this block is fused with the norm opening the next.
+            const bool last = l + 1 == c.layers;
+            Act* next_resid = at<Act>(last ? a.resid_final() : a.layer(l + 1).resid_in);
+            Act* next_norm = at<Act>(last ? a.norm_final() : a.layer(l + 1).norm1);
+            Stat* next_rstd = at<Stat>(last ? a.rstd_final() : a.layer(l + 1).rstd1);
+            const int64_t next_w = last ? layout_.final_norm() : layout_.layer(l + 1).attn_norm;
+            backend_.add_rmsnorm_forward(at<Act>(al.resid_mid), delta, next_resid, w + next_w,
+                                         next_norm, next_rstd, n, d, c.norm_eps);
+        }
+    }
+
+    LossResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq,
+                       bool with_gradient, double grad_scale) {
+        forward_trunk(tokens, batch, seq);
+        const auto& a = *acts_;
+        const int64_t n = batch * seq;
+        backend_.upload(at<int32_t>(a.targets()), targets, n);
+        // The head's gradient comes out of the same pass as the loss: d_norm holds dL/d(norm_final)
+        // for backward() to continue from.
+        return backend_.lm_head_cross_entropy(
+            at<Act>(a.norm_final()), weights() + layout_.lm_head(), at<int32_t>(a.targets()), n,
+            config_.hidden, config_.vocab, arena_->data() + a.loss_chunk(),
+            backend_.loss_chunk_rows(n, config_.vocab), grad_scale,
+            with_gradient ? at<Act>(a.d_norm()) : nullptr, grads_.data() + layout_.lm_head());
+    }
+
+    void backward() {
+        const auto& a = *acts_;
+        const ModelConfig& c = config_;
+        const int64_t n = a.batch() * a.seq(), d = c.hidden, f = c.ffn;
+        const auto shape = attention_shape(a.batch(), a.seq());
+        Act* w = weights();
+        Grad* g = grads_.data();
+        Act* d_resid = at<Act>(a.d_resid());
+        Act* d_norm = at<Act>(a.d_norm());
+        backend_.zero(d_resid, n * d);
+        backend_.rmsnorm_backward(at<Act>(a.resid_final()), w + layout_.final_norm(),
+                                  at<Stat>(a.rstd_final()), d_norm, d_resid,
+                                  g + layout_.final_norm(), n, d);
+        // d_resid is dL/d(residual stream) after each block; both branches read it and the
+        // norms' backward add their share into it.
+        for (int64_t l = c.layers - 1; l >= 0; --l) {
+            const auto& al = a.layer(l);
+            const auto& pl = layout_.layer(l);
+            backend_.linear_backward(at<Act>(al.mlp_act), w + pl.down, d_resid,
+                                     at<Act>(a.d_mlp_act()), g + pl.down, n, f, d);
+            backend_.swiglu_backward(at<Act>(al.gate_up), at<Act>(a.d_mlp_act()),
+                                     at<Act>(a.d_gate_up()), n, f);
+            backend_.linear_backward(at<Act>(al.norm2), w + pl.gate_up, at<Act>(a.d_gate_up()),
+                                     d_norm, g + pl.gate_up, n, d, 2 * f);
+            backend_.rmsnorm_backward(at<Act>(al.resid_mid), w + pl.mlp_norm, at<Stat>(al.rstd2),
+                                      d_norm, d_resid, g + pl.mlp_norm, n, d);
+            backend_.linear_backward(at<Act>(al.attn_out), w + pl.o, d_resid,
+                                     at<Act>(a.d_attn_out()), g + pl.o, n, c.q_width(), d);
+            Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
+                             at<Act>(a.d_attn_out()), arena_->data() + al.attn_saved,
+                             arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
+            backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
+            backend_.linear_backward(at<Act>(al.norm1), w + pl.qkv, at<Act>(a.d_qkv()), d_norm,
+                                     g + pl.qkv, n, d, c.qkv_width());
+            backend_.rmsnorm_backward(at<Act>(al.resid_in), w + pl.attn_norm, at<Stat>(al.rstd1),
+                                      d_norm, d_resid, g + pl.attn_norm, n, d);
+        }
+        backend_.embedding_backward(at<int32_t>(a.tokens()), d_resid, g + layout_.embed(), n, d);
+    }
+
+    ModelConfig config_;
+    ParameterLayout layout_;
+    B& backend_;
+    typename B::template Buffer<Master> params_;
+    typename B::template Buffer<Grad> grads_;
+    std::optional<typename B::template Buffer<Act>> working_;
+    std::optional<ActivationLayout> acts_;
+    std::optional<typename B::template Buffer<std::byte>> arena_;
+};
+
+}  // namespace slm

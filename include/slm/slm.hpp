@@ -1,0 +1,20 @@
+#pragma once
+// Everything in slm that compiles without CUDA. GPU code (slm/cuda/, slm/attention/cuda/) is
+// included only from .cu translation units.
+#include "slm/attention/flash.hpp"
+#include "slm/attention/naive.hpp"
+#include "slm/attention/policy.hpp"
+#include "slm/core/accounting.hpp"
+#include "slm/core/activation_layout.hpp"
+#include "slm/core/backend.hpp"
+#include "slm/core/config.hpp"
+#include "slm/core/error.hpp"
+#include "slm/core/parameter_layout.hpp"
+#include "slm/core/presets.hpp"
+#include "slm/core/random.hpp"
+#include "slm/core/shapes.hpp"
+#include "slm/cpu/backend.hpp"
+#include "slm/model/llama.hpp"
+#include "slm/optim/adamw.hpp"
+#include "slm/optim/clip.hpp"
+#include "slm/optim/schedule.hpp"
