@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 
+#include "slm/cpu/reduce.hpp"
 #include "slm/optim/adamw_step.hpp"
 
 namespace slm::cpu {
@@ -26,10 +27,9 @@ void adamw_update(T* params, const T* grads, T* m, T* v, int64_t n, const optim:
 
 template <class T>
 double sum_of_squares(const T* x, int64_t n) {
-    double total = 0;
-#pragma omp parallel for schedule(static) reduction(+ : total)
-    for (int64_t i = 0; i < n; ++i) total += static_cast<double>(x[i]) * static_cast<double>(x[i]);
-    return total;
+    return deterministic_sum(n, [x](int64_t i) {
+        return static_cast<double>(x[i]) * static_cast<double>(x[i]);
+    });
 }
 
 }  // namespace slm::cpu

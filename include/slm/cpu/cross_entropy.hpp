@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "slm/core/error.hpp"
 #include "slm/core/shapes.hpp"
@@ -33,10 +34,11 @@ LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets,
     if (counted == 0) return result;
     const double inv_count = 1.0 / static_cast<double>(counted);
     double loss_sum = 0;
+    std::vector<double> row_loss(static_cast<size_t>(std::min(chunk, n)));
     for (int64_t begin = 0; begin < n; begin += chunk) {
         const int64_t rows = std::min(chunk, n - begin);
         linear_forward(x + begin * d, w, logits, rows, d, vocab);
-#pragma omp parallel for schedule(static) reduction(+ : loss_sum)
+#pragma omp parallel for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
             T* z = logits + r * vocab;
             const int32_t t = targets[begin + r];
@@ -44,7 +46,8 @@ LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets,
             double sum = 0;
             for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(z[v] - m));
             const double lse = static_cast<double>(m) + std::log(sum);
-            if (t != ignore_index) loss_sum += lse - static_cast<double>(z[t]);
+            row_loss[static_cast<size_t>(r)] =
+                t == ignore_index ? 0.0 : lse - static_cast<double>(z[t]);
             if (!dx) continue;
             // dlogits = (softmax - onehot) · grad_scale / counted; zero for ignored rows
             const T scale = t == ignore_index ? T(0) : static_cast<T>(grad_scale * inv_count);
@@ -52,6 +55,7 @@ LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets,
                 z[v] = static_cast<T>(std::exp(static_cast<double>(z[v]) - lse)) * scale;
             if (t != ignore_index) z[t] -= scale;
         }
+        for (int64_t r = 0; r < rows; ++r) loss_sum += row_loss[static_cast<size_t>(r)];  // in order
         if (dx) linear_backward(x + begin * d, w, logits, dx + begin * d, dw, rows, d, vocab);
     }
     result.mean = loss_sum * inv_count;

@@ -1,0 +1,35 @@
+#pragma once
+// parallel::Single: one process trains alone. It is the reference every data-parallel policy
+// must reproduce, and the shape of the hooks they implement: the trainer calls them in step
+// order and a policy decides what to communicate at each.
+#include <cstdint>
+#include <string_view>
+
+namespace slm::parallel {
+
+template <class P>
+concept ParallelPolicy = requires(P& p, double x) {
+    { P::name } -> std::convertible_to<std::string_view>;
+    { p.rank() } -> std::convertible_to<int>;
+    { p.world_size() } -> std::convertible_to<int>;
+    { p.sum_across_ranks(x) } -> std::convertible_to<double>;
+};
+
+struct Single {
+    static constexpr std::string_view name = "single";
+    int rank() const { return 0; }
+    int world_size() const { return 1; }
+    // Reductions of host scalars (loss, squared gradient norm) over ranks.
+    double sum_across_ranks(double x) const { return x; }
+    // After backward: make every rank's gradient buffer the sum over ranks. Alone: nothing.
+    template <class Backend, class Grad>
+    void reduce_gradients(Backend&, Grad*, int64_t) {}
+    // The slice [begin, end) of the flat buffers this rank's optimizer updates.
+    int64_t shard_begin(int64_t) const { return 0; }
+    int64_t shard_end(int64_t total) const { return total; }
+    // After the update: make every rank's parameters whole again. Alone: nothing.
+    template <class Backend, class Master>
+    void gather_parameters(Backend&, Master*, int64_t) {}
+};
+
+}  // namespace slm::parallel

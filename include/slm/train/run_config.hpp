@@ -1,0 +1,50 @@
+#pragma once
+// Everything about a training run that is not the model: batch geometry, schedule, optimizer,
+// how often to log, evaluate and checkpoint, and where to write.
+#include <cstdint>
+#include <filesystem>
+#include <string>
+
+#include "slm/core/error.hpp"
+#include "slm/optim/adamw.hpp"
+
+namespace slm {
+
+struct RunConfig {
+    int64_t batch = 8;          // sequences per micro-batch
+    int64_t seq = 256;          // tokens per sequence
+    int64_t grad_accum = 1;     // micro-batches per optimizer step
+    int64_t steps = 1000;       // optimizer steps in the whole run
+    double lr = 3e-4;
+    double min_lr = 3e-5;
+    int64_t warmup = 100;
+    optim::AdamWConfig adamw;
+    int64_t log_interval = 10;         // steps between progress lines
+    int64_t eval_interval = 100;       // steps between validation losses (0: only at the end)
+    int64_t eval_batches = 8;
+    int64_t checkpoint_interval = 0;   // steps between checkpoints (0: only at the end)
+    std::filesystem::path out_dir = "runs/default";
+    uint64_t seed = 1234;
+
+    int64_t tokens_per_step() const { return batch * seq * grad_accum; }
+
+    void validate() const {
+        auto positive = [](int64_t v, const char* field) {
+            require(v > 0, std::string("RunConfig.") + field + " must be > 0, got " +
+                               std::to_string(v));
+        };
+        positive(batch, "batch");
+        positive(seq, "seq");
+        positive(grad_accum, "grad_accum");
+        positive(steps, "steps");
+        positive(log_interval, "log_interval");
+        positive(eval_batches, "eval_batches");
+        require(lr > 0 && min_lr >= 0 && min_lr <= lr,
+                "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
+                    ", min_lr " + std::to_string(min_lr) + ")");
+        require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0,
+                "RunConfig: warmup, eval_interval and checkpoint_interval must be >= 0");
+    }
+};
+
+}  // namespace slm

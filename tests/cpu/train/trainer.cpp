@@ -1,0 +1,177 @@
+// Trainer: learning, exact resume from a checkpoint, and bad input that must fail loudly and
+// leave earlier files intact.
+#include <doctest/doctest.h>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <vector>
+
+#include "common/synthetic_data.hpp"
+#include "slm/slm.hpp"
+#include "slm/train/trainer.hpp"
+
+namespace {
+
+namespace fs = std::filesystem;
+using CpuModel = slm::Llama<slm::cpu::Backend<float>, slm::attention::Flash>;
+using CpuTrainer = slm::Trainer<CpuModel>;
+
+slm::ModelConfig small() {
+    slm::ModelConfig c;
+    c.name = "trainer-test";
+    c.vocab = 50;
+    c.hidden = 32;
+    c.layers = 2;
+    c.heads = 2;
+    c.kv_heads = 1;
+    c.ffn = 64;
+    c.max_seq = 32;
+    return c;
+}
+
+slm::RunConfig run_in(const fs::path& dir, int64_t steps) {
+    slm::RunConfig r;
+    r.batch = 4;
+    r.seq = 16;
+    r.grad_accum = 2;
+    r.steps = steps;
+    r.lr = 3e-3;
+    r.min_lr = 3e-4;
+    r.warmup = 5;
+    r.log_interval = 1000;
+    r.eval_interval = 0;
+    r.eval_batches = 2;
+    r.out_dir = dir;
+    return r;
+}
+
+fs::path fresh_dir(const char* name) {
+    const auto d = fs::temp_directory_path() / (std::string("slm-test-") + name + "-" +
+                                                std::to_string(::getpid()));
+    fs::remove_all(d);
+    fs::create_directories(d);
+    return d;
+}
+
+std::string error_of(auto&& f) {
+    try {
+        f();
+    } catch (const slm::Error& e) {
+        return e.what();
+    }
+    return "";
+}
+
+}  // namespace
+
+TEST_CASE("trainer learns a pattern and resume reproduces the uninterrupted run exactly") {
+    const auto dir = fresh_dir("resume");
+    const int64_t total = 12, cut = 5;
+
+    slm::test::SyntheticData data_a(50, 4, 16);
+    CpuTrainer a(small(), run_in(dir / "a", total));
+    std::vector<double> uninterrupted;
+    for (int64_t s = 0; s < total; ++s) {
+        uninterrupted.push_back(a.train_step(data_a).loss);
+        if (a.step() == cut) a.save_checkpoint(dir / "cut.bin", data_a.position());
+    }
+    CHECK(uninterrupted.back() < uninterrupted.front() - 0.3);
+
+    slm::test::SyntheticData data_b(50, 4, 16);
+    CpuTrainer b(small(), run_in(dir / "b", total));
+    b.resume(dir / "cut.bin", data_b);
+    CHECK(b.step() == cut);
+    for (int64_t s = cut; s < total; ++s) CHECK(b.train_step(data_b).loss == uninterrupted[s]);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("fit writes metrics and a checkpoint; validation loss falls") {
+    const auto dir = fresh_dir("fit");
+    slm::test::SyntheticData data(50, 4, 16);
+    auto run = run_in(dir, 30);
+    run.eval_interval = 10;
+    CpuTrainer t(small(), run);
+    const double first = t.evaluate(data);
+    const double last = t.fit(data);
+    CHECK(last < first - 0.5);
+    CHECK(fs::exists(dir / "checkpoint.bin"));
+    std::ifstream metrics(dir / "metrics.jsonl");
+    int lines = 0;
+    for (std::string l; std::getline(metrics, l);) lines += l.find("val_loss") != std::string::npos;
+    CHECK(lines == 4);  // steps 0, 10, 20, 30
+    fs::remove_all(dir);
+}
+
+TEST_CASE("bad checkpoints and configs fail with a clear error") {
+    const auto dir = fresh_dir("bad");
+    slm::test::SyntheticData data(50, 4, 16);
+    CpuTrainer t(small(), run_in(dir, 3));
+    t.train_step(data);
+    t.save_checkpoint(dir / "good.bin", data.position());
+
+    // Missing file.
+    CHECK(error_of([&] { t.resume(dir / "nope.bin", data); }).find("cannot open checkpoint") !=
+          std::string::npos);
+
+    // Truncated, and one flipped byte.
+    const auto size = fs::file_size(dir / "good.bin");
+    fs::copy_file(dir / "good.bin", dir / "short.bin");
+    fs::resize_file(dir / "short.bin", size - 100);
+    CHECK(error_of([&] { t.resume(dir / "short.bin", data); }).find("truncated") != std::string::npos);
+    fs::copy_file(dir / "good.bin", dir / "flipped.bin");
+    {
+        std::fstream f(dir / "flipped.bin", std::ios::in | std::ios::out | std::ios::binary);
+        f.seekp(static_cast<std::streamoff>(size / 2));
+        char c;
+        f.read(&c, 1);
+        f.seekp(static_cast<std::streamoff>(size / 2));
+        c = static_cast<char>(c ^ 0x10);
+        f.write(&c, 1);
+    }
+    CHECK(error_of([&] { t.resume(dir / "flipped.bin", data); }).find("checksum") != std::string::npos);
+
+    // A checkpoint of another model names the differing field.
+    auto other = small();
+    other.hidden = 64;
+    CpuTrainer u(other, run_in(dir, 3));
+    const std::string e = error_of([&] { u.resume(dir / "good.bin", data); });
+    CHECK(e.find("another model") != std::string::npos);
+    CHECK(e.find("hidden: 32 vs 64") != std::string::npos);
+
+    // seq longer than the model's max_seq.
+    auto long_run = run_in(dir, 3);
+    long_run.seq = 64;
+    CHECK(error_of([&] { CpuTrainer x(small(), long_run); }).find("max_seq") != std::string::npos);
+    fs::remove_all(dir);
+}
+
+TEST_CASE("a checkpoint that cannot be written leaves the previous one intact") {
+    const auto dir = fresh_dir("unwritable");
+    slm::test::SyntheticData data(50, 4, 16);
+    CpuTrainer t(small(), run_in(dir, 3));
+    t.train_step(data);
+    const auto path = dir / "checkpoint.bin";
+    t.save_checkpoint(path, data.position());
+    std::ifstream before_file(path, std::ios::binary);
+    const std::string before((std::istreambuf_iterator<char>(before_file)), {});
+    t.train_step(data);
+
+    // Root ignores permission bits, so also block the temporary file's name with a directory:
+    // either way the write must fail and the old checkpoint must survive byte for byte.
+    fs::create_directory(path.string() + ".tmp." + std::to_string(::getpid()));
+    ::chmod(dir.c_str(), 0555);
+    const std::string e = error_of([&] { t.save_checkpoint(path, data.position()); });
+    ::chmod(dir.c_str(), 0755);
+    CHECK(e.find("cannot write") != std::string::npos);
+    std::ifstream after_file(path, std::ios::binary);
+    const std::string after((std::istreambuf_iterator<char>(after_file)), {});
+    CHECK(after == before);
+    slm::test::SyntheticData again(50, 4, 16);
+    CpuTrainer r(small(), run_in(dir, 3));
+    r.resume(path, again);
+    CHECK(r.step() == 1);
+    fs::remove_all(dir);
+}
