@@ -57,10 +57,10 @@ TEST_CASE("a trained tokenizer round-trips text exactly") {
     const std::string text = generated_text();
     std::ofstream(dir.path / "corpus.txt") << text;
 
-    slm::data::Tokenizer::train({dir.path / "corpus.txt"}, dir.path / "tok", 300);
+    slm::data::Tokenizer::train({dir.path / "corpus.txt"}, dir.path / "tok", 400);
     REQUIRE(fs::exists(dir.path / "tok.model"));
     const slm::data::Tokenizer tok(dir.path / "tok.model");
-    CHECK(tok.vocab_size() == 300);
+    CHECK(tok.vocab_size() == 400);
     CHECK(tok.bos() == 1);
     CHECK(tok.eos() == 2);
 
@@ -83,7 +83,7 @@ TEST_CASE("a trained tokenizer round-trips text exactly") {
     CHECK(tok.decode(chunked) == "the model.\nloss falls.\n");
 
     // Retraining the same corpus gives the same tokenizer.
-    slm::data::Tokenizer::train({dir.path / "corpus.txt"}, dir.path / "again", 300);
+    slm::data::Tokenizer::train({dir.path / "corpus.txt"}, dir.path / "again", 400);
     CHECK(slm::data::Tokenizer(dir.path / "again.model").encode(text) == ids);
 }
 
