@@ -1,8 +1,12 @@
 #pragma once
 // Batches of (tokens, targets) windows from token shards, for training and validation.
 //
-// Each shard splits at one point: its first (1 − val_fraction) tokens train, the rest validate,
-// so the two never share a token and adding a shard never moves another shard's split.
+// Each shard holds val_fraction of its tokens out for validation, as up to validation_segments
+// equal segments spread evenly through it (segment j ends where the j-th of K equal parts of the
+// shard ends; with K = 1 it is the tail). Spreading matters: a corpus is not uniform (the last
+// 5% of the Bible is Revelation), and validation should measure the same distribution training
+// sees. Train and validation never share a token, windows never cross a segment, and adding a
+// shard never moves another shard's split.
 //
 // Training windows start at random positions drawn from a counter-based generator: row i of
 // train batch p on rank r is sample g = (p·batch + i)·world + r, and its start depends only on
@@ -30,6 +34,7 @@ struct LoaderConfig {
     int rank = 0;
     int world = 1;
     double val_fraction = 0.05;
+    int validation_segments = 10;  // at most; fewer when segments would hold < 8 windows
 };
 
 struct Batch {
@@ -53,29 +58,30 @@ public:
     void set_position(uint64_t position) { position_ = position; }
 
     int64_t vocab() const { return shards_.front().vocab(); }
-    int64_t train_tokens() const { return sum_of(&Split::train); }
-    int64_t validation_tokens() const { return sum_of(&Split::validation); }
+    int64_t train_tokens() const { return total_length(train_); }
+    int64_t validation_tokens() const { return total_length(validation_); }
     const LoaderConfig& config() const { return config_; }
 
 private:
-    struct Split {
-        int64_t train = 0;       // tokens [0, train) of the shard
-        int64_t validation = 0;  // tokens [train, train + validation)
+    // A contiguous run of tokens [begin, begin + length) of one shard.
+    struct Segment {
+        size_t shard = 0;
+        int64_t begin = 0, length = 0;
     };
 
     // Copies the window of seq + 1 tokens at `start` of shard `s` into row `row` of `out`.
     void fill_row(Batch& out, int64_t row, size_t s, int64_t start) const;
-    int64_t sum_of(int64_t Split::*field) const {
+    static int64_t total_length(const std::vector<Segment>& segments) {
         int64_t total = 0;
-        for (const Split& split : splits_) total += split.*field;
+        for (const Segment& g : segments) total += g.length;
         return total;
     }
-    std::string too_short(const char* split_name, int64_t Split::*field) const;
+    std::string too_short(const char* split_name, const std::vector<Segment>& segments) const;
 
     LoaderConfig config_;
     std::vector<ShardReader> shards_;
-    std::vector<Split> splits_;
-    std::vector<int64_t> train_starts_;  // prefix sums of valid window starts per shard
+    std::vector<Segment> train_, validation_;
+    std::vector<int64_t> train_starts_;  // prefix sums of valid window starts per train segment
     std::vector<int64_t> validation_windows_before_;
     int64_t validation_windows_ = 0;
     uint64_t position_ = 0;
@@ -97,6 +103,11 @@ inline Loader::Loader(std::vector<std::filesystem::path> shards, LoaderConfig co
     const int64_t window = config.seq + 1;
     train_starts_.push_back(0);
     validation_windows_before_.push_back(0);
+    auto add_train = [&](Segment g) {
+        train_.push_back(g);
+        train_starts_.push_back(train_starts_.back() + std::max<int64_t>(0, g.length - config.seq));
+    };
+    auto add_validation = [&](Segment g) { validation_.push_back(g); };
     for (const auto& path : shards) {
         shards_.emplace_back(path);
         const ShardReader& shard = shards_.back();
@@ -106,24 +117,36 @@ inline Loader::Loader(std::vector<std::filesystem::path> shards, LoaderConfig co
                     std::to_string(shards_.front().vocab()) +
                     ": all shards must come from the same tokenizer");
         const int64_t n = shard.size();
-        const auto validation = static_cast<int64_t>(static_cast<double>(n) * config.val_fraction);
-        splits_.push_back({n - validation, validation});
-        train_starts_.push_back(train_starts_.back() + std::max<int64_t>(0, n - validation - config.seq));
-        validation_windows_ += validation >= window ? (validation - 1) / config.seq : 0;
+        const size_t index = shards_.size() - 1;
+        const auto held_out = static_cast<int64_t>(static_cast<double>(n) * config.val_fraction);
+        const int64_t k = std::clamp<int64_t>(held_out / (8 * window), 1,
+                                              std::max(1, config.validation_segments));
+        int64_t at = 0;  // end of the previous validation segment
+        for (int64_t j = 0; j < k; ++j) {
+            const int64_t end = n * (j + 1) / k;
+            const int64_t length = held_out * (j + 1) / k - held_out * j / k;
+            add_train({index, at, end - length - at});
+            add_validation({index, end - length, length});
+            at = end;
+        }
+    }
+    for (const Segment& g : validation_) {
+        validation_windows_ += g.length >= window ? (g.length - 1) / config.seq : 0;
         validation_windows_before_.push_back(validation_windows_);
     }
-    require(train_starts_.back() > 0, too_short("training", &Split::train));
+    require(train_starts_.back() > 0, too_short("training", train_));
     require(config.val_fraction == 0 || validation_windows_ > 0,
-            too_short("validation", &Split::validation));
+            too_short("validation", validation_));
 }
 
-inline std::string Loader::too_short(const char* split_name, int64_t Split::*field) const {
+inline std::string Loader::too_short(const char* split_name,
+                                     const std::vector<Segment>& segments) const {
     int64_t longest = 0;
-    for (const Split& split : splits_) longest = std::max(longest, split.*field);
+    for (const Segment& g : segments) longest = std::max(longest, g.length);
     const std::string seq = std::to_string(config_.seq);
     return "seq " + seq + " needs at least " + std::to_string(config_.seq + 1) + " tokens; the " +
            split_name + " split has " + std::to_string(longest) +
-           (shards_.size() > 1 ? " (longest of " + std::to_string(shards_.size()) + " shards)" : "") +
+           (segments.size() > 1 ? " (longest of " + std::to_string(segments.size()) + " segments)" : "") +
            ": use a smaller --seq or more data";
 }
 
@@ -148,8 +171,8 @@ inline Batch Loader::next_train() {
         const int64_t k = std::min(starts - 1, static_cast<int64_t>(u * static_cast<double>(starts)));
         // The shard whose range of starts holds k: the last prefix sum ≤ k.
         const auto it = std::upper_bound(train_starts_.begin(), train_starts_.end(), k);
-        const auto s = static_cast<size_t>(it - train_starts_.begin() - 1);
-        fill_row(out, static_cast<int64_t>(i), s, k - train_starts_[s]);
+        const auto g = static_cast<size_t>(it - train_starts_.begin() - 1);
+        fill_row(out, static_cast<int64_t>(i), train_[g].shard, train_[g].begin + k - train_starts_[g]);
     }
     ++position_;
     return out;
@@ -169,9 +192,10 @@ inline Batch Loader::validation(int64_t index) const {
         const int64_t w = first + r;
         const auto it = std::upper_bound(validation_windows_before_.begin(),
                                          validation_windows_before_.end(), w);
-        const auto s = static_cast<size_t>(it - validation_windows_before_.begin() - 1);
-        const int64_t start = splits_[s].train + (w - validation_windows_before_[s]) * config_.seq;
-        fill_row(out, r, s, start);
+        const auto g = static_cast<size_t>(it - validation_windows_before_.begin() - 1);
+        const int64_t start =
+            validation_[g].begin + (w - validation_windows_before_[g]) * config_.seq;
+        fill_row(out, r, validation_[g].shard, start);
     }
     return out;
 }

@@ -75,9 +75,9 @@ void check_rows(const Batch& b) {
 TEST_CASE("training batches: shifted targets, deterministic per seed, train split only") {
     TempDir dir("loader");
     const fs::path shard = counting_shard(dir.path, "a.bin", 0, 10'000);
-    const LoaderConfig config{.batch = 4, .seq = 16, .seed = 42};
+    const LoaderConfig config{.batch = 4, .seq = 16, .seed = 42, .validation_segments = 1};
     Loader a({shard}, config), b({shard}, config);
-    Loader other({shard}, LoaderConfig{.batch = 4, .seq = 16, .seed = 43});
+    Loader other({shard}, LoaderConfig{.batch = 4, .seq = 16, .seed = 43, .validation_segments = 1});
     CHECK(a.vocab() == 65536);
     CHECK(a.train_tokens() == 9500);
     CHECK(a.validation_tokens() == 500);
@@ -119,7 +119,8 @@ TEST_CASE("data-parallel ranks draw disjoint streams that together make the glob
 TEST_CASE("validation batches are fixed, walk the validation split and never touch training") {
     TempDir dir("loader-validation");
     const fs::path shard = counting_shard(dir.path, "a.bin", 0, 2'000);
-    Loader loader({shard}, LoaderConfig{.batch = 4, .seq = 10, .seed = 1, .val_fraction = 0.1});
+    Loader loader({shard}, LoaderConfig{.batch = 4, .seq = 10, .seed = 1, .val_fraction = 0.1,
+                                        .validation_segments = 1});
     // Split 1800 / 200: windows start at 1800, 1810, ..., each reads 11 tokens, so (200-1)/10 = 19
     // windows in 5 batches, the last one 3 rows.
     REQUIRE(loader.validation_batches() == 5);
@@ -138,6 +139,33 @@ TEST_CASE("validation batches are fixed, walk the validation split and never tou
     CHECK_THROWS_AS(loader.validation(5), slm::Error);
     for (int i = 0; i < 50; ++i)
         for (int32_t t : loader.next_train().targets) CHECK(t < 1800);
+}
+
+TEST_CASE("validation segments are spread through the shard and training never reads them") {
+    TempDir dir("loader-segments");
+    const fs::path shard = counting_shard(dir.path, "a.bin", 0, 60'000);
+    Loader loader({shard}, LoaderConfig{.batch = 8, .seq = 16, .seed = 3, .val_fraction = 0.05});
+    // 3000 held out as 10 segments of 300, each ending where a tenth of the shard ends.
+    CHECK(loader.validation_tokens() == 3'000);
+    CHECK(loader.train_tokens() == 57'000);
+    auto held_out = [](int32_t t) { return t % 6'000 >= 5'700; };
+    int32_t lowest = 60'000, highest = 0;
+    for (int64_t k = 0; k < loader.validation_batches(); ++k) {
+        const Batch v = loader.validation(k);
+        check_rows(v);
+        for (int32_t t : v.targets) {
+            CHECK(held_out(t));
+            lowest = std::min(lowest, t);
+            highest = std::max(highest, t);
+        }
+    }
+    CHECK(lowest < 6'000);     // from the first tenth of the shard ...
+    CHECK(highest >= 59'700);  // ... to the last
+    for (int i = 0; i < 50; ++i) {
+        const Batch x = loader.next_train();
+        check_rows(x);  // consecutive: no window spans a held-out segment
+        for (int32_t t : x.targets) CHECK_FALSE(held_out(t));
+    }
 }
 
 TEST_CASE("resuming at a saved position gives the uninterrupted sequence") {
@@ -159,7 +187,7 @@ TEST_CASE("windows never cross shard boundaries and every shard is sampled") {
     TempDir dir("loader-shards");
     const fs::path a = counting_shard(dir.path, "a.bin", 0, 3'000);
     const fs::path b = counting_shard(dir.path, "b.bin", 40'000, 3'000);
-    Loader loader({a, b}, LoaderConfig{.batch = 8, .seq = 64, .seed = 5});
+    Loader loader({a, b}, LoaderConfig{.batch = 8, .seq = 64, .seed = 5, .validation_segments = 1});
     CHECK(loader.train_tokens() == 2 * 2850);
     bool saw_a = false, saw_b = false;
     for (int i = 0; i < 20; ++i) {
