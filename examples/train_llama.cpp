@@ -30,16 +30,16 @@ slm::cli::Flags make_flags() {
          {"--batch", "16", "sequences per micro-batch"},
          {"--seq", "", "tokens per sequence (default: the preset's max_seq)"},
          {"--grad-accum", "1", "micro-batches per optimizer step"},
-         {"--steps", "300", "optimizer steps"},
+         {"--steps", "120", "optimizer steps"},
          {"--lr", "3e-3", "peak learning rate"},
          {"--min-lr", "", "final learning rate of the cosine (default lr/10)"},
-         {"--warmup", "30", "linear warmup steps"},
+         {"--warmup", "12", "linear warmup steps"},
          {"--weight-decay", "0.1", "AdamW decoupled weight decay on matrices"},
          {"--clip", "1.0", "global gradient-norm clipping (0: off)"},
          {"--log-interval", "10", "steps between progress lines"},
-         {"--eval-interval", "100", "steps between validation losses (0: start and end only)"},
+         {"--eval-interval", "40", "steps between validation losses (0: start and end only)"},
          {"--eval-batches", "8", "validation batches per evaluation"},
-         {"--checkpoint-interval", "100", "steps between checkpoints (0: end only)"},
+         {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
          {"--seed", "1234", "seed for initialisation and data order"}});
 }
 

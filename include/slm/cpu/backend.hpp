@@ -53,12 +53,12 @@ public:
     }
     void synchronize() {}
 
-    Precision precision() const {
+    static Precision precision() {
         constexpr int64_t b = sizeof(T);
         return Precision{b, 0, b, 2 * b, b, b};
     }
     // Rows of logits computed at once by the fused LM head + loss (bounds its scratch).
-    int64_t loss_chunk_rows(int64_t tokens, int64_t vocab) const {
+    static int64_t loss_chunk_rows(int64_t tokens, int64_t vocab) {
         return std::clamp<int64_t>((int64_t{1} << 22) / vocab, 1, tokens);
     }
 

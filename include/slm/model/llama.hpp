@@ -65,6 +65,8 @@ public:
             const bool into_residual = t.name.ends_with("o_proj.weight") ||
                                        t.name.ends_with("down_proj.weight");
             const double std = 0.02 * (into_residual ? residual_scale : 1.0);
+            // Counter-based values: the parallel loop gives the same weights on any thread count.
+#pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < t.size; ++i)
                 host[static_cast<size_t>(t.offset + i)] =
                     norm ? Master(1)

@@ -1,0 +1,75 @@
+#pragma once
+// One benchmark iteration = one optimizer step of Trainer<Model> on random tokens, timed by the
+// caller's timer (CUDA events on the GPU, a steady clock on the CPU) after warm-up steps.
+// Counters (from the median step): tokens/s, MFU against the GPU's dense bf16 peak (when known), memory in use, and
+// the estimate from core/. A configuration that does not fit is recorded as "does not fit" with
+// the estimate, and the next one still runs.
+#include <benchmark/benchmark.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <vector>
+#include <functional>
+#include <string>
+
+#include "slm/core/accounting.hpp"
+#include "slm/core/error.hpp"
+#include "slm/data/random_tokens.hpp"
+#include "slm/train/trainer.hpp"
+
+namespace slm::bench {
+
+struct Device {
+    double peak_tflops = 0;                   // 0: unknown, no MFU counter
+    std::function<int64_t()> memory_in_use;   // bytes now held on the device (may be empty)
+    std::function<void()> synchronize;
+};
+
+// `step_seconds(backend, fn)` runs fn once and returns its duration as the timer measures it.
+template <class Model, class StepTimer>
+void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch, int64_t seq,
+                const Device& device, StepTimer step_seconds, int64_t warmup = 3) {
+    using B = typename Model::BackendType;
+    using Kernel = typename Model::Kernel;
+    RunConfig run;
+    run.batch = batch;
+    run.seq = seq;
+    run.steps = 1'000'000;  // the schedule stays in warmup-free decay for every timed step
+    run.warmup = 0;
+    const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
+    const auto estimate = estimate_training_memory(
+        model, batch, seq, B::precision(),
+        Kernel::footprint({batch, seq, model.heads, model.kv_heads, model.head_dim()}),
+        B::loss_chunk_rows(batch * seq, model.vocab) * model.vocab * B::precision().activation);
+    state.counters["estimate_GiB"] = static_cast<double>(estimate.total()) / (1 << 30);
+    try {
+        Trainer<Model> trainer(model, run);
+        data::RandomTokens data(model.vocab, batch, seq, 1);
+        for (int64_t i = 0; i < warmup; ++i) trainer.train_step(data);
+        if (device.synchronize) device.synchronize();
+        std::vector<double> times;
+        for (auto _ : state) {
+            const double t = step_seconds(trainer.backend(), [&] { trainer.train_step(data); });
+            state.SetIterationTime(t);
+            times.push_back(t);
+        }
+        // Rates from the median step: one slow step (a page fault, a clock change) does not move it.
+        std::sort(times.begin(), times.end());
+        const double seconds = times[times.size() / 2];
+        const double tokens = static_cast<double>(batch * seq);
+        state.counters["tokens_per_s"] = tokens / seconds;
+        if (device.memory_in_use)
+            state.counters["memory_GiB"] =
+                static_cast<double>(device.memory_in_use() - before) / (1 << 30);
+        if (device.peak_tflops > 0)
+            state.counters["MFU_pct"] =
+                100.0 * tokens / seconds * flops_per_token(model, seq) / (device.peak_tflops * 1e12);
+    } catch (const Error& e) {
+        const std::string what = e.what();
+        if (what.find("out of GPU memory") == std::string::npos) throw;
+        state.SkipWithError(("does not fit: estimate " + format_gib(estimate.total()) + "; " + what)
+                                .c_str());
+    }
+}
+
+}  // namespace slm::bench

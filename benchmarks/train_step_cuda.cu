@@ -1,0 +1,79 @@
+// Training-step throughput on one GPU: every study preset at seq 2048 over a range of
+// micro-batches, per attention policy. Iteration = one optimizer step, timed with CUDA events on
+// the backend's stream after 3 warm-up steps. Configurations that do not fit are reported as
+// "does not fit" with the memory estimate; the rest still run.
+#include <benchmark/benchmark.h>
+#include <cuda_runtime.h>
+
+#include <string>
+#include <vector>
+
+#include "slm/attention/cuda/naive.cuh"
+#include "slm/cost/gpu_catalog.hpp"
+#include "slm/cuda/backend.cuh"
+#include "slm/slm.hpp"
+#include "train_step.hpp"
+
+namespace {
+
+slm::bench::Device this_gpu() {
+    cudaDeviceProp prop{};
+    if (cudaGetDeviceProperties(&prop, 0) != cudaSuccess) return {};
+    const auto catalog = slm::cost::default_catalog();
+    const auto* spec = slm::cost::find_by_device_name(catalog, prop.name);
+    slm::bench::Device d;
+    d.peak_tflops = spec ? spec->bf16_tflops : 0;
+    d.memory_in_use = [] {
+        size_t free = 0, total = 0;
+        cudaMemGetInfo(&free, &total);
+        return static_cast<int64_t>(total - free);
+    };
+    d.synchronize = [] { cudaDeviceSynchronize(); };
+    return d;
+}
+
+double event_seconds(slm::cuda::Backend& backend, const std::function<void()>& step) {
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    cudaEventRecord(start, backend.stream());
+    step();
+    cudaEventRecord(stop, backend.stream());
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / 1e3;
+}
+
+template <class Attention>
+void register_grid(const std::string& attention) {
+    for (const char* preset : {"llama_100m", "llama_500m", "llama_1b", "llama_2b"})
+        for (int64_t batch : {1, 2, 4, 8, 16, 32}) {
+            const std::string name = "train_step/" + attention + "/" + preset + "/batch:" +
+                                     std::to_string(batch) + "/seq:2048";
+            benchmark::RegisterBenchmark(name.c_str(), [preset, batch](benchmark::State& state) {
+                using Model = slm::Llama<slm::cuda::Backend, Attention>;
+                static const slm::bench::Device gpu = this_gpu();
+                slm::bench::train_step<Model>(state, slm::presets::by_name(preset), batch, 2048,
+                                              gpu, [](slm::cuda::Backend& b, auto&& step) {
+                                                  return event_seconds(b, step);
+                                              });
+            })
+                ->UseManualTime()
+                ->Iterations(8)
+                ->Unit(benchmark::kMillisecond);
+        }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    register_grid<slm::attention::Naive>("naive");
+    benchmark::Initialize(&argc, argv);
+    if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+    benchmark::RunSpecifiedBenchmarks();
+    benchmark::Shutdown();
+    return 0;
+}
