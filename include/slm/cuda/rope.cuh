@@ -1,0 +1,66 @@
+#pragma once
+// Rotary position embedding on the GPU, Hugging Face LLaMA convention ("rotate half") exactly as
+// cpu/rope.hpp: element i of a head pairs with element i + head_dim/2, rotated by the angle
+// pos · θ^(-2i/head_dim). Angles are computed in fp32 from the integer position (sincosf with
+// full range reduction, not the fast intrinsics: positions reach thousands of radians). Applied
+// in place to the q and k heads of the fused qkv rows; v is not touched.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slm/core/shapes.hpp"
+#include "slm/cuda/check.cuh"
+#include "slm/cuda/vector.cuh"
+
+namespace slm::cuda {
+
+// qkv: (B·T, qkv_stride), rotated in place. One thread per (row, i < head_dim/2): it computes the
+// angle once and rotates that pair in every q and k head of the row. direction: +1 forward,
+// -1 backward (the transpose rotation).
+static __global__ void rope_kernel(bf16* __restrict__ qkv, int64_t rows, int64_t seq,
+                                   int rotated_heads, int head_dim, int64_t stride, float theta,
+                                   float direction) {
+    const int half = head_dim / 2;
+    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= rows * half) return;
+    const int64_t row = idx / half;
+    const int i = static_cast<int>(idx % half);
+    const float inv_freq =
+        powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(head_dim));
+    const float angle = static_cast<float>(row % seq) * inv_freq;
+    float sn, c;
+    sincosf(angle, &sn, &c);
+    sn *= direction;
+    bf16* r = qkv + row * stride;
+    for (int h = 0; h < rotated_heads; ++h) {
+        bf16* x = r + static_cast<int64_t>(h) * head_dim;
+        const float x1 = to_float(x[i]), x2 = to_float(x[i + half]);
+        x[i] = from_float<bf16>(x1 * c - x2 * sn);
+        x[i + half] = from_float<bf16>(x2 * c + x1 * sn);
+    }
+}
+
+inline void rope_apply(bf16* qkv, const AttentionShape& s, double theta, float direction,
+                       cudaStream_t stream) {
+    const int64_t half = s.head_dim / 2;
+    if (s.tokens() <= 0 || half <= 0) return;
+    constexpr int threads = 256;
+    const int64_t work = s.tokens() * half;
+    rope_kernel<<<blocks_for(work, threads, (int64_t{1} << 31) - 1), threads, 0, stream>>>(
+        qkv, s.tokens(), s.seq, static_cast<int>(s.heads + s.kv_heads),
+        static_cast<int>(s.head_dim), s.qkv_stride(), static_cast<float>(theta), direction);
+    SLM_CUDA_CHECK_LAUNCH("rope_kernel");
+}
+
+// qkv: (B·T, qkv_stride) with q, k unrotated → rotated, in place
+inline void rope_forward(bf16* qkv, const AttentionShape& s, double theta, cudaStream_t stream) {
+    rope_apply(qkv, s, theta, +1.0f, stream);
+}
+
+// d_qkv: gradient w.r.t. the rotated q, k → w.r.t. the unrotated ones, in place
+inline void rope_backward(bf16* d_qkv, const AttentionShape& s, double theta, cudaStream_t stream) {
+    rope_apply(d_qkv, s, theta, -1.0f, stream);
+}
+
+}  // namespace slm::cuda
