@@ -13,6 +13,12 @@
 #include "slm/data/loader.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"
+#if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
+#include <cuda_runtime.h>
+
+#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/backend.cuh"
+#endif
 
 namespace fs = std::filesystem;
 
@@ -22,7 +28,8 @@ slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "train_llama", "train a small LLaMA on token shards (prepare_data makes them)",
         {{"--preset", "tiny", "model: tiny, llama_100m, llama_500m, llama_1b, llama_2b"},
-         {"--attention", "flash", "attention policy: naive|flash"},
+         {"--attention", "", "attention policy: naive|flash (default flash on the CPU; naive on the "
+                             "GPU until its Flash kernel lands)"},
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
@@ -58,10 +65,26 @@ std::vector<fs::path> find_shards(const fs::path& dir) {
     return shards;
 }
 
-template <class Attention>
+constexpr bool built_with_cuda() {
+#if defined(__CUDACC__)
+    return true;
+#else
+    return false;
+#endif
+}
+
+bool gpu_present() {
+#if defined(__CUDACC__)
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+#else
+    return false;
+#endif
+}
+
+template <class Backend, class Attention>
 int train(const slm::cli::Flags& f, const slm::ModelConfig& model, const slm::RunConfig& run,
           slm::data::Loader& loader) {
-    using Backend = slm::cpu::Backend<float>;
     slm::Trainer<slm::Llama<Backend, Attention>> trainer(model, run);
     const auto estimate = slm::estimate_training_memory(
         model, run.batch, run.seq, trainer.backend().precision(),
@@ -69,12 +92,13 @@ int train(const slm::cli::Flags& f, const slm::ModelConfig& model, const slm::Ru
             {run.batch, run.seq, model.heads, model.kv_heads, model.head_dim()}),
         0);
     std::fprintf(stderr,
-                 "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device cpu\n"
+                 "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device %s\n"
                  "run: batch %lld x seq %lld x accum %lld = %lld tokens/step, %lld steps; "
                  "memory estimate %s\n"
                  "data: %lld training tokens, %lld validation tokens, vocab %lld\n",
                  model.name.c_str(), static_cast<double>(slm::parameter_count(model)) / 1e6,
                  slm::flops_per_token(model, run.seq) / 1e6, std::string(Attention::name).c_str(),
+                 Backend::name,
                  (long long)run.batch, (long long)run.seq, (long long)run.grad_accum,
                  (long long)run.tokens_per_step(), (long long)run.steps,
                  slm::format_gib(estimate.total()).c_str(), (long long)loader.train_tokens(),
@@ -105,12 +129,21 @@ int main(int argc, char** argv) {
     try {
         if (!flags.parse(argc, argv)) return 0;
         const std::string preset = flags.text("--preset");
-        const std::string attention = flags.choice("--attention", {"naive", "flash"});
         const std::string device = flags.choice("--device", {"auto", "cpu", "cuda"});
-        if (device == "cuda")
+        if (device == "cuda" && !built_with_cuda())
             throw slm::cli::UsageError(
                 "--device cuda: this build of train_llama has no CUDA backend (build with the "
                 "cuda preset on a machine with nvcc), or use --device cpu");
+        if (device == "cuda" && !gpu_present())
+            throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
+                                       "CUDA_VISIBLE_DEVICES), or use --device cpu");
+        const bool on_gpu = device == "cuda" || (device == "auto" && gpu_present());
+        const std::string attention = flags.given("--attention")
+                                          ? flags.choice("--attention", {"naive", "flash"})
+                                          : (on_gpu ? "naive" : "flash");
+        if (on_gpu && attention == "flash")
+            throw slm::cli::UsageError("--attention flash has no GPU implementation yet in this "
+                                       "build; use --attention naive on the GPU, or --device cpu");
         slm::ModelConfig model;
         try {
             model = slm::presets::by_name(preset);
@@ -152,8 +185,12 @@ int main(int argc, char** argv) {
                              std::to_string(model.vocab) +
                              "); prepare the data with --vocab " + std::to_string(model.vocab) +
                              " or less");
-        return attention == "naive" ? train<slm::attention::Naive>(flags, model, run, loader)
-                                    : train<slm::attention::Flash>(flags, model, run, loader);
+#if defined(__CUDACC__)
+        if (on_gpu) return train<slm::cuda::Backend, slm::attention::Naive>(flags, model, run, loader);
+#endif
+        using Cpu = slm::cpu::Backend<float>;
+        return attention == "naive" ? train<Cpu, slm::attention::Naive>(flags, model, run, loader)
+                                    : train<Cpu, slm::attention::Flash>(flags, model, run, loader);
     } catch (const slm::cli::UsageError& e) {
         std::fprintf(stderr, "train_llama: %s\n\n%s", e.what(), flags.usage().c_str());
         return 2;

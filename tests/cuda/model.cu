@@ -27,18 +27,9 @@ using namespace slm::test;
 
 namespace {
 
-slm::ModelConfig small_config() {
-    slm::ModelConfig c;
-    c.name = "cuda-check";
-    c.vocab = 512;
-    c.hidden = 128;
-    c.layers = 2;
-    c.heads = 4;
-    c.kv_heads = 2;  // GQA
-    c.ffn = 344;
-    c.max_seq = 64;
-    return c;
-}
+// The demo preset itself (4 layers, GQA 4/2 heads, vocab 4096), as the issue asks: the GPU must
+// match the CPU on the model users first train.
+slm::ModelConfig small_config() { return slm::presets::tiny(); }
 
 // A fixed token stream with something to learn: mostly a deterministic successor of the previous
 // token, one token in eight random.
