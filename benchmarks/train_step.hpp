@@ -61,6 +61,12 @@ void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch
         if (device.memory_in_use)
             state.counters["memory_GiB"] =
                 static_cast<double>(device.memory_in_use() - before) / (1 << 30);
+        // Where the time goes, from the trainer's own per-op timing (a few extra steps).
+        const OpBreakdown b = trainer.profile(data, 3);
+        for (int i = 0; i < op_count; ++i)
+            state.counters[std::string(op_names[static_cast<size_t>(i)]) + "_ms"] =
+                1e3 * b.seconds[static_cast<size_t>(i)] / static_cast<double>(b.steps);
+        state.counters["idle_ms"] = 1e3 * b.idle_seconds() / static_cast<double>(b.steps);
         if (device.peak_tflops > 0)
             state.counters["MFU_pct"] =
                 100.0 * tokens / seconds * flops_per_token(model, seq) / (device.peak_tflops * 1e12);

@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "slm/core/accounting.hpp"
+#include "slm/core/op_profile.hpp"
 #include "slm/core/shapes.hpp"
 #include "slm/optim/adamw_step.hpp"
 
@@ -42,6 +43,9 @@ concept Backend = requires(B& b, typename B::Act* act, typename B::Grad* grad,
         -> std::same_as<LossResult>;
     { b.adamw_update(master, grad, master, master, act, n, step) };
     { b.sum_of_squares(grad, n) } -> std::convertible_to<double>;
+    { b.enable_profiling(true) };
+    { b.collect_op_seconds() } -> std::same_as<std::array<double, op_count>>;
+    { b.op_scope(Op::attention) };
 };
 
 }  // namespace slm

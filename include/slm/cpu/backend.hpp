@@ -14,6 +14,7 @@
 #include "slm/cpu/cross_entropy.hpp"
 #include "slm/cpu/embedding.hpp"
 #include "slm/cpu/linear.hpp"
+#include "slm/cpu/op_timer.hpp"
 #include "slm/cpu/rmsnorm.hpp"
 #include "slm/cpu/rope.hpp"
 #include "slm/cpu/swiglu.hpp"
@@ -64,51 +65,72 @@ public:
 
     void embedding_forward(const int32_t* tokens, const T* table, T* out, int64_t n, int64_t d,
                            int64_t vocab) {
+        const auto timed = timer_.scope(Op::embedding);
         cpu::embedding_forward(tokens, table, out, n, d, vocab);
     }
     void embedding_backward(const int32_t* tokens, const T* dout, T* d_table, int64_t n,
                             int64_t d) {
+        const auto timed = timer_.scope(Op::embedding);
         cpu::embedding_backward(tokens, dout, d_table, n, d);
     }
     void add_rmsnorm_forward(const T* resid_in, const T* delta, T* resid_out, const T* w,
                              T* normed, T* rstd, int64_t n, int64_t d, double eps) {
+        const auto timed = timer_.scope(Op::norm);
         cpu::add_rmsnorm_forward(resid_in, delta, resid_out, w, normed, rstd, n, d, eps);
     }
     void rmsnorm_backward(const T* x, const T* w, const T* rstd, const T* dnormed, T* d_resid,
                           T* dw, int64_t n, int64_t d) {
+        const auto timed = timer_.scope(Op::norm);
         cpu::rmsnorm_backward(x, w, rstd, dnormed, d_resid, dw, n, d);
     }
     void linear_forward(const T* x, const T* w, T* y, int64_t n, int64_t in, int64_t out) {
+        const auto timed = timer_.scope(Op::matmul);
         cpu::linear_forward(x, w, y, n, in, out);
     }
     void linear_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t n, int64_t in,
                          int64_t out) {
+        const auto timed = timer_.scope(Op::matmul);
         cpu::linear_backward(x, w, dy, dx, dw, n, in, out);
     }
     void rope_forward(T* qkv, const AttentionShape& s, double theta) {
+        const auto timed = timer_.scope(Op::rope);
         cpu::rope_forward(qkv, s, theta);
     }
     void rope_backward(T* d_qkv, const AttentionShape& s, double theta) {
+        const auto timed = timer_.scope(Op::rope);
         cpu::rope_backward(d_qkv, s, theta);
     }
     void swiglu_forward(const T* gate_up, T* out, int64_t n, int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu);
         cpu::swiglu_forward(gate_up, out, n, f);
     }
     void swiglu_backward(const T* gate_up, const T* dout, T* d_gate_up, int64_t n, int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu);
         cpu::swiglu_backward(gate_up, dout, d_gate_up, n, f);
     }
     LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets, int64_t n,
                                      int64_t d, int64_t vocab, void* scratch, int64_t chunk,
                                      double grad_scale, T* dx, T* dw) {
+        const auto timed = timer_.scope(Op::loss);
         return cpu::lm_head_cross_entropy(x, w, targets, n, d, vocab, static_cast<T*>(scratch),
                                           chunk, grad_scale, dx, dw);
     }
     // `working` is the low-precision copy some backends keep; here GEMMs read params directly.
     void adamw_update(T* params, const T* grads, T* m, T* v, T* /*working*/, int64_t n,
                       const optim::AdamWStep& s) {
+        const auto timed = timer_.scope(Op::optimizer);
         cpu::adamw_update(params, grads, m, v, n, s);
     }
-    double sum_of_squares(const T* x, int64_t n) { return cpu::sum_of_squares(x, n); }
+    double sum_of_squares(const T* x, int64_t n) {
+        const auto timed = timer_.scope(Op::optimizer); return cpu::sum_of_squares(x, n); }
+
+    // Per-op timing (core/op_profile.hpp): off by default.
+    void enable_profiling(bool on) { timer_.enable(on); }
+    std::array<double, op_count> collect_op_seconds() { return timer_.collect(); }
+    OpTimer::Scope op_scope(Op op) { return timer_.scope(op); }
+
+private:
+    OpTimer timer_;
 };
 
 }  // namespace slm::cpu

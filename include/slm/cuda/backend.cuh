@@ -23,6 +23,7 @@
 #include "slm/cuda/gemm.cuh"
 #include "slm/cuda/linear.cuh"
 #include "slm/cuda/memory.cuh"
+#include "slm/cuda/op_timer.cuh"
 #include "slm/cuda/report.cuh"
 #include "slm/cuda/rmsnorm.cuh"
 #include "slm/cuda/rope.cuh"
@@ -111,44 +112,55 @@ public:
 
     // ---- ops (contracts: the cpu/ header of the same name) ---------------------------------
     void convert(const float* master, Act* working, int64_t n) {
+        const auto timed = timer_.scope(Op::optimizer, stream());
         cuda::convert(master, working, n, stream());
     }
     void embedding_forward(const int32_t* tokens, const Act* table, Act* out, int64_t n, int64_t d,
                            int64_t vocab) {
+        const auto timed = timer_.scope(Op::embedding, stream());
         token_vocab_ = vocab;
         cuda::embedding_forward(tokens, table, out, n, d, vocab, &report_.data()->bad_token,
                                 stream());
     }
     void embedding_backward(const int32_t* tokens, const Act* dout, Grad* d_table, int64_t n,
                             int64_t d) {
+        const auto timed = timer_.scope(Op::embedding, stream());
         cuda::embedding_backward(tokens, dout, d_table, n, d, workspace_, stream());
     }
     void add_rmsnorm_forward(const Act* resid_in, const Act* delta, Act* resid_out, const Act* w,
                              Act* normed, Stat* rstd, int64_t n, int64_t d, double eps) {
+        const auto timed = timer_.scope(Op::norm, stream());
         cuda::add_rmsnorm_forward(resid_in, delta, resid_out, w, normed, rstd, n, d, eps, stream());
     }
     void rmsnorm_backward(const Act* x, const Act* w, const Stat* rstd, const Act* dnormed,
                           Act* d_resid, Grad* dw, int64_t n, int64_t d) {
+        const auto timed = timer_.scope(Op::norm, stream());
         cuda::rmsnorm_backward(x, w, rstd, dnormed, d_resid, dw, n, d, workspace_, stream());
     }
     void linear_forward(const Act* x, const Act* w, Act* y, int64_t n, int64_t in, int64_t out) {
+        const auto timed = timer_.scope(Op::matmul, stream());
         cuda::linear_forward(gemm_, x, w, y, n, in, out, stream());
     }
     void linear_backward(const Act* x, const Act* w, const Act* dy, Act* dx, Grad* dw, int64_t n,
                          int64_t in, int64_t out) {
+        const auto timed = timer_.scope(Op::matmul, stream());
         cuda::linear_backward(gemm_, x, w, dy, dx, dw, n, in, out, stream());
     }
     void rope_forward(Act* qkv, const AttentionShape& s, double theta) {
+        const auto timed = timer_.scope(Op::rope, stream());
         cuda::rope_forward(qkv, s, theta, stream());
     }
     void rope_backward(Act* d_qkv, const AttentionShape& s, double theta) {
+        const auto timed = timer_.scope(Op::rope, stream());
         cuda::rope_backward(d_qkv, s, theta, stream());
     }
     void swiglu_forward(const Act* gate_up, Act* out, int64_t n, int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu, stream());
         cuda::swiglu_forward(gate_up, out, n, f, stream());
     }
     void swiglu_backward(const Act* gate_up, const Act* dout, Act* d_gate_up, int64_t n,
                          int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu, stream());
         cuda::swiglu_backward(gate_up, dout, d_gate_up, n, f, stream());
     }
     // targets: device (n). scratch: loss_chunk_rows · vocab · 2 bytes of device memory.
@@ -156,6 +168,7 @@ public:
     LossResult lm_head_cross_entropy(const Act* x, const Act* w, const int32_t* targets, int64_t n,
                                      int64_t d, int64_t vocab, void* scratch, int64_t chunk,
                                      double grad_scale, Act* dx, Grad* dw) {
+        const auto timed = timer_.scope(Op::loss, stream());
         target_vocab_ = vocab;
         cuda::lm_head_cross_entropy(gemm_, x, w, targets, n, d, vocab, scratch, chunk, grad_scale,
                                     dx, dw, report_.data(), workspace_, stream());
@@ -167,10 +180,12 @@ public:
     // `working` (may be null) receives the bf16 copy of the updated parameters.
     void adamw_update(Master* params, const Grad* grads, Master* m, Master* v, Act* working,
                       int64_t n, const optim::AdamWStep& s) {
+        const auto timed = timer_.scope(Op::optimizer, stream());
         cuda::adamw_update(params, grads, m, v, working, n, s, stream());
     }
     // Waits for the result.
     double sum_of_squares(const Grad* x, int64_t n) {
+        const auto timed = timer_.scope(Op::optimizer, stream());
         cuda::sum_of_squares(x, n, sum_result_.data(), workspace_, stream());
         double host = 0;
         SLM_CUDA_CHECK(cudaMemcpyAsync(&host, sum_result_.data(), sizeof host,
@@ -178,6 +193,11 @@ public:
         read_report();
         return host;
     }
+
+    // Per-op timing (core/op_profile.hpp): off by default.
+    void enable_profiling(bool on) { timer_.enable(on); }
+    std::array<double, op_count> collect_op_seconds() { return timer_.collect(); }
+    OpTimer::Scope op_scope(Op op) { return timer_.scope(op, stream()); }
 
 private:
     // Waits for the stream, reads the report and throws for what it holds (clearing it first,
@@ -216,6 +236,7 @@ private:
     DeviceBuffer<DeviceReport> report_;
     DeviceBuffer<double> sum_result_;             // sum_of_squares' result
     int64_t token_vocab_ = 0, target_vocab_ = 0;  // for messages
+    OpTimer timer_;
 };
 
 }  // namespace slm::cuda

@@ -173,8 +173,11 @@ private:
             backend_.linear_forward(at<Act>(al.norm1), w + pl.qkv, at<Act>(al.qkv), n, d,
                                     c.qkv_width());
             backend_.rope_forward(at<Act>(al.qkv), shape, c.rope_theta);
-            Kernel::forward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
-                            arena_->data() + al.attn_saved);
+            {
+                const auto timed = backend_.op_scope(Op::attention);
+                Kernel::forward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
+                                arena_->data() + al.attn_saved);
+            }
             backend_.linear_forward(at<Act>(al.attn_out), w + pl.o, delta, n, c.q_width(), d);
             backend_.add_rmsnorm_forward(at<Act>(al.resid_in), delta, at<Act>(al.resid_mid),
                                          w + pl.mlp_norm, at<Act>(al.norm2), at<Stat>(al.rstd2),
@@ -237,9 +240,12 @@ private:
                                       d_norm, d_resid, g + pl.mlp_norm, n, d);
             backend_.linear_backward(at<Act>(al.attn_out), w + pl.o, d_resid,
                                      at<Act>(a.d_attn_out()), g + pl.o, n, c.q_width(), d);
-            Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
-                             at<Act>(a.d_attn_out()), arena_->data() + al.attn_saved,
-                             arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
+            {
+                const auto timed = backend_.op_scope(Op::attention);
+                Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
+                                 at<Act>(a.d_attn_out()), arena_->data() + al.attn_saved,
+                                 arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
+            }
             backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
             backend_.linear_backward(at<Act>(al.norm1), w + pl.qkv, at<Act>(a.d_qkv()), d_norm,
                                      g + pl.qkv, n, d, c.qkv_width());

@@ -8,6 +8,7 @@
 #include <string>
 
 #include "slm/core/error.hpp"
+#include "slm/core/op_profile.hpp"
 
 namespace slm {
 
@@ -51,6 +52,13 @@ public:
     void validation(int64_t step, double loss) {
         std::fprintf(stderr, "step %6lld | validation loss %.4f\n", (long long)step, loss);
         line("{\"step\":%lld,\"val_loss\":%.6f}", (long long)step, loss);
+    }
+
+    void profile(int64_t step, const OpBreakdown& b) {
+        std::fprintf(stderr, "per-op time over %lld steps from step %lld:\n%s", (long long)b.steps,
+                     (long long)step, b.table().c_str());
+        if (out_.is_open()) out_ << "{\"step\":" << step << ",\"profile\":" << b.json() << "}\n";
+        out_.flush();
     }
 
 private:

@@ -23,6 +23,7 @@ struct RunConfig {
     int64_t eval_interval = 100;       // steps between validation losses (0: only at the end)
     int64_t eval_batches = 8;
     int64_t checkpoint_interval = 0;   // steps between checkpoints (0: only at the end)
+    int64_t profile_steps = 0;         // steps timed op by op after the first (0: none)
     std::filesystem::path out_dir = "runs/default";
     uint64_t seed = 1234;
 
@@ -42,8 +43,8 @@ struct RunConfig {
         require(lr > 0 && min_lr >= 0 && min_lr <= lr,
                 "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
                     ", min_lr " + std::to_string(min_lr) + ")");
-        require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0,
-                "RunConfig: warmup, eval_interval and checkpoint_interval must be >= 0");
+        require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0 && profile_steps >= 0,
+                "RunConfig: warmup, eval_interval, checkpoint_interval and profile_steps must be >= 0");
     }
 };
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "slm/core/config_io.hpp"
+#include "slm/core/op_profile.hpp"
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"
@@ -83,6 +84,24 @@ public:
         return {step_, loss, lr, norm, run_.tokens_per_step() * parallel_.world_size()};
     }
 
+    // Runs `steps` training steps (real ones: they update the model) with per-op timing on and
+    // returns where their time went.
+    template <BatchSource D>
+    OpBreakdown profile(D& data, int64_t steps) {
+        backend_.synchronize();
+        backend_.collect_op_seconds();
+        backend_.enable_profiling(true);
+        const auto start = std::chrono::steady_clock::now();
+        for (int64_t i = 0; i < steps; ++i) train_step(data);
+        backend_.synchronize();
+        OpBreakdown b;
+        b.step_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        b.seconds = backend_.collect_op_seconds();
+        b.steps = steps;
+        backend_.enable_profiling(false);
+        return b;
+    }
+
     // Mean loss over the first run().eval_batches validation batches (fewer if the split is short).
     template <BatchSource D>
     double evaluate(D& data) {
@@ -116,6 +135,11 @@ public:
         const int64_t first_step = step_;
         int64_t tokens_since_log = 0;
         while (step_ < run_.steps) {
+            // After one warm-up step (GEMM algorithm choice, first-touch allocations), profile.
+            if (run_.profile_steps > 0 && step_ == first_step + 1 && step_ + run_.profile_steps < run_.steps) {
+                const OpBreakdown b = profile(data, run_.profile_steps);
+                if (lead) log.profile(step_, b);
+            }
             const StepStats s = train_step(data);
             tokens_since_log += s.tokens;
             const bool last = step_ == run_.steps;
