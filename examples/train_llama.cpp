@@ -47,6 +47,7 @@ slm::cli::Flags make_flags() {
          {"--eval-interval", "40", "steps between validation losses (0: start and end only)"},
          {"--eval-batches", "8", "validation batches per evaluation"},
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
+         {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"}});
 }
 
@@ -171,6 +172,7 @@ int main(int argc, char** argv) {
         run.eval_batches = flags.integer("--eval-batches", 1);
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
         run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
+        run.profile_steps = flags.integer("--profile", 0);
         run.out_dir = flags.given("--out") ? fs::path(flags.text("--out")) : fs::path("runs") / preset;
         if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
             throw slm::cli::UsageError("--resume: there is no " +
