@@ -1,6 +1,9 @@
 // Loader: shifted targets, determinism per seed, disjoint rank streams, fixed validation batches
 // from their own split, exact resume from a saved position, and the errors for bad settings.
 #include <doctest/doctest.h>
+
+#include "common/error_text.hpp"
+#include "common/temp_dir.hpp"
 #include <unistd.h>
 
 #include <chrono>
@@ -18,33 +21,9 @@ using slm::data::LoaderConfig;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("slm-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const slm::Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+using slm::test::contains;
+using slm::test::error_of;
+using slm::test::TempDir;
 
 // Token i of the shard is first + i: a window's values tell where it was read from.
 fs::path counting_shard(const fs::path& dir, const std::string& name, int32_t first, int64_t n) {

@@ -3,6 +3,9 @@
 // malformed file rejected with a message that names the tensor.
 #include <doctest/doctest.h>
 
+#include "common/error_text.hpp"
+#include "common/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <cmath>
@@ -19,6 +22,10 @@
 #include "slm/slm.hpp"
 
 namespace {
+
+using slm::test::contains;
+using slm::test::error_of;
+using slm::test::TempDir;
 
 namespace fs = std::filesystem;
 using CpuModel = slm::Llama<slm::cpu::Backend<float>, slm::attention::Flash>;
@@ -39,19 +46,6 @@ slm::ModelConfig small(int64_t kv_heads, bool tied) {
     c.tied_embeddings = tied;
     return c;
 }
-
-// A temp directory, unique per process and call, removed when the test ends.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const char* name) {
-        static int counter = 0;
-        path = fs::temp_directory_path() / (std::string("slm-st-") + name + "-" +
-                                            std::to_string(::getpid()) + "-" + std::to_string(counter++));
-        fs::remove_all(path);
-        fs::create_directories(path);
-    }
-    ~TempDir() { fs::remove_all(path); }
-};
 
 // Model weights with every tensor (norm gains too) away from its init, so a swap would show.
 std::vector<float> random_weights(CpuModel& m, uint64_t seed) {
@@ -74,16 +68,6 @@ double loss_of(CpuModel& m) {
     return m.evaluate(tokens.data(), targets.data(), batch, seq).mean;
 }
 
-std::string error_of(auto&& f) {
-    try {
-        f();
-    } catch (const slm::Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 // A safetensors file taken apart, to be broken on purpose and written back.
 struct RawFile {

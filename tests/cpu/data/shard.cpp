@@ -1,5 +1,8 @@
 // Token shards: round trips at both token widths, and a clear error for every kind of damage.
 #include <doctest/doctest.h>
+
+#include "common/error_text.hpp"
+#include "common/temp_dir.hpp"
 #include <unistd.h>
 
 #include <chrono>
@@ -15,33 +18,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("slm-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-    try {
-        f();
-    } catch (const slm::Error& e) {
-        return e.what();
-    }
-    return "";
-}
-
-bool contains(const std::string& s, const std::string& part) {
-    return s.find(part) != std::string::npos;
-}
+using slm::test::contains;
+using slm::test::error_of;
+using slm::test::TempDir;
 
 std::vector<int32_t> ramp(int64_t n, int64_t vocab) {
     std::vector<int32_t> t(static_cast<size_t>(n));

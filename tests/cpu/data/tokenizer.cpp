@@ -2,6 +2,9 @@
 // repeated spaces, bytes outside the training alphabet) and the error for a missing model.
 #include <doctest/doctest.h>
 
+#include "common/error_text.hpp"
+#include "common/temp_dir.hpp"
+
 #include <unistd.h>
 
 #include <chrono>
@@ -17,21 +20,11 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// A fresh directory under the system temp dir, removed with everything in it.
-struct TempDir {
-    fs::path path;
-    explicit TempDir(const std::string& tag) {
-        const auto stamp = std::chrono::steady_clock::now().time_since_epoch().count();
-        path = fs::temp_directory_path() /
-               ("slm-test-" + tag + "-" + std::to_string(::getpid()) + "-" + std::to_string(stamp));
-        fs::create_directories(path);
-    }
-    ~TempDir() {
-        std::error_code ignored;
-        fs::remove_all(path, ignored);
-    }
-};
+using slm::test::contains;
+using slm::test::error_of;
+using slm::test::TempDir;
 
+// A fresh directory under the system temp dir, removed with everything in it.
 // ~50 KB of sentences from a small vocabulary: enough repetition for BPE to find merges.
 std::string generated_text() {
     const std::vector<std::string> words = {

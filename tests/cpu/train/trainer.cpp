@@ -9,6 +9,7 @@
 #include <fstream>
 #include <vector>
 
+#include "common/error_text.hpp"
 #include "common/synthetic_data.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"
@@ -16,6 +17,7 @@
 namespace {
 
 namespace fs = std::filesystem;
+using slm::test::error_of;
 using CpuModel = slm::Llama<slm::cpu::Backend<float>, slm::attention::Flash>;
 using CpuTrainer = slm::Trainer<CpuModel>;
 
@@ -56,14 +58,6 @@ fs::path fresh_dir(const char* name) {
     return d;
 }
 
-std::string error_of(auto&& f) {
-    try {
-        f();
-    } catch (const slm::Error& e) {
-        return e.what();
-    }
-    return "";
-}
 
 }  // namespace
 
