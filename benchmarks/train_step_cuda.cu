@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "slm/attention/cuda/flash.cuh"
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cost/gpu_catalog.hpp"
 #include "slm/cuda/backend.cuh"
@@ -71,6 +72,7 @@ void register_grid(const std::string& attention) {
 
 int main(int argc, char** argv) {
     register_grid<slm::attention::Naive>("naive");
+    register_grid<slm::attention::Flash>("flash");
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -16,6 +16,7 @@
 #if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
 #include <cuda_runtime.h>
 
+#include "slm/attention/cuda/flash.cuh"
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #endif
@@ -28,8 +29,7 @@ slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "train_llama", "train a small LLaMA on token shards (prepare_data makes them)",
         {{"--preset", "tiny", "model: tiny, llama_100m, llama_500m, llama_1b, llama_2b"},
-         {"--attention", "", "attention policy: naive|flash (default flash on the CPU; naive on the "
-                             "GPU until its Flash kernel lands)"},
+         {"--attention", "flash", "attention policy: naive|flash"},
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
@@ -139,12 +139,7 @@ int main(int argc, char** argv) {
             throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
                                        "CUDA_VISIBLE_DEVICES), or use --device cpu");
         const bool on_gpu = device == "cuda" || (device == "auto" && gpu_present());
-        const std::string attention = flags.given("--attention")
-                                          ? flags.choice("--attention", {"naive", "flash"})
-                                          : (on_gpu ? "naive" : "flash");
-        if (on_gpu && attention == "flash")
-            throw slm::cli::UsageError("--attention flash has no GPU implementation yet in this "
-                                       "build; use --attention naive on the GPU, or --device cpu");
+        const std::string attention = flags.choice("--attention", {"naive", "flash"});
         slm::ModelConfig model;
         try {
             model = slm::presets::by_name(preset);
@@ -188,7 +183,10 @@ int main(int argc, char** argv) {
                              "); prepare the data with --vocab " + std::to_string(model.vocab) +
                              " or less");
 #if defined(__CUDACC__)
-        if (on_gpu) return train<slm::cuda::Backend, slm::attention::Naive>(flags, model, run, loader);
+        if (on_gpu)
+            return attention == "naive"
+                       ? train<slm::cuda::Backend, slm::attention::Naive>(flags, model, run, loader)
+                       : train<slm::cuda::Backend, slm::attention::Flash>(flags, model, run, loader);
 #endif
         using Cpu = slm::cpu::Backend<float>;
         return attention == "naive" ? train<Cpu, slm::attention::Naive>(flags, model, run, loader)

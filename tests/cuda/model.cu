@@ -118,7 +118,12 @@ TEST_CASE("200 AdamW steps: the GPU loss curve follows the fp32 CPU one within 2
     slm::optim::AdamWState<slm::cuda::Backend> gpu_adam(gpu_backend, gpu.layout(), oc);
     slm::optim::AdamWState<slm::cpu::Backend<float>> cpu_adam(cpu_backend, cpu.layout(), oc);
     const slm::optim::WarmupCosine lr{2e-3, 2e-4, 20, steps};
-    const auto stream = synthetic_stream(8192, c.vocab);
+    // Ids below 256 only: the tiny preset (vocab 4096) learns this stream within 200 steps, so the
+    // curves compared are a falling loss, not two random walks around ln(vocab). The stream is
+    // long enough that no window is seen twice: the one-in-eight random ids cannot be memorised,
+    // and the loss settles near their entropy instead of at a memorised ~0.5 where a 2% bound
+    // would be asking bf16 for 0.01 nats.
+    const auto stream = synthetic_stream(262144, 256);
 
     auto train_step = [&](auto& model, auto& backend, auto& adam, auto* working,
                           const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets,

@@ -1,0 +1,187 @@
+#pragma once
+// attention::Flash on the GPU: fused causal attention in the FlashAttention-2 scheme, our own
+// kernels on bf16 mma.sync tensor-core instructions (flash_forward.cuh, flash_backward.cuh,
+// flash_backward_dq.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
+// the output and one fp32 log-sum-exp per (sequence, head, position); backward recomputes the
+// probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
+// the fused qkv rows for all query heads of its group.
+//
+// Backward has two modes, chosen at compile time:
+//   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
+//       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
+//       of the additions, hence the last bits of dQ, changes from run to run.
+//   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
+//       tiles in a fixed order (recomputing P): the same bits on every run.
+// Supported head_dim: 64 and 128 (what the study's presets use); anything else throws.
+//
+// saved (per layer): lse (B, H, T) fp32.
+// scratch: delta (B, H, T) fp32, then (atomic mode) the dQ accumulator (B·T, H·D) fp32, each
+// starting on a 256-byte boundary.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+#include <string>
+
+#include "slm/attention/cuda/flash_backward.cuh"
+#include "slm/attention/cuda/flash_backward_dq.cuh"
+#include "slm/attention/cuda/flash_common.cuh"
+#include "slm/attention/cuda/flash_forward.cuh"
+#include "slm/attention/flash.hpp"
+#include "slm/attention/policy.hpp"
+#include "slm/core/error.hpp"
+#include "slm/core/shapes.hpp"
+#include "slm/cuda/backend.cuh"
+#include "slm/cuda/check.cuh"
+#include "slm/cuda/memory.cuh"
+#include "slm/cuda/vector.cuh"
+
+namespace slm::attention {
+
+enum class FlashBackward { atomic, deterministic };
+
+namespace cuda_flash {
+
+inline bool supported_head_dim(int64_t d) { return d == 64 || d == 128; }
+
+// Allows `kernel` `bytes` of dynamic shared memory (above the 48 KB default) and launches it.
+template <class Kernel, class... Args>
+void launch(const char* name, Kernel kernel, int64_t blocks, int threads, int smem_bytes,
+            cudaStream_t stream, Args... args) {
+    require(blocks > 0 && blocks <= INT32_MAX,
+            std::string(name) + ": " + std::to_string(blocks) +
+                " thread blocks do not fit one grid dimension; lower the batch or the sequence");
+    SLM_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        smem_bytes));
+    kernel<<<static_cast<unsigned>(blocks), threads, smem_bytes, stream>>>(args...);
+    cuda::detail::check_cuda(cudaGetLastError(), name, __FILE__, __LINE__);
+}
+
+inline int64_t tiles(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
+
+template <int D>
+void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
+    constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
+    constexpr int min_blocks = Tiles<D>::ForwardMinBlocks;
+    launch("launch of flash_forward_kernel", flash_forward_kernel<D, M, N, min_blocks>,
+           tiles(p.seq, M) * p.batch * p.heads, M / 16 * 32, forward_smem_bytes<D, M, N>, stream,
+           qkv, out, lse, p);
+}
+
+template <int D, FlashBackward Mode>
+void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_out,
+              const float* lse, float* delta, float* dq_acc, bf16* d_qkv, cudaStream_t stream) {
+    constexpr bool atomic = Mode == FlashBackward::atomic;
+    constexpr int N = Tiles<D>::BackwardN, M = Tiles<D>::BackwardM;
+    const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
+    {
+        constexpr int threads = 256;  // 32 (row, head) pairs per block
+        const int64_t blocks = std::min<int64_t>(tiles(rows * p.heads, threads / 8), 1 << 20);
+        flash_backward_delta_kernel<D>
+            <<<static_cast<unsigned>(blocks), threads, 0, stream>>>(out, d_out, delta, p);
+        SLM_CUDA_CHECK_LAUNCH("flash_backward_delta_kernel");
+    }
+    if constexpr (atomic)
+        SLM_CUDA_CHECK(cudaMemsetAsync(
+            dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
+    launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, atomic>,
+           tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
+           backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
+           static_cast<const float*>(delta), dq_acc, d_qkv, p);
+    if constexpr (atomic) {
+        constexpr int threads = 256;
+        const int64_t packs = rows * p.out_stride / 8;
+        dq_convert_kernel<<<cuda::blocks_for(packs, threads, INT32_MAX), threads, 0, stream>>>(
+            dq_acc, d_qkv, rows, p.out_stride, p.qkv_stride, p.scale);
+        SLM_CUDA_CHECK_LAUNCH("dq_convert_kernel");
+    } else {
+        constexpr int QM = Tiles<D>::DqM, QN = Tiles<D>::DqN;
+        launch("launch of flash_backward_dq_kernel", flash_backward_dq_kernel<D, QM, QN>,
+               tiles(p.seq, QM) * p.batch * p.heads, QM / 16 * 32,
+               backward_dq_smem_bytes<D, QM, QN>, stream, qkv, d_out, lse,
+               static_cast<const float*>(delta), d_qkv, p);
+    }
+}
+
+}  // namespace cuda_flash
+
+// The GPU Flash kernels with the backward mode as a compile-time choice; the contract is
+// AttentionKernel's (policy.hpp).
+template <FlashBackward Mode>
+struct FlashCudaKernel {
+    using bf16 = cuda::bf16;
+
+    static int64_t stats_bytes(const AttentionShape& s) {
+        return s.batch * s.heads * s.seq * int64_t{4};
+    }
+    static int64_t dq_accumulator_bytes(const AttentionShape& s) {
+        return Mode == FlashBackward::atomic ? s.tokens() * s.out_stride() * int64_t{4} : 0;
+    }
+    static AttentionFootprint footprint(const AttentionShape& s) {
+        return {stats_bytes(s),
+                cuda::aligned_bytes(stats_bytes(s)) + cuda::aligned_bytes(dq_accumulator_bytes(s))};
+    }
+
+    // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, H·D); saved: lse (B, H, T) fp32
+    static void forward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv, bf16* out,
+                        void* saved) {
+        check(s, {qkv, out, saved});
+        const auto p = problem(s);
+        auto* lse = static_cast<float*>(saved);
+        if (s.head_dim == 64) cuda_flash::forward<64>(p, qkv, out, lse, be.stream());
+        else cuda_flash::forward<128>(p, qkv, out, lse, be.stream());
+    }
+
+    // d_out: (B·T, H·D) → d_qkv: (B·T, qkv_stride), every element written.
+    static void backward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv,
+                         const bf16* out, const bf16* d_out, const void* saved, void* scratch,
+                         bf16* d_qkv) {
+        check(s, {qkv, out, d_out, saved, scratch, d_qkv});
+        const auto p = problem(s);
+        const auto* lse = static_cast<const float*>(saved);
+        auto* delta = static_cast<float*>(scratch);
+        float* dq_acc = Mode == FlashBackward::atomic
+                            ? reinterpret_cast<float*>(static_cast<std::byte*>(scratch) +
+                                                       cuda::aligned_bytes(stats_bytes(s)))
+                            : nullptr;
+        if (s.head_dim == 64)
+            cuda_flash::backward<64, Mode>(p, qkv, out, d_out, lse, delta, dq_acc, d_qkv,
+                                           be.stream());
+        else
+            cuda_flash::backward<128, Mode>(p, qkv, out, d_out, lse, delta, dq_acc, d_qkv,
+                                            be.stream());
+    }
+
+private:
+    static cuda_flash::Problem problem(const AttentionShape& s) {
+        return cuda_flash::make_problem(
+            s, static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.head_dim))));
+    }
+
+    static void check(const AttentionShape& s, std::initializer_list<const void*> pointers) {
+        require(s.batch > 0 && s.seq > 0 && s.heads > 0 && s.kv_heads > 0 && s.head_dim > 0 &&
+                    s.heads % s.kv_heads == 0,
+                "attention shape: batch, seq, heads, kv_heads and head_dim must be positive "
+                "and kv_heads must divide heads");
+        require(cuda_flash::supported_head_dim(s.head_dim),
+                "Flash attention on the GPU supports head_dim 64 and 128, got head_dim " +
+                    std::to_string(s.head_dim) +
+                    "; choose hidden / heads = 64 or 128, or use --attention naive");
+        require(s.seq <= (int64_t{1} << 30) && s.batch * s.heads <= INT32_MAX,
+                "Flash attention on the GPU: sequence or batch·heads too large for 32-bit tile "
+                "indices");
+        for (const void* ptr : pointers)
+            require(ptr != nullptr && cuda::aligned_to(16, {ptr}),
+                    "Flash attention on the GPU: every tensor must be non-null and 16-byte "
+                    "aligned (cp.async moves 16 bytes)");
+    }
+};
+
+template <>
+struct AttentionKernel<Flash, cuda::Backend> : FlashCudaKernel<FlashBackward::atomic> {};
+
+}  // namespace slm::attention

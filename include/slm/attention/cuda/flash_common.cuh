@@ -1,0 +1,130 @@
+#pragma once
+// What the Flash attention kernels on the GPU share: the problem description they take by value,
+// the tile sizes per head_dim, and the cp.async loader of a (rows × head_dim) tile.
+//
+// Shared-memory tiles are row-major bf16 with 8 elements (16 bytes) of padding per row: a row of
+// 64 or 128 elements would otherwise put the 8 rows one ldmatrix reads in the same banks; with
+// the padding consecutive rows start 16 bytes apart in the bank space, and the 8 row reads of an
+// 8×8 matrix land in 8 different 16-byte bank groups.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slm/core/shapes.hpp"
+#include "slm/cuda/mma.cuh"
+
+namespace slm::attention::cuda_flash {
+
+using bf16 = __nv_bfloat16;
+
+inline constexpr float log2e = 1.4426950408889634f;
+inline constexpr float ln2 = 0.6931471805599453f;
+
+// The attention problem as the kernels see it. Tensors (element strides):
+//   qkv, d_qkv  (B·T, qkv_stride)  [q heads | k heads | v heads] per row
+//   out, d_out  (B·T, heads·D)
+//   lse, delta  (B, heads, T) fp32
+//   dq_acc      (B·T, heads·D) fp32
+struct Problem {
+    int batch, seq, heads, kv_heads, group;
+    int64_t qkv_stride, k_offset, v_offset, out_stride;
+    float scale;       // 1/sqrt(D)
+    float scale_log2;  // scale·log2(e): exp(scale·s − x) = exp2(s·scale_log2 − x·log2(e))
+};
+
+inline Problem make_problem(const AttentionShape& s, float scale) {
+    Problem p{};
+    p.batch = static_cast<int>(s.batch);
+    p.seq = static_cast<int>(s.seq);
+    p.heads = static_cast<int>(s.heads);
+    p.kv_heads = static_cast<int>(s.kv_heads);
+    p.group = static_cast<int>(s.group());
+    p.qkv_stride = s.qkv_stride();
+    p.k_offset = s.k_offset();
+    p.v_offset = s.v_offset();
+    p.out_stride = s.out_stride();
+    p.scale = scale;
+    p.scale_log2 = scale * log2e;
+    return p;
+}
+
+// Tile sizes per head_dim (powers of two, multiples of 16). Forward: ForwardM query rows per CTA
+// (one warp per 16 rows), keys streamed ForwardN at a time, ForwardMinBlocks CTAs per SM asked of
+// the register allocator. Backward: BackwardN keys per CTA (one warp per 16 keys), queries
+// streamed BackwardM at a time. Deterministic dQ: DqM query rows per CTA, keys streamed DqN at a
+// time. The backward warp holds dK and dV, 16 × D fp32 each, which at D = 128 leaves registers
+// for 32-query steps only. ptxas -v (CUDA 13.0, sm_90a), registers per thread for D = 64 / 128:
+// forward 128 (28 bytes spilled, for 2 CTAs per SM) / 229; backward 220 / 255 (8 bytes spilled
+// in the atomic mode); deterministic dQ 174 / 244.
+template <int D>
+struct Tiles;
+template <>
+struct Tiles<64> {
+    static constexpr int ForwardM = 128, ForwardN = 64, ForwardMinBlocks = 2;
+    static constexpr int BackwardN = 128, BackwardM = 64;
+    static constexpr int DqM = 128, DqN = 64;
+};
+template <>
+struct Tiles<128> {
+    static constexpr int ForwardM = 128, ForwardN = 64, ForwardMinBlocks = 1;
+    static constexpr int BackwardN = 64, BackwardM = 32;
+    static constexpr int DqM = 64, DqN = 32;
+};
+
+// Row stride, in elements, of a shared tile with `cols` bf16 columns.
+template <int Cols>
+inline constexpr int padded = Cols + 8;
+
+// Rows × D tile ← rows [0, Rows) of a strided global matrix (row r at src + r·ld), row r read
+// only when r < valid_rows and zero-filled otherwise (the sequence's tail). `fallback` is any
+// valid global address: a zero-filled copy still names one. 16 bytes per cp.async, consecutive
+// threads on consecutive chunks of a row. The caller commits the group.
+template <int Rows, int D, int Threads>
+__device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int64_t ld, int valid_rows,
+                                          const bf16* fallback, int tid) {
+    static_assert(D % 8 == 0, "rows are moved in 16-byte chunks of 8 bf16");
+    constexpr int chunks = D / 8, total = Rows * chunks;
+    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
+#pragma unroll
+    for (int k = 0; k < total / Threads; ++k) {
+        const int i = tid + k * Threads;
+        const int r = i / chunks, c = (i % chunks) * 8;
+        const bool valid = r < valid_rows;
+        const bf16* from = valid ? src + r * ld + c : fallback;
+        cuda::mma::cp_async_16(tile + r * padded<D> + c, from, valid);
+    }
+}
+
+// n floats ← src[0, n), element i read only when i < valid and zero-filled otherwise. 4 bytes per
+// copy: (B, H, T) rows start at any multiple of T, not of 16 bytes.
+template <int N, int Threads>
+__device__ __forceinline__ void load_row_stats(float* dst, const float* src, int valid,
+                                               const float* fallback, int tid) {
+    for (int i = tid; i < N; i += Threads)
+        cuda::mma::cp_async_4(dst + i, i < valid ? src + i : fallback, i < valid);
+}
+
+// Reduction over the 4 lanes of a quad (the lanes that share rows g and g+8 of a C fragment).
+__device__ __forceinline__ float quad_max(float v) {
+    v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));
+    return fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 2));
+}
+__device__ __forceinline__ float quad_sum(float v) {
+    v += __shfl_xor_sync(0xffffffffu, v, 1);
+    return v + __shfl_xor_sync(0xffffffffu, v, 2);
+}
+
+// Grid order: heavy causal tiles first. `rank` counts CTAs in launch order; the CTA at rank r
+// handles tile `tiles − 1 − r / (units)` (forward: late query tiles have the most keys) or
+// `r / units` (backward: early key tiles have the most queries) of unit `r % units`.
+struct WorkItem {
+    int tile, unit;
+};
+__device__ __forceinline__ WorkItem work_item(int units, int tiles, bool late_first) {
+    const int rank = static_cast<int>(blockIdx.x);
+    const int order = rank / units;
+    return {late_first ? tiles - 1 - order : order, rank % units};
+}
+
+}  // namespace slm::attention::cuda_flash
