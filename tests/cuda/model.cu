@@ -106,10 +106,14 @@ TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient te
     CHECK(again == gpu_grads);
 }
 
-TEST_CASE("200 AdamW steps: the GPU loss curve follows the fp32 CPU one within 2%") {
-    if (!gpu_available()) return;
-    const auto c = small_config();
-    const int64_t batch = 2, seq = 64, n = batch * seq, steps = 200;
+namespace {
+
+// 200 AdamW steps of the same model on the GPU and on the fp32 CPU backend, fed the same
+// batches; the curves are compared as means over windows of 20 steps (single-batch losses are
+// noisy), each within 2%.
+void compare_training(const slm::ModelConfig& c, const std::vector<int32_t>& stream,
+                      const slm::optim::WarmupCosine& lr) {
+    const int64_t batch = 2, seq = 64, n = batch * seq, steps = 200, window = 20;
     slm::cuda::Backend gpu_backend;
     GpuModel gpu(c, gpu_backend, 5);
     slm::cpu::Backend<float> cpu_backend;
@@ -117,13 +121,6 @@ TEST_CASE("200 AdamW steps: the GPU loss curve follows the fp32 CPU one within 2
     const slm::optim::AdamWConfig oc;  // weight decay 0.1, clipping at norm 1
     slm::optim::AdamWState<slm::cuda::Backend> gpu_adam(gpu_backend, gpu.layout(), oc);
     slm::optim::AdamWState<slm::cpu::Backend<float>> cpu_adam(cpu_backend, cpu.layout(), oc);
-    const slm::optim::WarmupCosine lr{2e-3, 2e-4, 20, steps};
-    // Ids below 256 only: the tiny preset (vocab 4096) learns this stream within 200 steps, so the
-    // curves compared are a falling loss, not two random walks around ln(vocab). The stream is
-    // long enough that no window is seen twice: the one-in-eight random ids cannot be memorised,
-    // and the loss settles near their entropy instead of at a memorised ~0.5 where a 2% bound
-    // would be asking bf16 for 0.01 nats.
-    const auto stream = synthetic_stream(262144, 256);
 
     auto train_step = [&](auto& model, auto& backend, auto& adam, auto* working,
                           const std::vector<int32_t>& tokens, const std::vector<int32_t>& targets,
@@ -137,20 +134,46 @@ TEST_CASE("200 AdamW steps: the GPU loss curve follows the fp32 CPU one within 2
         return loss;
     };
     std::vector<int32_t> tokens(n), targets(n);
-    double first = 0, last = 0;
+    double gpu_sum = 0, cpu_sum = 0, first = 0, last = 0;
     for (int64_t step = 0; step < steps; ++step) {
         batch_at(stream, step, batch, seq, tokens, targets);
-        const double g =
-            train_step(gpu, gpu_backend, gpu_adam, gpu.weights(), tokens, targets, step);
-        const double r = train_step(cpu, cpu_backend, cpu_adam, static_cast<float*>(nullptr),
-                                    tokens, targets, step);
-        if (step == 0) first = r;
-        last = r;
-        if (step % 20 == 0 || step == steps - 1) {
+        gpu_sum += train_step(gpu, gpu_backend, gpu_adam, gpu.weights(), tokens, targets, step);
+        cpu_sum += train_step(cpu, cpu_backend, cpu_adam, static_cast<float*>(nullptr), tokens,
+                              targets, step);
+        if ((step + 1) % window == 0) {
+            const double g = gpu_sum / window, r = cpu_sum / window;
+            if (step + 1 == window) first = r;
+            last = r;
             CAPTURE(step);
-            MESSAGE("step " << step << ": gpu " << g << ", cpu fp32 " << r);
+            MESSAGE("steps " << step + 1 - window << "-" << step << ": gpu " << g << ", cpu fp32 " << r);
             CHECK(std::abs(g - r) / r < 0.02);
+            gpu_sum = cpu_sum = 0;
         }
     }
     CHECK(last < 0.7 * first);
+}
+
+}  // namespace
+
+TEST_CASE("200 AdamW steps of the tiny preset: GPU and fp32 CPU loss curves within 2%") {
+    if (!gpu_available()) return;
+    // Ids below 256 only, so the tiny preset (vocab 4096) learns within 200 steps; a stream long
+    // enough that no window is seen twice, and a moderate learning rate, so the loss falls
+    // smoothly: at 2e-3 the sharp drop comes a few steps apart on the two backends and the
+    // comparison measures that timing, not the arithmetic.
+    compare_training(slm::presets::tiny(), synthetic_stream(262144, 256), {5e-4, 5e-5, 20, 200});
+}
+
+TEST_CASE("200 AdamW steps of a small GQA model: GPU and fp32 CPU loss curves within 2%") {
+    if (!gpu_available()) return;
+    slm::ModelConfig c;
+    c.name = "cuda-check";
+    c.vocab = 512;
+    c.hidden = 128;
+    c.layers = 2;
+    c.heads = 4;
+    c.kv_heads = 2;
+    c.ffn = 344;
+    c.max_seq = 64;
+    compare_training(c, synthetic_stream(8192, c.vocab), {2e-3, 2e-4, 20, 200});
 }
