@@ -31,6 +31,7 @@ public:
     using Grad = T;
     using Stat = T;    // saved per-row statistics (rstd, log-sum-exp)
     static constexpr bool has_working_copy = false;  // GEMMs read the master weights directly
+    static constexpr bool host_memory = true;        // buffers are host memory (MPI can send them)
     static constexpr const char* name = "cpu";
 
     template <class U>

@@ -54,6 +54,7 @@ public:
     using Grad = float;
     using Stat = float;
     static constexpr bool has_working_copy = true;  // GEMMs read a bf16 copy of the master
+    static constexpr bool host_memory = false;      // buffers are device memory
     static constexpr const char* name = "cuda";
     // Bytes of bf16 logits the fused LM head + loss computes at once.
     static constexpr int64_t loss_chunk_bytes = int64_t{256} << 20;
