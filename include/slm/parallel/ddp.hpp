@@ -43,6 +43,12 @@ public:
         for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
     }
 
+    // Every rank holds the whole averaged gradient: its own sum is the global one.
+    template <class Backend, class Grad>
+    double gradient_square_sum(Backend& b, Grad* grads, int64_t n) {
+        return b.sum_of_squares(grads, n);
+    }
+
     int64_t shard_begin(int64_t) const { return 0; }
     int64_t shard_end(int64_t total) const { return total; }
     template <class Backend, class Master>

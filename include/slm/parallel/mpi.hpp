@@ -9,6 +9,8 @@
 #include <cstdlib>
 #include <string>
 #include <type_traits>
+#include <vector>
+#include <algorithm>
 
 #include "slm/core/error.hpp"
 
@@ -83,9 +85,43 @@ public:
         }
     }
 
+    // data: host (n), cut into world_size() consecutive slices of `slice` elements (the last may
+    // be shorter). Afterwards this rank's slice holds Σ over ranks of that slice; the rest of
+    // data is left as it was.
+    template <class T>
+    void reduce_scatter_sum(T* data, int64_t n, int64_t slice) const {
+        std::vector<int> counts = slice_counts(n, slice);
+        std::vector<T> mine(static_cast<size_t>(counts[static_cast<size_t>(rank_)]));
+        mpi_detail::check(MPI_Reduce_scatter(data, mine.data(), counts.data(),
+                                             mpi_detail::datatype<T>(), MPI_SUM, MPI_COMM_WORLD),
+                          "MPI_Reduce_scatter");
+        std::copy(mine.begin(), mine.end(), data + static_cast<int64_t>(rank_) * slice);
+    }
+
+    // data: host (n) in slices as above; every rank's slice is sent to all, in place.
+    template <class T>
+    void all_gather(T* data, int64_t n, int64_t slice) const {
+        std::vector<int> counts = slice_counts(n, slice), offsets(counts.size());
+        for (size_t r = 0; r < counts.size(); ++r) offsets[r] = static_cast<int>(r * slice);
+        mpi_detail::check(MPI_Allgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, data, counts.data(),
+                                         offsets.data(), mpi_detail::datatype<T>(), MPI_COMM_WORLD),
+                          "MPI_Allgatherv");
+    }
+
     void barrier() const { mpi_detail::check(MPI_Barrier(MPI_COMM_WORLD), "MPI_Barrier"); }
 
 private:
+    std::vector<int> slice_counts(int64_t n, int64_t slice) const {
+        require(n < (int64_t{1} << 31) && slice * world_ >= n,
+                "Mpi: " + std::to_string(n) + " elements do not fit " + std::to_string(world_) +
+                    " int-sized slices of " + std::to_string(slice));
+        std::vector<int> counts(static_cast<size_t>(world_));
+        for (int r = 0; r < world_; ++r)
+            counts[static_cast<size_t>(r)] = static_cast<int>(
+                std::clamp<int64_t>(n - static_cast<int64_t>(r) * slice, 0, slice));
+        return counts;
+    }
+
     int rank_ = 0, world_ = 1;
 };
 

@@ -13,6 +13,8 @@ concept ParallelPolicy = requires(P& p, double x) {
     { p.rank() } -> std::convertible_to<int>;
     { p.world_size() } -> std::convertible_to<int>;
     { p.sum_across_ranks(x) } -> std::convertible_to<double>;
+    { p.shard_begin(int64_t{}) } -> std::convertible_to<int64_t>;
+    { p.shard_end(int64_t{}) } -> std::convertible_to<int64_t>;
 };
 
 struct Single {
@@ -24,6 +26,11 @@ struct Single {
     // After backward: make every rank's gradient buffer the sum over ranks. Alone: nothing.
     template <class Backend, class Grad>
     void reduce_gradients(Backend&, Grad*, int64_t) {}
+    // Σ g² over the whole (reduced) gradient, for global-norm clipping.
+    template <class Backend, class Grad>
+    double gradient_square_sum(Backend& b, Grad* grads, int64_t n) {
+        return b.sum_of_squares(grads, n);
+    }
     // The slice [begin, end) of the flat buffers this rank's optimizer updates.
     int64_t shard_begin(int64_t) const { return 0; }
     int64_t shard_end(int64_t total) const { return total; }

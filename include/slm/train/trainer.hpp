@@ -71,7 +71,7 @@ public:
         const int64_t n = model_.layout().total();
         parallel_.reduce_gradients(backend_, model_.gradients(), n);
         loss = parallel_.sum_across_ranks(loss) / parallel_.world_size();
-        const double norm = std::sqrt(backend_.sum_of_squares(model_.gradients(), n));
+        const double norm = std::sqrt(parallel_.gradient_square_sum(backend_, model_.gradients(), n));
         require(std::isfinite(loss) && std::isfinite(norm),
                 "loss or gradient norm is not finite at step " + std::to_string(step_ + 1) + " (loss " + std::to_string(loss) +
                     ", grad norm " + std::to_string(norm) +
