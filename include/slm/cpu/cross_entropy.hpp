@@ -44,7 +44,9 @@ LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets,
             const int32_t t = targets[begin + r];
             const T m = *std::max_element(z, z + vocab);
             double sum = 0;
-            for (int64_t v = 0; v < vocab; ++v) sum += std::exp(static_cast<double>(z[v] - m));
+            // exp in T (float vectorises; double keeps the fp64 gradient checks exact), summed
+            // in double.
+            for (int64_t v = 0; v < vocab; ++v) sum += static_cast<double>(std::exp(z[v] - m));
             const double lse = static_cast<double>(m) + std::log(sum);
             row_loss[static_cast<size_t>(r)] =
                 t == ignore_index ? 0.0 : lse - static_cast<double>(z[t]);
@@ -52,7 +54,7 @@ LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets,
             // dlogits = (softmax - onehot) · grad_scale / counted; zero for ignored rows
             const T scale = t == ignore_index ? T(0) : static_cast<T>(grad_scale * inv_count);
             for (int64_t v = 0; v < vocab; ++v)
-                z[v] = static_cast<T>(std::exp(static_cast<double>(z[v]) - lse)) * scale;
+                z[v] = std::exp(z[v] - static_cast<T>(lse)) * scale;
             if (t != ignore_index) z[t] -= scale;
         }
         for (int64_t r = 0; r < rows; ++r) loss_sum += row_loss[static_cast<size_t>(r)];  // in order
