@@ -14,8 +14,10 @@
 
 namespace slm::parallel {
 
+// Shards nothing: the optimizer slice, the gradient norm and the (absent) parameter gather are
+// Single's.
 template <class Communicator>
-class Ddp {
+class Ddp : public Single {
 public:
     static constexpr std::string_view name = "ddp";
 
@@ -42,17 +44,6 @@ public:
 #pragma omp parallel for schedule(static)
         for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
     }
-
-    // Every rank holds the whole averaged gradient: its own sum is the global one.
-    template <class Backend, class Grad>
-    double gradient_square_sum(Backend& b, Grad* grads, int64_t n) {
-        return b.sum_of_squares(grads, n);
-    }
-
-    int64_t shard_begin(int64_t) const { return 0; }
-    int64_t shard_end(int64_t total) const { return total; }
-    template <class Backend, class Master>
-    void gather_parameters(Backend&, Master*, int64_t) {}
 
 private:
     Communicator comm_;
