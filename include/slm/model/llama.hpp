@@ -146,8 +146,10 @@ private:
                     std::to_string(config_.max_seq) + "] of model '" + config_.name +
                     "'; use a shorter --seq or a config with a larger max_seq");
         if (acts_ && acts_->batch() == batch && acts_->seq() == seq) return;
-        arena_.reset();
         acts_.emplace(make_activation_layout(batch, seq));
+        // A smaller micro-batch (the short last validation batch) reuses the arena as it is.
+        if (arena_ && static_cast<int64_t>(arena_->size()) >= acts_->total_bytes()) return;
+        arena_.reset();
         arena_.emplace(backend_.template allocate<std::byte>(acts_->total_bytes()));
     }
 
