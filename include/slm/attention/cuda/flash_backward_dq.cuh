@@ -52,28 +52,11 @@ __global__ void __launch_bounds__(BlockM / 16 * 32)
 
     const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
     const int g = lane / 4, t = lane % 4;
-    const int q_tiles = (p.seq + BlockM - 1) / BlockM;
-    const WorkItem item = work_item(p.batch * p.heads, q_tiles, /*late_first=*/true);
-    const int h = item.unit % p.heads, b = item.unit / p.heads, kvh = h / p.group;
-    const int i0 = item.tile * BlockM;
-
-    const bf16* seq_rows = qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride;  // position 0
-    const bf16* q_g = seq_rows + static_cast<int64_t>(i0) * p.qkv_stride + h * D;
+    const QueryTile tile = query_tile<D, BlockM, BlockN>(qkv, p);
+    const int h = tile.h, b = tile.b, i0 = tile.i0, n_tiles = tile.n_key_tiles;
     const bf16* do_g = d_out + (static_cast<int64_t>(b) * p.seq + i0) * p.out_stride + h * D;
-    const bf16* k_g = seq_rows + p.k_offset + kvh * D;
-    const bf16* v_g = seq_rows + p.v_offset + kvh * D;
-    const int kv_end = min(i0 + BlockM, p.seq);
-    const int n_tiles = (kv_end + BlockN - 1) / BlockN;
-
-    auto load_kv = [&](int j, int buf) {
-        const int64_t offset = static_cast<int64_t>(j) * BlockN * p.qkv_stride;
-        const int valid = p.seq - j * BlockN;
-        load_tile<BlockN, D, threads>(k_s + buf * BlockN * ld, k_g + offset, p.qkv_stride, valid,
-                                      k_g, tid);
-        load_tile<BlockN, D, threads>(v_s + buf * BlockN * ld, v_g + offset, p.qkv_stride, valid,
-                                      v_g, tid);
-    };
-    load_tile<BlockM, D, threads>(q_s, q_g, p.qkv_stride, p.seq - i0, q_g, tid);
+    auto load_kv = [&](int j, int buf) { load_kv_tile<D, BlockN, threads>(k_s, v_s, tile, p, j, buf, tid); };
+    load_tile<BlockM, D, threads>(q_s, tile.q, p.qkv_stride, p.seq - i0, tile.q, tid);
     load_tile<BlockM, D, threads>(do_s, do_g, p.out_stride, p.seq - i0, do_g, tid);
     load_kv(0, 0);
     cp_async_commit();

@@ -127,4 +127,42 @@ __device__ __forceinline__ WorkItem work_item(int units, int tiles, bool late_fi
     return {late_first ? tiles - 1 - order : order, rank % units};
 }
 
+// The query tile a forward or dQ CTA owns (heavy causal tiles first) and where its rows live:
+// q at the tile's first row, k and v at position 0 of the sequence, read through kv head
+// h / group. Keys after the tile's last row (or after the sequence) are never needed, so
+// n_key_tiles stops there.
+struct QueryTile {
+    int h, b, i0, n_key_tiles;
+    const bf16 *q, *k, *v;
+};
+template <int D, int BlockM, int BlockN>
+__device__ __forceinline__ QueryTile query_tile(const bf16* qkv, const Problem& p) {
+    const int q_tiles = (p.seq + BlockM - 1) / BlockM;
+    const WorkItem item = work_item(p.batch * p.heads, q_tiles, /*late_first=*/true);
+    QueryTile t;
+    t.h = item.unit % p.heads;
+    t.b = item.unit / p.heads;
+    t.i0 = item.tile * BlockM;
+    const int kvh = t.h / p.group;
+    const bf16* seq_rows = qkv + static_cast<int64_t>(t.b) * p.seq * p.qkv_stride;
+    t.q = seq_rows + static_cast<int64_t>(t.i0) * p.qkv_stride + t.h * D;
+    t.k = seq_rows + p.k_offset + kvh * D;
+    t.v = seq_rows + p.v_offset + kvh * D;
+    t.n_key_tiles = (min(t.i0 + BlockM, p.seq) + BlockN - 1) / BlockN;
+    return t;
+}
+
+// Key/value tile j of a QueryTile into buffer `buf` of the double-buffered k_s and v_s, each
+// 2 × (BlockN, padded<D>). The caller commits the group.
+template <int D, int BlockN, int Threads>
+__device__ __forceinline__ void load_kv_tile(bf16* k_s, bf16* v_s, const QueryTile& t,
+                                             const Problem& p, int j, int buf, int tid) {
+    const int64_t offset = static_cast<int64_t>(j) * BlockN * p.qkv_stride;
+    const int valid = p.seq - j * BlockN;
+    load_tile<BlockN, D, Threads>(k_s + buf * BlockN * padded<D>, t.k + offset, p.qkv_stride,
+                                  valid, t.k, tid);
+    load_tile<BlockN, D, Threads>(v_s + buf * BlockN * padded<D>, t.v + offset, p.qkv_stride,
+                                  valid, t.v, tid);
+}
+
 }  // namespace slm::attention::cuda_flash
