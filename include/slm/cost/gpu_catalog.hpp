@@ -1,7 +1,8 @@
 #pragma once
-// The GPUs the study compares: dense bf16 peak, memory, HBM and NVLink bandwidth, and on-demand
+// The GPUs the study compares: dense bf16 peak, memory, HBM and link bandwidths, and on-demand
 // $/GPU-hour (the average of public list prices read in 2026; sources in ../shared/ANCHORS.md).
-// MFU in slm is always measured against `bf16_tflops` of the GPU we run on.
+// MFU in slm is always measured against `bf16_tflops` of the GPU we run on. Users pay their own
+// prices and own their own networks: catalog_json.hpp overrides any field from a JSON file.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -11,23 +12,32 @@
 namespace slm::cost {
 
 struct GpuSpec {
-    std::string name;           // catalog key, e.g. "H100-80GB"
-    std::string match;          // substring of the CUDA device name that identifies it
-    double bf16_tflops = 0;     // dense, no sparsity
-    double memory_gb = 0;
+    std::string name;            // catalog key, e.g. "H100-80GB"
+    std::string match;           // substring of the CUDA device name that identifies it
+    double bf16_tflops = 0;      // dense, no sparsity
+    double memory_gb = 0;        // 10^9 bytes, as sold
     double hbm_tb_per_s = 0;
-    double nvlink_gb_per_s = 0; // total per GPU
+    double nvlink_gb_per_s = 0;  // total per GPU, as sold
+    // What a ring all-reduce achieves inside one node (nccl-tests "bus bandwidth"), and what one
+    // GPU's share of the inter-node network carries. The collective model (communication.hpp)
+    // divides bytes by these, not by the datasheet numbers above.
+    double node_busbw_gb_per_s = 0;
+    double network_gb_per_s = 0;
+    int gpus_per_node = 8;
     double dollars_per_hour = 0;
 };
 
-// Prices: average on-demand $/GPU-hour over AWS, Azure, GCP, Lambda, RunPod and CoreWeave where
-// listed (read 2026-11; ANCHORS.md has the per-provider table).
+// Link rates: H100's 370 GB/s ring bus bandwidth and ~46 GB/s per 400 Gb/s NIC are the ANCHORS.md
+// references. For the A100 we have no measurement: we assume the same ring efficiency relative
+// to NVLink (370/900 of 600 GB/s ≈ 247) and one 200 Gb/s HDR NIC per GPU (≈ 23 GB/s at the
+// same efficiency as 400 Gb/s → 46 GB/s). Prices: average on-demand $/GPU-hour over AWS, Azure,
+// GCP, Lambda, RunPod and CoreWeave where listed (read 2026-11; ANCHORS.md has the table).
 inline std::vector<GpuSpec> default_catalog() {
     return {
-        {"A100-40GB", "A100-SXM4-40GB", 312, 40, 1.555, 600, 2.28},
-        {"A100-80GB", "A100-SXM4-80GB", 312, 80, 2.039, 600, 3.27},
-        {"H100-80GB", "H100", 989, 80, 3.35, 900, 7.39},
-        {"H200", "H200", 989, 141, 4.8, 900, 7.27},
+        {"A100-40GB", "A100-SXM4-40GB", 312, 40, 1.555, 600, 247, 23, 8, 2.28},
+        {"A100-80GB", "A100-SXM4-80GB", 312, 80, 2.039, 600, 247, 23, 8, 3.27},
+        {"H100-80GB", "H100", 989, 80, 3.35, 900, 370, 46, 8, 7.39},
+        {"H200", "H200", 989, 141, 4.8, 900, 370, 46, 8, 7.27},
     };
 }
 
@@ -39,13 +49,17 @@ inline const GpuSpec* find_by_device_name(const std::vector<GpuSpec>& catalog,
     return nullptr;
 }
 
-inline const GpuSpec& find_by_name(const std::vector<GpuSpec>& catalog, std::string_view name) {
+inline std::string catalog_names(const std::vector<GpuSpec>& catalog) {
     std::string known;
-    for (const auto& g : catalog) {
+    for (const auto& g : catalog) known += (known.empty() ? "" : ", ") + g.name;
+    return known;
+}
+
+inline const GpuSpec& find_by_name(const std::vector<GpuSpec>& catalog, std::string_view name) {
+    for (const auto& g : catalog)
         if (g.name == name) return g;
-        known += (known.empty() ? "" : ", ") + g.name;
-    }
-    fail("unknown GPU '" + std::string(name) + "'; the catalog has: " + known);
+    fail("unknown GPU '" + std::string(name) + "'; the catalog has: " + catalog_names(catalog) +
+         " (add it with --catalog FILE.json)");
 }
 
 }  // namespace slm::cost
