@@ -1,0 +1,32 @@
+# Launch, rendezvous, start-up check and dead-peer tests over real processes (issue #14), and the
+# NCCL programs that need more than one GPU. Included from tests/CMakeLists.txt; the CPU unit
+# tests (tests/cpu/parallel) and the one-GPU NCCL test (tests/cuda/parallel) join the doctest
+# executables there.
+find_package(MPI COMPONENTS CXX)
+# (No return(): in an included file it would also end the including CMakeLists.txt.)
+if(MPI_CXX_FOUND AND MPIEXEC_EXECUTABLE)
+  # Root needs --allow-run-as-root; CI has 2 cores, so -np 3 oversubscribes.
+  set(SLM_LAUNCH_MPIRUN ${MPIEXEC_EXECUTABLE} --allow-run-as-root --oversubscribe)
+
+  foreach(program launch_checks kill_rank)
+    add_executable(slm_mpi_${program} mpi/${program}.cpp)
+    target_link_libraries(slm_mpi_${program} PRIVATE slm::slm MPI::MPI_CXX)
+    target_include_directories(slm_mpi_${program} PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+  endforeach()
+
+  set(name "mpi: launch environment, blobs, and the start-up config check over Mpi and the TCP rendezvous (rank 1 differs in seq)")
+  add_test(NAME "${name}" COMMAND ${SLM_LAUNCH_MPIRUN} -np 2 $<TARGET_FILE:slm_mpi_launch_checks>)
+  set_tests_properties("${name}" PROPERTIES TIMEOUT 120 FAIL_REGULAR_EXPRESSION "FAILED")
+
+  # kill_rank.sh checks the exit status, the time (< 60 s) and the message itself.
+  set(name "mpi: a rank killed by SIGKILL mid-run ends the job non-zero within 60 s, saying so (3 ranks)")
+  add_test(NAME "${name}"
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/kill_rank.sh 3 sigkill
+                   $<TARGET_FILE:slm_mpi_kill_rank> ${SLM_LAUNCH_MPIRUN})
+  set_tests_properties("${name}" PROPERTIES TIMEOUT 150)
+  set(name "mpi: a rank that stops calling collectives ends the job non-zero within 60 s, saying so (2 ranks)")
+  add_test(NAME "${name}"
+           COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/kill_rank.sh 2 hang
+                   $<TARGET_FILE:slm_mpi_kill_rank> ${SLM_LAUNCH_MPIRUN})
+  set_tests_properties("${name}" PROPERTIES TIMEOUT 150)
+endif()
