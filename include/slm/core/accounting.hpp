@@ -52,6 +52,40 @@ struct MemoryEstimate {
     }
 };
 
+// Bytes of model state one rank holds, read from the buffers it actually allocated (the model's
+// Llama::state_bytes(), the optimizer's bytes()) — how the memory claims of the parallel policies
+// are checked rather than assumed.
+struct StateBytes {
+    int64_t parameters = 0;       // master weights (whole or this rank's shard), any working copy,
+                                  // and ZeRO-3's per-unit gather buffers
+    int64_t gradients = 0;        // whole or this rank's shard, and ZeRO-2/3's reduce buffer
+    int64_t optimizer_state = 0;  // AdamW's moments (whole or this rank's shard)
+    int64_t total() const { return parameters + gradients + optimizer_state; }
+};
+
+// What StateBytes should be on each of `world` ranks under ZeRO stage `stage` (0: nothing sharded,
+// as Single and Ddp) for `params` parameters whose largest unit (model/parameter_units.hpp) holds
+// `largest_unit` elements. With P = params, W = world, U = largest_unit:
+//   stage 0 (Single, Ddp): parameters P·m,              gradients P·g,         optimizer P·o
+//   stage 1 (Zero<1>):     parameters P·m,              gradients P·g,         optimizer P/W·o
+//   stage 2 (Zero<2>):     parameters P·m,              gradients (P/W + U)·g, optimizer P/W·o
+//   stage 3 (Zero<3>):     parameters P/W·m + 2·U·a,    gradients (P/W + U)·g, optimizer P/W·o
+// m: master (+ working copy) bytes per element, g: gradient, o: optimizer state, a: the bytes of
+// what the GEMMs read (the working copy, or the master). U·g is the buffer one unit's gradient is
+// reduce-scattered from; 2·U·a are the two gather buffers (a block's weights and the next one's,
+// which the norm closing the block already needs). Per-unit slices are rounded up to 64 elements,
+// which the formula leaves out: it is a fraction of a percent once units are large.
+inline StateBytes expected_state_bytes(int stage, int64_t params, int64_t world,
+                                       int64_t largest_unit, const Precision& p) {
+    const int64_t per_rank = (params + world - 1) / world, whole = params;
+    const int64_t master = p.master + p.working, read = p.working > 0 ? p.working : p.master;
+    StateBytes b;
+    b.parameters = stage == 3 ? per_rank * master + 2 * largest_unit * read : whole * master;
+    b.gradients = stage >= 2 ? (per_rank + largest_unit) * p.gradient : whole * p.gradient;
+    b.optimizer_state = (stage >= 1 ? per_rank : whole) * p.optimizer;
+    return b;
+}
+
 inline std::string format_gib(int64_t bytes) {
     char buf[32];
     std::snprintf(buf, sizeof buf, "%.2f GiB", static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0));

@@ -1,8 +1,14 @@
 #pragma once
-// Llama<Backend, Attention>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional GQA, untied or
-// tied LM head) over one flat parameter buffer and one flat gradient buffer. It owns the order of
-// the ops; every op is the backend's and attention is the policy's, so the same code trains on
-// the CPU reference and on the GPU.
+// Llama<Backend, Attention, Storage>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional GQA,
+// untied or tied LM head) over one flat parameter layout. It owns the order of the ops; every op
+// is the backend's and attention is the policy's, so the same code trains on the CPU reference
+// and on the GPU.
+//
+// Storage (model/parameter_storage.hpp) decides where the parameters and gradients live. The
+// model asks it for each unit's weights just before their first use and for each unit's gradient
+// buffer just before the backward writes it, and hands them back right after; with the default
+// WholeParameters those calls are views of the whole buffers and cost nothing, under ZeRO-3 they
+// are the per-unit all-gathers and reduce-scatters.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -15,10 +21,14 @@
 #include "slm/core/config.hpp"
 #include "slm/core/parameter_layout.hpp"
 #include "slm/core/random.hpp"
+#include "slm/model/parameter_storage.hpp"
+#include "slm/model/parameter_units.hpp"
+#include "slm/model/whole_parameters.hpp"
 
 namespace slm {
 
-template <Backend B, attention::AttentionPolicy A>
+template <Backend B, attention::AttentionPolicy A,
+          model::ParameterStorage<B> Storage = model::WholeParameters>
 class Llama {
 public:
     using BackendType = B;
@@ -28,32 +38,43 @@ public:
     using Grad = typename B::Grad;
     using Stat = typename B::Stat;
     using Kernel = attention::AttentionKernel<A, B>;
+    using StorageType = Storage;
+    // The same model over another storage (the trainer picks the parallel policy's).
+    template <model::ParameterStorage<B> Other>
+    using with_storage = Llama<B, A, Other>;
 
-    Llama(const ModelConfig& config, B& backend, uint64_t seed = 1234)
+    Llama(const ModelConfig& config, B& backend, uint64_t seed = 1234, const Storage& storage = {})
         : config_((config.validate(), config)),
           layout_(config_),
+          units_(config_, layout_),
           backend_(backend),
-          params_(backend.template allocate<Master>(layout_.total())),
-          grads_(backend.template allocate<Grad>(layout_.total())) {
+          store_(backend, layout_, units_, storage) {
         require(A::supports_head_dim(config_.head_dim()),
                 "attention '" + std::string(A::name) + "' does not support head_dim " +
                     std::to_string(config_.head_dim()) +
                     " (hidden / heads); pick another attention policy or change heads");
-        if constexpr (B::has_working_copy)
-            working_.emplace(backend.template allocate<Act>(layout_.total()));
         initialize(seed);
     }
 
     const ModelConfig& config() const { return config_; }
     const ParameterLayout& layout() const { return layout_; }
+    const model::ParameterUnits& units() const { return units_; }
     B& backend() { return backend_; }
-    Master* parameters() { return params_.data(); }
-    Grad* gradients() { return grads_.data(); }
-    // What the GEMMs read: the master weights, or their low-precision copy.
-    Act* weights() {
-        if constexpr (B::has_working_copy) return working_->data();
-        else return params_.data();
+    // What this rank holds and its optimizer updates: the whole flat buffers, or its shards.
+    Master* parameters() { return store_.parameters(); }
+    Grad* gradients() { return store_.gradients(); }
+    Act* working() { return store_.working(); }  // the low-precision copy, or null
+    int64_t parameter_count() const { return store_.parameter_count(); }
+    int64_t gradient_count() const { return store_.gradient_count(); }
+    // What the GEMMs read, whole: the master weights or their low-precision copy.
+    Act* weights()
+        requires requires(typename Storage::template Store<B>& s) { s.weights(); }
+    {
+        return store_.weights();
     }
+    // Bytes of parameters (with gather buffers) and gradients (with reduce buffers) this rank
+    // holds, read from its allocations.
+    StateBytes state_bytes() const { return store_.bytes(); }
 
     // Normal(0, 0.02) matrices, with the two projections that write into the residual stream
     // scaled by 1/sqrt(2·layers) so the stream's variance does not grow with depth; norms at 1.
@@ -76,18 +97,13 @@ public:
         zero_gradients();
     }
 
-    // host: layout().total() values in the flat layout
-    void set_parameters(const Master* host) {
-        backend_.upload(params_.data(), host, layout_.total());
-        refresh_working_copy();
-    }
-    void get_parameters(Master* host) { backend_.download(host, params_.data(), layout_.total()); }
-    void get_gradients(Grad* host) { backend_.download(host, grads_.data(), layout_.total()); }
-    void zero_gradients() { backend_.zero(grads_.data(), layout_.total()); }
-    void refresh_working_copy() {
-        if constexpr (B::has_working_copy)
-            backend_.convert(params_.data(), working_->data(), layout_.total());
-    }
+    // host: layout().total() values in the flat layout. With sharded weights, get_parameters is
+    // collective (every rank calls it) and a rank may pass nullptr to only contribute.
+    void set_parameters(const Master* host) { store_.set_parameters(host); }
+    void get_parameters(Master* host) { store_.get_parameters(host); }
+    void get_gradients(Grad* host) { store_.get_gradients(host); }
+    void zero_gradients() { store_.zero_gradients(); }
+    void refresh_working_copy() { store_.refresh_working_copy(); }
 
     // One micro-batch: forward, loss, backward. Gradients of grad_scale · mean loss are ADDED to
     // gradients(), so micro-batches accumulate. tokens, targets: host arrays of batch·seq.
@@ -109,10 +125,11 @@ public:
         const auto& a = *acts_;
         const int64_t d = config_.hidden, V = config_.vocab;
         auto device_logits = backend_.template allocate<Act>(batch * V);
+        const auto w = store_.gather(units_.lm_head());
         for (int64_t b = 0; b < batch; ++b)
             backend_.linear_forward(at<Act>(a.norm_final()) + ((b + 1) * seq - 1) * d,
-                                    weights() + layout_.lm_head(),
-                                    device_logits.data() + b * V, 1, d, V);
+                                    w.at(layout_.lm_head()), device_logits.data() + b * V, 1, d, V);
+        store_.release(units_.lm_head());
         backend_.download(logits, device_logits.data(), batch * V);
     }
 
@@ -153,26 +170,29 @@ private:
         arena_.emplace(backend_.template allocate<std::byte>(acts_->total_bytes()));
     }
 
-    // Embedding → blocks → final norm; leaves everything backward needs in the arena.
+    // Embedding → blocks → final norm; leaves everything backward needs in the arena. Each unit's
+    // weights are gathered just before first use and released once the next unit is in hand.
     void forward_trunk(const int32_t* tokens, int64_t batch, int64_t seq) {
         prepare(batch, seq);
         const auto& a = *acts_;
         const ModelConfig& c = config_;
         const int64_t n = batch * seq, d = c.hidden, f = c.ffn;
         const auto shape = attention_shape(batch, seq);
-        Act* w = weights();
         backend_.upload(at<int32_t>(a.tokens()), tokens, n);
-        backend_.embedding_forward(at<int32_t>(a.tokens()), w + layout_.embed(),
+        const auto embedding = store_.gather(units_.embedding());
+        backend_.embedding_forward(at<int32_t>(a.tokens()), embedding.at(layout_.embed()),
                                    at<Act>(a.layer(0).resid_in), n, d, c.vocab);
         const auto& l0 = a.layer(0);
+        auto w = store_.gather(units_.layer(0));
         backend_.add_rmsnorm_forward(at<Act>(l0.resid_in), nullptr, at<Act>(l0.resid_in),
-                                     w + layout_.layer(0).attn_norm, at<Act>(l0.norm1),
+                                     w.at(layout_.layer(0).attn_norm), at<Act>(l0.norm1),
                                      at<Stat>(l0.rstd1), n, d, c.norm_eps);
+        store_.release(units_.embedding());
         for (int64_t l = 0; l < c.layers; ++l) {
             const auto& al = a.layer(l);
             const auto& pl = layout_.layer(l);
             Act* delta = at<Act>(a.delta());
-            backend_.linear_forward(at<Act>(al.norm1), w + pl.qkv, at<Act>(al.qkv), n, d,
+            backend_.linear_forward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(al.qkv), n, d,
                                     c.qkv_width());
             backend_.rope_forward(at<Act>(al.qkv), shape, c.rope_theta);
             {
@@ -180,23 +200,28 @@ private:
                 Kernel::forward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
                                 arena_->data() + al.attn_saved);
             }
-            backend_.linear_forward(at<Act>(al.attn_out), w + pl.o, delta, n, c.q_width(), d);
+            backend_.linear_forward(at<Act>(al.attn_out), w.at(pl.o), delta, n, c.q_width(), d);
             backend_.add_rmsnorm_forward(at<Act>(al.resid_in), delta, at<Act>(al.resid_mid),
-                                         w + pl.mlp_norm, at<Act>(al.norm2), at<Stat>(al.rstd2),
+                                         w.at(pl.mlp_norm), at<Act>(al.norm2), at<Stat>(al.rstd2),
                                          n, d, c.norm_eps);
-            backend_.linear_forward(at<Act>(al.norm2), w + pl.gate_up, at<Act>(al.gate_up), n, d,
-                                    2 * f);
+            backend_.linear_forward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(al.gate_up), n,
+                                    d, 2 * f);
             backend_.swiglu_forward(at<Act>(al.gate_up), at<Act>(al.mlp_act), n, f);
-            backend_.linear_forward(at<Act>(al.mlp_act), w + pl.down, delta, n, f, d);
-            // The residual add closing this block is fused with the norm opening the next.
+            backend_.linear_forward(at<Act>(al.mlp_act), w.at(pl.down), delta, n, f, d);
+            // The residual add closing this block is fused with the norm opening the next, so the
+            // next unit is gathered before this one is released.
             const bool last = l + 1 == c.layers;
             Act* next_resid = at<Act>(last ? a.resid_final() : a.layer(l + 1).resid_in);
             Act* next_norm = at<Act>(last ? a.norm_final() : a.layer(l + 1).norm1);
             Stat* next_rstd = at<Stat>(last ? a.rstd_final() : a.layer(l + 1).rstd1);
             const int64_t next_w = last ? layout_.final_norm() : layout_.layer(l + 1).attn_norm;
-            backend_.add_rmsnorm_forward(at<Act>(al.resid_mid), delta, next_resid, w + next_w,
+            const auto next = store_.gather(last ? units_.final_norm() : units_.layer(l + 1));
+            backend_.add_rmsnorm_forward(at<Act>(al.resid_mid), delta, next_resid, next.at(next_w),
                                          next_norm, next_rstd, n, d, c.norm_eps);
+            store_.release(units_.layer(l));
+            w = next;
         }
+        store_.release(units_.final_norm());
     }
 
     LossResult forward(const int32_t* tokens, const int32_t* targets, int64_t batch, int64_t seq,
@@ -206,42 +231,57 @@ private:
         const int64_t n = batch * seq;
         backend_.upload(at<int32_t>(a.targets()), targets, n);
         // The head's gradient comes out of the same pass as the loss: d_norm holds dL/d(norm_final)
-        // for backward() to continue from.
-        return backend_.lm_head_cross_entropy(
-            at<Act>(a.norm_final()), weights() + layout_.lm_head(), at<int32_t>(a.targets()), n,
+        // for backward() to continue from, and the head's unit gradient is complete here.
+        const int64_t head = units_.lm_head();
+        const auto w = store_.gather(head);
+        Grad* d_head = with_gradient ? store_.gradients_for(head).at(layout_.lm_head()) : nullptr;
+        const LossResult loss = backend_.lm_head_cross_entropy(
+            at<Act>(a.norm_final()), w.at(layout_.lm_head()), at<int32_t>(a.targets()), n,
             config_.hidden, config_.vocab, arena_->data() + a.loss_chunk(),
             backend_.loss_chunk_rows(n, config_.vocab), grad_scale,
-            with_gradient ? at<Act>(a.d_norm()) : nullptr, grads_.data() + layout_.lm_head());
+            with_gradient ? at<Act>(a.d_norm()) : nullptr, d_head);
+        if (with_gradient) store_.gradients_done(head);
+        store_.release(head);
+        return loss;
     }
 
+    // Unit by unit from the top: gather the unit's weights, take its gradient buffer, run its
+    // backward, hand the gradient back (ZeRO-2/3 reduce-scatter it there), release the weights.
     void backward() {
         const auto& a = *acts_;
         const ModelConfig& c = config_;
         const int64_t n = a.batch() * a.seq(), d = c.hidden, f = c.ffn;
         const auto shape = attention_shape(a.batch(), a.seq());
-        Act* w = weights();
-        Grad* g = grads_.data();
         Act* d_resid = at<Act>(a.d_resid());
         Act* d_norm = at<Act>(a.d_norm());
         backend_.zero(d_resid, n * d);
-        backend_.rmsnorm_backward(at<Act>(a.resid_final()), w + layout_.final_norm(),
-                                  at<Stat>(a.rstd_final()), d_norm, d_resid,
-                                  g + layout_.final_norm(), n, d);
+        {
+            const int64_t unit = units_.final_norm();
+            const auto w = store_.gather(unit);
+            const auto g = store_.gradients_for(unit);
+            backend_.rmsnorm_backward(at<Act>(a.resid_final()), w.at(layout_.final_norm()),
+                                      at<Stat>(a.rstd_final()), d_norm, d_resid,
+                                      g.at(layout_.final_norm()), n, d);
+            store_.gradients_done(unit);
+            store_.release(unit);
+        }
         // d_resid is dL/d(residual stream) after each block; both branches read it and the
         // norms' backward add their share into it.
         for (int64_t l = c.layers - 1; l >= 0; --l) {
             const auto& al = a.layer(l);
             const auto& pl = layout_.layer(l);
-            backend_.linear_backward(at<Act>(al.mlp_act), w + pl.down, d_resid,
-                                     at<Act>(a.d_mlp_act()), g + pl.down, n, f, d);
+            const auto w = store_.gather(units_.layer(l));
+            const auto g = store_.gradients_for(units_.layer(l));
+            backend_.linear_backward(at<Act>(al.mlp_act), w.at(pl.down), d_resid,
+                                     at<Act>(a.d_mlp_act()), g.at(pl.down), n, f, d);
             backend_.swiglu_backward(at<Act>(al.gate_up), at<Act>(a.d_mlp_act()),
                                      at<Act>(a.d_gate_up()), n, f);
-            backend_.linear_backward(at<Act>(al.norm2), w + pl.gate_up, at<Act>(a.d_gate_up()),
-                                     d_norm, g + pl.gate_up, n, d, 2 * f);
-            backend_.rmsnorm_backward(at<Act>(al.resid_mid), w + pl.mlp_norm, at<Stat>(al.rstd2),
-                                      d_norm, d_resid, g + pl.mlp_norm, n, d);
-            backend_.linear_backward(at<Act>(al.attn_out), w + pl.o, d_resid,
-                                     at<Act>(a.d_attn_out()), g + pl.o, n, c.q_width(), d);
+            backend_.linear_backward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(a.d_gate_up()),
+                                     d_norm, g.at(pl.gate_up), n, d, 2 * f);
+            backend_.rmsnorm_backward(at<Act>(al.resid_mid), w.at(pl.mlp_norm), at<Stat>(al.rstd2),
+                                      d_norm, d_resid, g.at(pl.mlp_norm), n, d);
+            backend_.linear_backward(at<Act>(al.attn_out), w.at(pl.o), d_resid,
+                                     at<Act>(a.d_attn_out()), g.at(pl.o), n, c.q_width(), d);
             {
                 const auto timed = backend_.op_scope(Op::attention);
                 Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
@@ -249,20 +289,24 @@ private:
                                  arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
             }
             backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
-            backend_.linear_backward(at<Act>(al.norm1), w + pl.qkv, at<Act>(a.d_qkv()), d_norm,
-                                     g + pl.qkv, n, d, c.qkv_width());
-            backend_.rmsnorm_backward(at<Act>(al.resid_in), w + pl.attn_norm, at<Stat>(al.rstd1),
-                                      d_norm, d_resid, g + pl.attn_norm, n, d);
+            backend_.linear_backward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(a.d_qkv()), d_norm,
+                                     g.at(pl.qkv), n, d, c.qkv_width());
+            backend_.rmsnorm_backward(at<Act>(al.resid_in), w.at(pl.attn_norm), at<Stat>(al.rstd1),
+                                      d_norm, d_resid, g.at(pl.attn_norm), n, d);
+            store_.gradients_done(units_.layer(l));
+            store_.release(units_.layer(l));
         }
-        backend_.embedding_backward(at<int32_t>(a.tokens()), d_resid, g + layout_.embed(), n, d);
+        // The table's rows are gathered by token, not read: no weights needed.
+        const auto g = store_.gradients_for(units_.embedding());
+        backend_.embedding_backward(at<int32_t>(a.tokens()), d_resid, g.at(layout_.embed()), n, d);
+        store_.gradients_done(units_.embedding());
     }
 
     ModelConfig config_;
     ParameterLayout layout_;
+    model::ParameterUnits units_;
     B& backend_;
-    typename B::template Buffer<Master> params_;
-    typename B::template Buffer<Grad> grads_;
-    std::optional<typename B::template Buffer<Act>> working_;
+    typename Storage::template Store<B> store_;
     std::optional<ActivationLayout> acts_;
     std::optional<typename B::template Buffer<std::byte>> arena_;
 };

@@ -2,6 +2,9 @@
 // Trainer<Model, Parallel, Optimizer> owns the step order — micro-batches with gradient
 // accumulation, gradient reduction, clipping, the update — and the run around it: schedule,
 // periodic validation, progress and JSON-lines metrics, atomic checkpoints and exact resume.
+// The parallel policy picks how the model stores its parameters (whole, or ZeRO shards gathered
+// per unit: parallel/sharding.hpp) and what each rank's optimizer updates; the trainer's step is
+// the same for every policy.
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -14,6 +17,7 @@
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"
+#include "slm/parallel/sharding.hpp"
 #include "slm/parallel/single.hpp"
 #include "slm/train/checkpoint.hpp"
 #include "slm/train/metrics.hpp"
@@ -31,20 +35,22 @@ concept BatchSource = requires(D& d, int64_t i, uint64_t p) {
     { d.set_position(p) };
 };
 
-template <class Model, parallel::ParallelPolicy Parallel = parallel::Single,
+template <class BaseModel, parallel::ParallelPolicy Parallel = parallel::Single,
           class Optimizer = optim::AdamW>
 class Trainer {
 public:
+    // BaseModel over the storage the parallel policy asks for (itself, unless the policy shards).
+    using Model = typename BaseModel::template with_storage<parallel::parameters_t<Parallel>>;
     using B = typename Model::BackendType;
     using Master = typename Model::Master;
 
     Trainer(const ModelConfig& model_config, const RunConfig& run, Parallel parallel = {})
         : run_((run.validate(), run)),
           parallel_(std::move(parallel)),
-          model_(model_config, backend_, run.seed),
+          model_(model_config, backend_, run.seed,
+                 parallel::model_parameters(parallel_, model_config)),
           optimizer_(backend_, model_.layout(), run.adamw,
-                     parallel_.shard_begin(model_.layout().total()),
-                     parallel_.shard_end(model_.layout().total())),
+                     parallel::update_plan(parallel_, model_.layout().total())),
           schedule_{run.lr, run.min_lr, run.warmup, run.steps} {
         require(run.seq <= model_config.max_seq,
                 "--seq " + std::to_string(run.seq) + " is longer than the model's max_seq " +
@@ -56,8 +62,15 @@ public:
     B& backend() { return backend_; }
     const RunConfig& run() const { return run_; }
     int64_t step() const { return step_; }
+    // Bytes of parameters, gradients and optimizer state this rank holds, from its allocations.
+    StateBytes state_bytes() const {
+        StateBytes b = model_.state_bytes();
+        b.optimizer_state = optimizer_.bytes();
+        return b;
+    }
 
-    // One optimizer step over run().grad_accum micro-batches drawn from `data`.
+    // One optimizer step over run().grad_accum micro-batches drawn from `data`. Gradients and
+    // parameters are what this rank holds (whole, or its ZeRO shards).
     template <BatchSource D>
     StepStats train_step(D& data) {
         model_.zero_gradients();
@@ -68,7 +81,7 @@ public:
             loss += share * model_.forward_backward(batch.tokens.data(), batch.targets.data(),
                                                     batch.batch, batch.seq, share).mean;
         }
-        const int64_t n = model_.layout().total();
+        const int64_t n = model_.gradient_count();
         parallel_.reduce_gradients(backend_, model_.gradients(), n);
         loss = parallel_.sum_across_ranks(loss) / parallel_.world_size();
         const double norm = std::sqrt(parallel_.gradient_square_sum(backend_, model_.gradients(), n));
@@ -77,9 +90,9 @@ public:
                     ", grad norm " + std::to_string(norm) +
                     "); lower --lr, raise warmup, or resume from an earlier checkpoint");
         const double lr = schedule_(step_);
-        optimizer_.update(model_.parameters(), model_.gradients(), working(), lr,
+        optimizer_.update(model_.parameters(), model_.gradients(), model_.working(), lr,
                           optim::clip_factor(norm, run_.adamw.max_grad_norm));
-        parallel_.gather_parameters(backend_, model_.parameters(), n);
+        parallel_.gather_parameters(backend_, model_.parameters(), model_.parameter_count());
         ++step_;
         return {step_, loss, lr, norm, run_.tokens_per_step() * parallel_.world_size()};
     }
@@ -167,22 +180,26 @@ public:
 
     std::filesystem::path checkpoint_path() const { return run_.out_dir / "checkpoint.bin"; }
 
-    // Writes weights, optimizer moments, step, data position and seed (rank 0 writes).
+    // Writes weights, optimizer moments, step, data position and seed. Every rank calls it: shards
+    // are gathered to rank 0, which writes the same file as Single would.
     void save_checkpoint(const std::filesystem::path& path, uint64_t loader_position) {
-        if (parallel_.rank() != 0) return;
+        const bool lead = parallel_.rank() == 0;
         const int64_t n = model_.layout().total();
-        require(optimizer_.begin() == 0 && optimizer_.end() == n,
-                "checkpointing a sharded optimizer state needs the parallel policy to gather it");
-        std::vector<Master> params(n), m(n), v(n);
-        model_.get_parameters(params.data());
-        backend_.download(m.data(), optimizer_.first_moment(), n);
-        backend_.download(v.data(), optimizer_.second_moment(), n);
+        std::vector<Master> params(lead ? n : 0), m(lead ? n : 0), v(lead ? n : 0);
+        model_.get_parameters(lead ? params.data() : nullptr);
+        const int64_t held = optimizer_.state_size();
+        parallel::gather_state_to_root(parallel_, backend_, optimizer_.first_moment(), held, n,
+                                       lead ? m.data() : nullptr);
+        parallel::gather_state_to_root(parallel_, backend_, optimizer_.second_moment(), held, n,
+                                       lead ? v.data() : nullptr);
+        if (!lead) return;
         CheckpointState state{step_, loader_position, run_.seed, optimizer_.steps()};
         slm::save_checkpoint(path, model_.config(), state, params.data(), m.data(), v.data(), n);
     }
 
-    // Restores a checkpoint written by save_checkpoint for the same model shape; the data
-    // source continues where the checkpointed run left off.
+    // Restores a checkpoint written by save_checkpoint for the same model shape, under any policy
+    // and world size: each rank takes its slices. The data source continues where the
+    // checkpointed run left off.
     template <BatchSource D>
     void resume(const std::filesystem::path& path, D& data) {
         auto c = load_checkpoint<Master>(path);
@@ -195,19 +212,13 @@ public:
                 "checkpoint '" + path.string() + "' holds " + std::to_string(c.params.size()) +
                     " values, the model needs " + std::to_string(n));
         model_.set_parameters(c.params.data());
-        backend_.upload(optimizer_.first_moment(), c.first_moment.data(), n);
-        backend_.upload(optimizer_.second_moment(), c.second_moment.data(), n);
+        optimizer_.load_moments(c.first_moment.data(), c.second_moment.data());
         optimizer_.set_steps(c.state.optimizer_steps);
         step_ = c.state.step;
         data.set_position(c.state.loader_position);
     }
 
 private:
-    typename Model::Act* working() {
-        if constexpr (B::has_working_copy) return model_.weights();
-        else return nullptr;
-    }
-
     RunConfig run_;
     Parallel parallel_;
     B backend_;
