@@ -1,7 +1,8 @@
 #pragma once
-// One benchmark iteration = one optimizer step of Trainer<Model> on random tokens, timed by the
-// caller's timer (CUDA events on the GPU, a steady clock on the CPU) after warm-up steps.
-// Counters (from the median step): tokens/s, MFU against the GPU's dense bf16 peak (when known), memory in use, and
+// One benchmark iteration = one optimizer step of Trainer<Model, Parallel> on random tokens,
+// timed by the caller's timer (CUDA events on the GPU, a steady clock on the CPU) after warm-up
+// steps. Counters (from the median step): tokens/s in total and per GPU, MFU against the GPU's
+// dense bf16 peak and $ per million tokens at its catalog price (when known), memory in use, and
 // the estimate from core/. A configuration that does not fit is recorded as "does not fit" with
 // the estimate, and the next one still runs.
 #include <benchmark/benchmark.h>
@@ -15,35 +16,34 @@
 #include "slm/core/accounting.hpp"
 #include "slm/core/error.hpp"
 #include "slm/data/random_tokens.hpp"
+#include "slm/train/memory_estimate.hpp"
 #include "slm/train/trainer.hpp"
 
 namespace slm::bench {
 
 struct Device {
     double peak_tflops = 0;                   // 0: unknown, no MFU counter
+    double dollars_per_hour = 0;              // 0: unknown, no cost counter
     std::function<int64_t()> memory_in_use;   // bytes now held on the device (may be empty)
     std::function<void()> synchronize;
 };
 
 // `step_seconds(backend, fn)` runs fn once and returns its duration as the timer measures it.
-template <class Model, class StepTimer>
+template <class Model, class Parallel = parallel::Single, class StepTimer>
 void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch, int64_t seq,
-                const Device& device, StepTimer step_seconds, int64_t warmup = 3) {
-    using B = typename Model::BackendType;
-    using Kernel = typename Model::Kernel;
+                const Device& device, StepTimer step_seconds, int64_t warmup = 3,
+                Parallel parallel = {}) {
     RunConfig run;
     run.batch = batch;
     run.seq = seq;
     run.steps = 1'000'000;  // the schedule stays in warmup-free decay for every timed step
     run.warmup = 0;
     const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
-    const auto estimate = estimate_training_memory(
-        model, batch, seq, B::precision(),
-        Kernel::footprint({batch, seq, model.heads, model.kv_heads, model.head_dim()}),
-        B::loss_chunk_rows(batch * seq, model.vocab) * model.vocab * B::precision().activation);
+    const auto estimate = estimate_memory<Model>(model, batch, seq);
     state.counters["estimate_GiB"] = static_cast<double>(estimate.total()) / (1 << 30);
     try {
-        Trainer<Model> trainer(model, run);
+        const int gpus = parallel.world_size();
+        Trainer<Model, Parallel> trainer(model, run, std::move(parallel));
         data::RandomTokens data(model.vocab, batch, seq, 1);
         for (int64_t i = 0; i < warmup; ++i) trainer.train_step(data);
         if (device.synchronize) device.synchronize();
@@ -57,7 +57,10 @@ void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch
         std::sort(times.begin(), times.end());
         const double seconds = times[times.size() / 2];
         const double tokens = static_cast<double>(batch * seq);
-        state.counters["tokens_per_s"] = tokens / seconds;
+        state.counters["tokens_per_s"] = tokens * gpus / seconds;
+        state.counters["tokens_per_s_per_gpu"] = tokens / seconds;
+        if (device.dollars_per_hour > 0)  // tokens per dollar = tokens/s · 3600 ÷ (GPUs · $/GPU-hour)
+            state.counters["dollars_per_mtok"] = 1e6 * gpus * device.dollars_per_hour / (3600.0 * tokens * gpus / seconds);
         if (device.memory_in_use)
             state.counters["memory_GiB"] =
                 static_cast<double>(device.memory_in_use() - before) / (1 << 30);

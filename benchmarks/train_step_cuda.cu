@@ -25,6 +25,7 @@ slm::bench::Device this_gpu() {
     const auto* spec = slm::cost::find_by_device_name(catalog, prop.name);
     slm::bench::Device d;
     d.peak_tflops = spec ? spec->bf16_tflops : 0;
+    d.dollars_per_hour = spec ? spec->dollars_per_hour : 0;
     d.memory_in_use = [] {
         size_t free = 0, total = 0;
         cudaMemGetInfo(&free, &total);

@@ -1,0 +1,236 @@
+// sweep: the study's grid on the GPU at hand — presets × micro-batch × attention — with a
+// memory pre-check, one JSON line per point (docs/sweep_format.md), short real-text training
+// runs for the loss curves, the throughput model's predictions for GPUs and counts not at hand,
+// loss per dollar, and the best configuration per model. An interrupted sweep resumes where it
+// stopped: run the same command again.
+//
+//   sweep --out runs/sweep/sweep.jsonl --loss-data data/study --time-limit 540
+//
+// Exit status: 0 complete; 3 stopped at --time-limit with points left (run again to resume);
+// 2 usage error; 1 any other error.
+#include <chrono>
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cli.hpp"
+#include "slm/cost/catalog_json.hpp"
+#include "slm/data/find_shards.hpp"
+#include "slm/slm.hpp"
+#include "sweep/device.hpp"
+#include "sweep/loss_curve_run.hpp"
+#include "sweep/measure.hpp"
+#include "sweep/predict.hpp"
+#include "sweep/summary.hpp"
+
+namespace {
+
+slm::cli::Flags make_flags() {
+    return slm::cli::Flags(
+        "sweep", "measure the study's grid on this GPU (or CPU), predict the rest, rank by cost",
+        {{"--device", "auto", "auto|cpu|cuda"},
+         {"--presets", "", "comma list (default: the four study presets on a GPU, tiny on a CPU)"},
+         {"--micro-batches", "", "comma list (default 4,8,16,32,64 on a GPU, 1,2 on a CPU)"},
+         {"--attention", "naive,flash", "comma list of attention policies"},
+         {"--seq", "", "tokens per sequence (default 2048 on a GPU, 128 on a CPU)"},
+         {"--steps", "5", "timed optimizer steps per point (the median is kept)"},
+         {"--warmup", "2", "untimed steps before them"},
+         {"--calibrate-on", "", "presets the throughput model is fitted on before the others run "
+                                "(default llama_100m,llama_1b; on a CPU every preset)"},
+         {"--out", "runs/sweep/sweep.jsonl", "JSON-lines output; an existing file is resumed"},
+         {"--time-limit", "0", "seconds; stop before a point that would end past it (0: none)"},
+         {"--catalog", "", "JSON file overriding GPU prices, peaks and links (README shows the format)"},
+         {"--gpu", "", "catalog name of this GPU when its device name is not recognised"},
+         {"--loss-data", "", "token shards for the loss curves (tools/corpus.sh); empty: no curves"},
+         {"--loss-seconds", "", "training time per loss curve (default 60 on a GPU, 20 on a CPU)"},
+         {"--loss-global-batch", "16", "sequences per optimizer step of the loss-curve runs"},
+         {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
+         {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
+         {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
+         {"--seed", "1234", "seed of the loss-curve runs"}});
+}
+
+std::string duration_text(double seconds) {
+    char buf[32];
+    if (seconds < 90) std::snprintf(buf, sizeof buf, "%.0fs", seconds);
+    else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(seconds / 60), std::fmod(seconds, 60));
+    return buf;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    auto flags = make_flags();
+    try {
+        if (!flags.parse(argc, argv)) return 0;
+        const std::string device_flag = flags.choice("--device", {"auto", "cpu", "cuda"});
+        const auto catalog = slm::cost::load_catalog(flags.text("--catalog"));
+        const sweep::Target target = sweep::pick_target(device_flag, catalog, flags.text("--gpu"));
+        const bool gpu = target.on_gpu;
+        auto list_or = [&](const char* flag, const char* gpu_default, const char* cpu_default) {
+            return sweep::split_list(flags.given(flag) ? flags.text(flag) : gpu ? gpu_default : cpu_default);
+        };
+        const auto presets = list_or("--presets", "llama_100m,llama_500m,llama_1b,llama_2b", "tiny");
+        for (const auto& p : presets) {
+            try {
+                slm::presets::by_name(p);
+            } catch (const slm::Error& e) {
+                throw slm::cli::UsageError(std::string("--presets: ") + e.what());
+            }
+        }
+        // On a CPU nothing is predicted for other presets: the model calibrates on all of them.
+        const auto calibrate_on = flags.given("--calibrate-on") ? sweep::split_list(flags.text("--calibrate-on"))
+                                  : gpu ? sweep::split_list("llama_100m,llama_1b")
+                                        : presets;
+        auto integers = [](const std::string& flag, const std::string& text) {
+            try {
+                return sweep::integer_list(flag, text);
+            } catch (const slm::Error& e) {
+                throw slm::cli::UsageError(e.what());
+            }
+        };
+        const auto micro_batches = integers(
+            "--micro-batches", flags.given("--micro-batches") ? flags.text("--micro-batches") : gpu ? "4,8,16,32,64" : "1,2");
+        const auto attentions = sweep::split_list(flags.text("--attention"));
+        for (const auto& a : attentions)
+            if (a != "naive" && a != "flash") throw slm::cli::UsageError("--attention: '" + a + "' is not naive or flash");
+        const int64_t seq = flags.given("--seq") ? flags.integer("--seq", 1) : gpu ? 2048 : 128;
+        const int steps = static_cast<int>(flags.integer("--steps", 1));
+        const int warmup = static_cast<int>(flags.integer("--warmup", 0));
+        const double time_limit = flags.real("--time-limit");
+        const auto counts = integers("--predict-counts", flags.text("--predict-counts"));
+
+        sweep::Records records(flags.text("--out"));
+        const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq);
+        const auto& device = target.device;
+        std::printf("sweep on %s (%s): %zu grid points, %zu already in %s\n", device.gpu.c_str(),
+                    device.device_name.c_str(), grid.size(),
+                    static_cast<size_t>(std::count_if(grid.begin(), grid.end(), [&](const sweep::Point& p) {
+                        return records.has_measurement(sweep::key(device.gpu, 1, p));
+                    })),
+                    records.file().c_str());
+        std::fflush(stdout);
+
+        using clock = std::chrono::steady_clock;
+        const auto start = clock::now();
+        auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - start).count(); };
+        auto over_limit = [&](double next_seconds) {
+            return time_limit > 0 && elapsed() + next_seconds > time_limit;
+        };
+        const sweep::Predictor predictor_base{{}, target.estimate, target.precision};
+        bool stopped = false;
+        int done = 0, todo = 0;
+        for (const auto& p : grid) todo += !records.has_measurement(sweep::key(device.gpu, 1, p));
+        double point_seconds = gpu ? 20 : 10;  // a guess until the first point is timed
+        for (const auto& p : grid) {
+            const std::string k = sweep::key(device.gpu, 1, p);
+            if (records.has_measurement(k)) continue;
+            const bool calibration = std::find(calibrate_on.begin(), calibrate_on.end(), p.preset) != calibrate_on.end();
+            if (!calibration && sweep::in_catalog(catalog, device.gpu)) {
+                // Before the first non-calibration point: freeze the model's predictions for the rest.
+                const auto points = sweep::calibration_points(records, calibrate_on, catalog);
+                if (!points.empty()) {
+                    sweep::Predictor pr = predictor_base;
+                    pr.model = slm::cost::ThroughputModel::calibrate(points);
+                    for (auto& l : sweep::predictions_before_measurement(
+                             pr, records, slm::cost::find_by_name(catalog, device.gpu), device.gpu, grid))
+                        records.append(std::move(l));
+                }
+            }
+            if (over_limit(point_seconds)) {
+                stopped = true;
+                break;
+            }
+            const auto t0 = clock::now();
+            sweep::Json line = target.measure(p, warmup, steps);
+            point_seconds = std::max(point_seconds * 0.5, std::chrono::duration<double>(clock::now() - t0).count() * 1.5);
+            ++done;
+            const double eta = (todo - done) * (elapsed() / done);
+            if (line.at("kind") == "measured")
+                std::printf("[%d/%d] %s %s mb %lld: %.0f tokens/s%s, %.2f GiB  (elapsed %s, ETA %s)\n", done, todo,
+                            p.preset.c_str(), p.attention.c_str(), static_cast<long long>(p.micro_batch),
+                            line.at("tokens_per_s").get<double>(),
+                            line.contains("mfu_pct") ? (", " + std::to_string(line.at("mfu_pct").get<double>()).substr(0, 4) + "% MFU").c_str() : "",
+                            line.value("memory_gib", line.at("estimate_gib").get<double>()),
+                            duration_text(elapsed()).c_str(), duration_text(eta).c_str());
+            else
+                std::printf("[%d/%d] %s %s mb %lld: skipped, %s (estimate %.2f GiB)  (elapsed %s, ETA %s)\n", done,
+                            todo, p.preset.c_str(), p.attention.c_str(), static_cast<long long>(p.micro_batch),
+                            line.at("reason").get<std::string>().substr(0, 60).c_str(),
+                            line.at("estimate_gib").get<double>(), duration_text(elapsed()).c_str(),
+                            duration_text(eta).c_str());
+            std::fflush(stdout);
+            records.append(std::move(line));
+        }
+
+        if (!stopped && !flags.text("--loss-data").empty()) {
+            const auto shards = slm::data::find_shards(flags.text("--loss-data"));
+            const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
+            const int64_t global = flags.integer("--loss-global-batch", 1);
+            for (const auto& preset : presets) {
+                const std::string k = preset + "/" + std::to_string(global) + "/" + std::to_string(seq);
+                if (records.has("loss_curve", k)) continue;
+                if (over_limit(seconds * 1.5 + 15)) {
+                    stopped = true;
+                    break;
+                }
+                sweep::LossRun run{preset, "flash", global, 1, seq};
+                run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
+                const double rate = sweep::fastest_measured(records, device.gpu, run);
+                run.steps = std::max<int64_t>(10, static_cast<int64_t>(seconds * rate / static_cast<double>(global * seq)));
+                std::printf("loss curve %s: %s attention, global batch %lld (micro-batch %lld), %lld steps\n",
+                            preset.c_str(), run.attention.c_str(),
+                            static_cast<long long>(global), static_cast<long long>(run.micro_batch),
+                            static_cast<long long>(run.steps));
+                std::fflush(stdout);
+                auto line = target.loss_curve(run, shards, records.file().parent_path() / "loss_runs");
+                const auto fit = slm::cost::fit_loss_curve(sweep::curve_points(line));
+                line["fit"] = sweep::Json{{"form", "E + A * tokens^-alpha"}, {"E", fit.E}, {"A", fit.A},
+                                          {"alpha", fit.alpha}, {"rms_relative_error", fit.rms_relative_error}};
+                records.append(std::move(line));
+            }
+        }
+
+        // Derived lines, recomputed from everything measured so far.
+        std::vector<sweep::Json> derived;
+        const auto points = sweep::calibration_points(records, calibrate_on, catalog);
+        if (!points.empty()) {
+            sweep::Predictor pr = predictor_base;
+            pr.model = slm::cost::ThroughputModel::calibrate(points);
+            derived = sweep::predictions_everywhere(pr, catalog, counts, grid);
+        }
+        std::vector<sweep::Json> rated;
+        for (const auto& l : records.lines())
+            if (l.value("kind", "") == "measured") rated.push_back(l);
+        for (const auto& l : derived) rated.push_back(l);
+        const auto curves = sweep::fitted_curves(records);
+        sweep::Budget budget = sweep::default_budget(curves, rated);
+        if (flags.real("--budget-dollars") > 0) budget.dollars = flags.real("--budget-dollars");
+        if (flags.real("--target-loss") > 0) budget.target_loss = flags.real("--target-loss");
+        std::vector<sweep::Json> losses;
+        for (const auto& r : rated) {
+            if (!r.contains("tokens_per_dollar") || !r.value("fits", true)) continue;
+            if (const auto* c = sweep::curve_for(curves, r.at("preset"), r.at("global_batch").get<int64_t>()))
+                losses.push_back(sweep::loss_per_dollar(r, *c, budget));
+        }
+        auto best = sweep::best_lines(rated, losses);
+        for (auto& l : losses) derived.push_back(std::move(l));
+        for (const auto& l : best) derived.push_back(l);
+        records.rewrite(std::move(derived));
+        sweep::print_best(best);
+        sweep::print_prediction_check(records);
+        if (stopped) {
+            std::printf("\nstopped at the time limit (%s): run the same command again to resume\n",
+                        duration_text(time_limit).c_str());
+            return 3;
+        }
+        std::printf("\nsweep complete: %s (tools/report turns it into tables and plots)\n", records.file().c_str());
+        return 0;
+    } catch (const slm::cli::UsageError& e) {
+        std::fprintf(stderr, "sweep: %s\n\n%s", e.what(), flags.usage().c_str());
+        return 2;
+    } catch (const slm::Error& e) {
+        std::fprintf(stderr, "sweep: error: %s\n", e.what());
+        return 1;
+    }
+}

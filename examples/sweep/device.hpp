@@ -1,0 +1,140 @@
+#pragma once
+// Where the sweep runs: the GPU (when this program was built by nvcc and one is visible) or the
+// CPU, as one Target whose functions hide the backend types: measuring a point, running a loss
+// curve, and estimating memory with that backend's precision and attention footprints.
+#include <chrono>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "loss_curve_run.hpp"
+#include "measure.hpp"
+#include "predict.hpp"
+#include "slm/attention/flash.hpp"
+#include "slm/attention/naive.hpp"
+#include "slm/cost/gpu_catalog.hpp"
+#include "slm/cpu/backend.hpp"
+#include "slm/model/llama.hpp"
+#if defined(__CUDACC__)
+#include <cuda_runtime.h>
+
+#include "slm/attention/cuda/flash.cuh"
+#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/backend.cuh"
+#endif
+
+namespace sweep {
+
+struct Target {
+    bool on_gpu = false;
+    Device device;
+    slm::Precision precision;
+    MemoryEstimator estimate;
+    std::function<Json(const Point&, int warmup, int steps)> measure;
+    std::function<Json(const LossRun&, const std::vector<std::filesystem::path>&,
+                       const std::filesystem::path&)>
+        loss_curve;
+};
+
+// Binds the Target's functions to one backend type; `timer(backend, fn)` times fn on its clock.
+template <class Backend, class Timer>
+void bind_backend(Target& t, Timer timer) {
+    using NaiveModel = slm::Llama<Backend, slm::attention::Naive>;
+    using FlashModel = slm::Llama<Backend, slm::attention::Flash>;
+    t.precision = Backend::precision();
+    t.estimate = [](const slm::ModelConfig& m, const std::string& attention, int64_t mb, int64_t seq) {
+        return attention == "naive" ? slm::estimate_memory<NaiveModel>(m, mb, seq)
+                                    : slm::estimate_memory<FlashModel>(m, mb, seq);
+    };
+    t.measure = [&device = t.device, timer](const Point& p, int warmup, int steps) {
+        return p.attention == "naive" ? measure_point<NaiveModel>(p, device, timer, warmup, steps)
+                                      : measure_point<FlashModel>(p, device, timer, warmup, steps);
+    };
+    t.loss_curve = [](const LossRun& r, const std::vector<std::filesystem::path>& shards,
+                      const std::filesystem::path& dir) {
+        return r.attention == "naive" ? run_loss_curve<NaiveModel>(r, shards, dir)
+                                      : run_loss_curve<FlashModel>(r, shards, dir);
+    };
+}
+
+inline double steady_seconds(const std::function<void()>& fn) {
+    const auto t0 = std::chrono::steady_clock::now();
+    fn();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+#if defined(__CUDACC__)
+inline bool gpu_visible() {
+    int count = 0;
+    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
+}
+
+inline double cuda_event_seconds(slm::cuda::Backend& backend, const std::function<void()>& fn) {
+    cudaEvent_t start, stop;
+    cudaEventCreate(&start);
+    cudaEventCreate(&stop);
+    cudaEventRecord(start, backend.stream());
+    fn();
+    cudaEventRecord(stop, backend.stream());
+    cudaEventSynchronize(stop);
+    float ms = 0;
+    cudaEventElapsedTime(&ms, start, stop);
+    cudaEventDestroy(start);
+    cudaEventDestroy(stop);
+    return ms / 1e3;
+}
+
+inline int64_t gpu_memory_in_use() {
+    size_t free = 0, total = 0;
+    cudaMemGetInfo(&free, &total);
+    return static_cast<int64_t>(total - free);
+}
+#else
+inline bool gpu_visible() { return false; }
+#endif
+
+inline Target pick_target(const std::string& device_flag, const std::vector<slm::cost::GpuSpec>& catalog,
+                          const std::string& gpu_override) {
+    Target t;
+#if defined(__CUDACC__)
+    slm::require(device_flag != "cuda" || gpu_visible(),
+                 "--device cuda: no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), or use --device cpu");
+    if (device_flag != "cpu" && gpu_visible()) {
+        cudaDeviceProp prop{};
+        cudaGetDeviceProperties(&prop, 0);
+        t.on_gpu = true;
+        t.device.device_name = prop.name;
+        const slm::cost::GpuSpec* spec = gpu_override.empty()
+                                             ? slm::cost::find_by_device_name(catalog, prop.name)
+                                             : &slm::cost::find_by_name(catalog, gpu_override);
+        slm::require(spec != nullptr, std::string("GPU '") + prop.name +
+                                          "' is not in the catalog; name it with --gpu (catalog: " +
+                                          slm::cost::catalog_names(catalog) + ") or add it with --catalog");
+        t.device.gpu = spec->name;
+        t.device.peak_tflops = spec->bf16_tflops;
+        t.device.dollars_per_hour = spec->dollars_per_hour;
+        // What is free now, less a margin for the allocator's rounding and the CUDA libraries'
+        // lazily loaded modules: the estimate matches our own allocations, not those.
+        size_t free = 0, total = 0;
+        cudaMemGetInfo(&free, &total);
+        t.device.memory_limit = static_cast<int64_t>(free) - (int64_t{512} << 20);
+        t.device.memory_in_use = gpu_memory_in_use;
+        t.device.synchronize = [] { cudaDeviceSynchronize(); };
+        bind_backend<slm::cuda::Backend>(t, [](slm::cuda::Backend& b, const std::function<void()>& fn) {
+            return cuda_event_seconds(b, fn);
+        });
+        return t;
+    }
+#endif
+    slm::require(device_flag != "cuda",
+                 "--device cuda: this build of sweep has no CUDA backend (build with the cuda preset), or use --device cpu");
+    t.device.gpu = "CPU";
+    t.device.device_name = "CPU, " + std::to_string(std::thread::hardware_concurrency()) + " threads";
+    using Cpu = slm::cpu::Backend<float>;
+    bind_backend<Cpu>(t, [](Cpu&, const std::function<void()>& fn) { return steady_seconds(fn); });
+    return t;
+}
+
+}  // namespace sweep

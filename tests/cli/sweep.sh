@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# sweep on the CPU with the tiny preset, end to end: JSON lines for every grid point, a loss
+# curve on real shards with its fit, a clean stop at --time-limit (exit 3) that the next run
+# resumes without repeating a point, a torn last line tolerated, a damaged line refused by number,
+# and usage errors with exit 2.
+# Usage: sweep.sh BIN_DIR
+set -u
+bin="$1"
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+count() { grep -c "\"kind\":\"$1\"" "$2"; }
+
+# A small corpus: prepare_data trains a 300-piece tokenizer on generated sentences.
+for i in $(seq 1 3000); do
+  echo "the $((i % 17)) quick brown foxes jump over $((i % 13)) lazy dogs while $((i % 7)) cats sleep"
+done > "$work/text.txt"
+"$bin/prepare_data" --text "$work/text.txt" --out "$work/data" --vocab 300 > "$work/prepare.log" 2>&1 ||
+  { fail "prepare_data failed"; cat "$work/prepare.log"; exit 1; }
+
+grid=(--device cpu --presets tiny --micro-batches 1,2 --attention flash --seq 32 --steps 1 --warmup 0)
+out="$work/sweep.jsonl"
+
+# 1. A time limit too short for the whole grid: a clean stop, exit 3, what ran is kept.
+"$bin/sweep" "${grid[@]}" --out "$out" --time-limit 0.001 > "$work/run1.log" 2>&1
+status=$?
+[ "$status" -eq 3 ] || fail "a sweep stopped by --time-limit exited $status (want 3)"
+grep -q "run the same command again to resume" "$work/run1.log" || fail "no resume hint on a timed stop"
+
+# 2. The same command without a limit finishes the grid and the loss curve.
+"$bin/sweep" "${grid[@]}" --out "$out" --loss-data "$work/data" --loss-seconds 1 > "$work/run2.log" 2>&1
+status=$?
+[ "$status" -eq 0 ] || { fail "the resumed sweep exited $status"; cat "$work/run2.log"; }
+[ "$(count measured "$out")" -eq 2 ] || fail "want 2 measured lines, got $(count measured "$out")"
+[ "$(count loss_curve "$out")" -eq 1 ] || fail "want 1 loss_curve line"
+grep -q '"rms_relative_error"' "$out" || fail "the loss curve has no fit"
+grep -q '"kind":"best"' "$out" || fail "no best line"
+grep -q "sweep complete" "$work/run2.log" || fail "no completion line"
+
+# 3. Again: nothing is measured twice.
+"$bin/sweep" "${grid[@]}" --out "$out" --loss-data "$work/data" --loss-seconds 1 > "$work/run3.log" 2>&1
+[ "$(count measured "$out")" -eq 2 ] || fail "a complete sweep run again measured points again"
+grep -q "2 already in" "$work/run3.log" || fail "the rerun did not report the points it kept"
+
+# 4. A torn last line (a run killed mid-write) is dropped; a damaged line elsewhere is an error.
+cp "$out" "$work/torn.jsonl"
+printf '{"kind":"measured","key":"CPU/1/ti' >> "$work/torn.jsonl"
+"$bin/sweep" "${grid[@]}" --out "$work/torn.jsonl" > "$work/run4.log" 2>&1 ||
+  fail "a torn last line stopped the sweep: $(tail -n 2 "$work/run4.log")"
+{ echo "not json"; cat "$out"; } > "$work/bad.jsonl"
+"$bin/sweep" "${grid[@]}" --out "$work/bad.jsonl" > "$work/run5.log" 2>&1
+status=$?
+{ [ "$status" -eq 1 ] && grep -q "bad.jsonl:1 is not a JSON line" "$work/run5.log"; } ||
+  fail "a damaged first line: exit $status, $(tail -n 1 "$work/run5.log")"
+
+# 5. Usage errors.
+"$bin/sweep" --presets llama_3b --out "$work/u.jsonl" > "$work/u1.log" 2>&1
+[ $? -eq 2 ] && grep -q "unknown preset" "$work/u1.log" || fail "unknown preset is not a usage error"
+"$bin/sweep" --micro-batches 4,x --out "$work/u.jsonl" > "$work/u2.log" 2>&1
+[ $? -eq 2 ] && grep -q "'x' is not a positive integer" "$work/u2.log" || fail "bad --micro-batches is not a usage error naming it"
+"$bin/sweep" --attention fast --out "$work/u.jsonl" > "$work/u3.log" 2>&1
+[ $? -eq 2 ] || fail "bad --attention is not a usage error"
+
+if [ "$failures" -gt 0 ]; then
+  echo "$failures failure(s)"
+  exit 1
+fi
+echo "sweep CLI: all checks passed"

@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# The single-GPU study in one command: builds `sweep` (CUDA when nvcc is there), runs the grid on
+# this GPU with the loss curves on data/study (tools/corpus.sh makes it), and turns the JSON lines
+# into tables and plots with tools/report. Interrupted or stopped at the time limit, it resumes
+# where it left off when run again: run it until it prints "sweep complete".
+#
+#   tools/study.sh                     # everything, no time limit
+#   STUDY_TIME_LIMIT=540 tools/study.sh  # stop cleanly after ~9 minutes (exit 3: run again)
+#
+# Environment: STUDY_OUT (default runs/sweep), STUDY_DATA (default data/study), STUDY_TIME_LIMIT
+# (seconds for the whole command, build included; 0 = none). Extra arguments go to sweep.
+# When $OUT is set (the GPU machine's return folder), the JSON lines and the report are copied there.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+start=$(date +%s)
+out="${STUDY_OUT:-runs/sweep}"
+data="${STUDY_DATA:-data/study}"
+limit="${STUDY_TIME_LIMIT:-0}"
+export PATH="/usr/local/cuda/bin:$PATH"
+
+build=build/study
+cuda=OFF
+command -v nvcc > /dev/null && cuda=ON
+mkdir -p "$out"
+if ! cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DSLM_ENABLE_CUDA=$cuda \
+      -DCMAKE_CUDA_ARCHITECTURES=90a > "$out/configure.log" 2>&1 ||
+   ! cmake --build "$build" -j "$(nproc)" --target sweep > "$out/build.log" 2>&1; then
+  tail -n 30 "$out/configure.log" "$out/build.log" 2> /dev/null
+  echo "study.sh: building sweep FAILED (logs in $out)"
+  exit 1
+fi
+
+args=(--out "$out/sweep.jsonl")
+if [ -d "$data" ]; then
+  args+=(--loss-data "$data")
+else
+  echo "study.sh: no $data (run tools/corpus.sh $data first): the sweep runs without loss curves"
+fi
+if [ "$limit" -gt 0 ]; then
+  # Leave a minute for the report and the copy back.
+  left=$(( limit - ($(date +%s) - start) - 60 ))
+  [ "$left" -lt 60 ] && left=60
+  args+=(--time-limit "$left")
+fi
+"$build/examples/sweep" "${args[@]}" "$@"
+status=$?
+
+if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
+  tools/report/report "$out/sweep.jsonl" "$out/report" || echo "study.sh: report FAILED"
+fi
+if [ -n "${OUT:-}" ]; then
+  cp "$out/sweep.jsonl" "$OUT/" 2> /dev/null
+  [ -d "$out/report" ] && tar -C "$out" -czf "$OUT/report.tar.gz" report
+fi
+exit "$status"
