@@ -29,4 +29,24 @@ if(MPI_CXX_FOUND AND MPIEXEC_EXECUTABLE)
            COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/kill_rank.sh 2 hang
                    $<TARGET_FILE:slm_mpi_kill_rank> ${SLM_LAUNCH_MPIRUN})
   set_tests_properties("${name}" PROPERTIES TIMEOUT 150)
+
+  # Two GPU processes (needs 2 GPUs: elsewhere each prints "skipped: ..." and ctest skips it).
+  if(SLM_HAS_CUDA)
+    add_executable(slm_mpi_launch_nccl_two_ranks mpi/launch_nccl_two_ranks.cu)
+    target_link_libraries(slm_mpi_launch_nccl_two_ranks PRIVATE slm::cuda MPI::MPI_CXX)
+    target_include_directories(slm_mpi_launch_nccl_two_ranks PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})
+    set(name "nccl: start_nccl over MPI and over the TCP rendezvous, collectives on 2 GPUs (float, bf16)")
+    add_test(NAME "${name}"
+             COMMAND ${SLM_LAUNCH_MPIRUN} -np 2 -x NCCL_NVLS_ENABLE=0
+                     $<TARGET_FILE:slm_mpi_launch_nccl_two_ranks> collectives)
+    set_tests_properties("${name}" PROPERTIES TIMEOUT 300 SKIP_REGULAR_EXPRESSION "skipped: "
+                                              FAIL_REGULAR_EXPRESSION "FAILED")
+    foreach(mode sigkill hang)
+      set(name "nccl: rank 1 of 2 GPUs ${mode}, rank 0 ends non-zero within 60 s saying so (torchrun-style launch)")
+      add_test(NAME "${name}"
+               COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/launch_nccl_dead_peer.sh
+                       $<TARGET_FILE:slm_mpi_launch_nccl_two_ranks> ${mode})
+      set_tests_properties("${name}" PROPERTIES TIMEOUT 200 SKIP_REGULAR_EXPRESSION "skipped: ")
+    endforeach()
+  endif()
 endif()
