@@ -11,6 +11,7 @@
 #include "cli.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/loader.hpp"
+#include "slm/parallel/launch.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"
 #if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
@@ -129,6 +130,17 @@ int main(int argc, char** argv) {
     auto flags = make_flags();
     try {
         if (!flags.parse(argc, argv)) return 0;
+        // Started by mpirun, srun or a torchrun-style launcher? Inconsistent launcher variables
+        // are an error here rather than a silent single-process run.
+        const slm::parallel::LaunchInfo launch = slm::parallel::from_environment();
+        if (!launch.alone())
+            throw slm::Error(
+                "started as rank " + std::to_string(launch.rank) + " of " +
+                std::to_string(launch.world_size) + " by " +
+                std::string(slm::parallel::launcher_name(launch.launcher)) +
+                ", but train_llama does not train data-parallel yet: every rank would train "
+                "the same model alone into the same --out. Start one process (README: "
+                "\"Data-parallel launch\" says what exists)");
         const std::string preset = flags.text("--preset");
         const std::string device = flags.choice("--device", {"auto", "cpu", "cuda"});
         if (device == "cuda" && !built_with_cuda())

@@ -30,6 +30,14 @@ if(MPI_CXX_FOUND AND MPIEXEC_EXECUTABLE)
                    $<TARGET_FILE:slm_mpi_kill_rank> ${SLM_LAUNCH_MPIRUN})
   set_tests_properties("${name}" PROPERTIES TIMEOUT 150)
 
+  if(SLM_BUILD_EXAMPLES)
+    set(name "mpi: train_llama under a launcher: bad variables or world size > 1 exit 1 with the reason")
+    add_test(NAME "${name}"
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/launch_train_llama_env.sh
+                     $<TARGET_FILE:train_llama> ${SLM_LAUNCH_MPIRUN})
+    set_tests_properties("${name}" PROPERTIES TIMEOUT 120)
+  endif()
+
   # Two GPU processes (needs 2 GPUs: elsewhere each prints "skipped: ..." and ctest skips it).
   if(SLM_HAS_CUDA)
     add_executable(slm_mpi_launch_nccl_two_ranks mpi/launch_nccl_two_ranks.cu)
