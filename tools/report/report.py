@@ -1,0 +1,117 @@
+#!/usr/bin/env python3
+"""report.py SWEEP.jsonl OUT_DIR: the study's tables (OUT_DIR/report.md) and plots (PNG) from
+the sweep's JSON lines (docs/sweep_format.md). Run it through tools/report/report, which finds
+a python3 with matplotlib. Exit status: 0 done, 1 bad input, 2 bad command line."""
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import analysis as a  # noqa: E402
+import findings  # noqa: E402
+import sweep as sweep_io  # noqa: E402
+import tables  # noqa: E402
+
+USAGE = "usage: report SWEEP.jsonl OUT_DIR"
+KINDS = ("measured", "skipped", "predicted", "loss_curve", "loss_per_dollar", "best")
+MISSING = {
+    "measured": "No measured points: every table and plot below is the throughput model's.",
+    "skipped": "No skipped configurations: every configuration tried fitted in memory.",
+    "predicted": "No predicted points: no prediction tables, no prediction error.",
+    "loss_curve": "No loss curves yet: plot (f) is left out, and loss per dollar cannot be "
+                  "computed without them.",
+    "loss_per_dollar": "No loss_per_dollar lines: the loss-per-dollar tables and plot (b) are "
+                       "left out.",
+    "best": "No best lines: the best configurations below are this report's own choice.",
+}
+
+
+def draw_plots(sweep, presets, out_dir):
+    """Every plot that has data; returns (plots drawn, notes for those left out)."""
+    import plots_cost
+    import plots_memory
+    import plots_throughput
+
+    makers = [("(a) tokens/s against GPU count", plots_throughput.throughput_vs_gpus),
+              ("(b) loss at a budget against GPU count", plots_cost.loss_at_budget_vs_gpus),
+              ("(c) Flash against Naive", plots_throughput.flash_vs_naive),
+              ("(d) DDP against ZeRO", plots_throughput.ddp_vs_zero),
+              ("(e) memory against micro-batch", plots_memory.memory_vs_microbatch),
+              ("(f) loss curves", plots_cost.loss_curves)]
+    drawn, notes = [], []
+    for name, make in makers:
+        plot = make(sweep, presets, out_dir)
+        if plot is None:
+            notes.append(f"Plot {name} is left out: the sweep has no points for it.")
+        else:
+            drawn.append(plot)
+    return drawn, notes
+
+
+def write_report(sweep, presets, plots, plot_notes, out_dir):
+    drawn_in = {}
+    for plot in plots:
+        for key in plot.keys:
+            drawn_in.setdefault(key, []).append(plot.title.split(")")[0] + ")")
+    counts = ", ".join(f"{len(getattr(sweep, k))} {k}" for k in KINDS)
+    md = ["# Sweep report", "", f"From `{sweep.path}`: {counts}.", ""]
+
+    notes = [MISSING[k] for k in KINDS if not getattr(sweep, k)]
+    notes += [f"{n} line(s) of unknown kind '{k}' were ignored." for k, n in sweep.unknown_kinds.items()]
+    notes += [f"'{kind}' {ident} appears more than once; the last line is used."
+              for kind, ident in sweep.duplicates]
+    notes += tables.best_line_mismatches(sweep)
+    notes += plot_notes
+    undrawn = [m["key"] for m in sweep.measured if m["key"] not in drawn_in]
+    if undrawn:
+        notes.append(f"{len(undrawn)} measured point(s) are in no plot: {', '.join(undrawn[:10])}")
+    if notes:
+        md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
+
+    md += ["## The study's four findings, from these numbers", ""] + findings.all_findings(sweep, presets)
+    md += ["## Best configuration by tokens/s", "",
+           "Per (preset, GPU type, GPU count), the configuration (attention/parallel/micro-batch) "
+           "with the most tokens/s. Predicted points that do not fit in memory are not considered.",
+           "", "### Measured", ""] + tables.best_by_tokens(sweep, "measured", presets)
+    md += ["### Predicted", ""] + tables.best_by_tokens(sweep, "predicted", presets)
+    md += ["## Best configuration by loss per dollar", "",
+           "Per (preset, GPU type, GPU count), the configuration whose tokens per dollar buy the "
+           "lowest validation loss for the budget (from the preset's loss curve).", "",
+           "### Measured", ""] + tables.best_by_loss(sweep, "measured", presets)
+    md += ["### Predicted", ""] + tables.best_by_loss(sweep, "predicted", presets)
+    md += ["## Prediction error", ""] + tables.prediction_error(sweep)
+    md += ["## Skipped configurations", ""] + tables.skipped(sweep, presets)
+    md += ["## Loss curves", ""] + tables.loss_curves(sweep, presets)
+    md += ["## Plots", ""]
+    for plot in plots:
+        md += [f"### {plot.title}", "", f"![{plot.title}]({plot.file})", ""]
+    md += ["## All measured points", ""] + tables.all_measured(sweep, presets, drawn_in)
+    with open(os.path.join(out_dir, "report.md"), "w", encoding="utf-8") as f:
+        f.write("\n".join(md))
+
+
+def main(argv):
+    if len(argv) != 3 or argv[1] in ("-h", "--help"):
+        print(USAGE, file=sys.stderr)
+        return 0 if len(argv) == 2 and argv[1] in ("-h", "--help") else 2
+    path, out_dir = argv[1], argv[2]
+    try:
+        sweep = sweep_io.load(path)
+    except FileNotFoundError:
+        print(f"report: cannot read '{path}': no such file", file=sys.stderr)
+        return 1
+    except (sweep_io.SweepError, UnicodeDecodeError) as e:
+        print(f"report: {e}", file=sys.stderr)
+        return 1
+    os.makedirs(out_dir, exist_ok=True)
+    presets = a.preset_order(sweep)
+    plots, plot_notes = draw_plots(sweep, presets, out_dir)
+    write_report(sweep, presets, plots, plot_notes, out_dir)
+    print(f"report: {os.path.join(out_dir, 'report.md')}"
+          + (f" and {len(plots)} plot(s): " + ", ".join(p.file for p in plots) if plots else ", no plots"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
