@@ -1,5 +1,5 @@
 #pragma once
-// parallel::ShardedParameters<Communicator, ShardWeights>: the model's storage under Zero<2>
+// parallel::ShardedParameters<Comm, ShardWeights>: the model's storage under Zero<2>
 // (ShardWeights = false) and Zero<3> (true). Cut as ShardMap says, one slice of each unit per rank.
 //
 // Gradients (both): a rank keeps only its gradient shard. The backward writes each unit's
@@ -19,22 +19,23 @@
 #include <optional>
 
 #include "slm/model/parameter_storage.hpp"
+#include "slm/parallel/communicator.hpp"
 #include "slm/parallel/shard_map.hpp"
 
 namespace slm::parallel {
 
-template <class Communicator, bool ShardWeights>
+template <Communicator Comm, bool ShardWeights>
 struct ShardedParameters {
-    Communicator comm;
+    Comm comm;
     ShardMap map;
 
     template <Backend B>
     class Store;
 };
 
-template <class Communicator, bool ShardWeights>
+template <Communicator Comm, bool ShardWeights>
 template <Backend B>
-class ShardedParameters<Communicator, ShardWeights>::Store {
+class ShardedParameters<Comm, ShardWeights>::Store {
     static_assert(B::host_memory,
                   "ShardedParameters gathers and reduces host buffers over MPI; GPU backends need "
                   "an NCCL version of this storage");
@@ -129,7 +130,7 @@ private:
     };
 
     B& backend_;
-    Communicator comm_;
+    Comm comm_;
     ShardMap map_;
     int64_t total_;
     typename B::template Buffer<Master> params_;  // Zero<3>: this rank's shard; Zero<2>: whole

@@ -1,5 +1,5 @@
 #pragma once
-// parallel::Zero<Stage, Communicator>: ZeRO data parallelism. Every parameter unit (the embedding,
+// parallel::Zero<Stage, Comm>: ZeRO data parallelism. Every parameter unit (the embedding,
 // each block, the final norm, the LM head: model/parameter_units.hpp) is cut into one equal slice
 // per rank (ShardMap); rank r's optimizer updates slice r of every unit and keeps AdamW state for
 // those slices only.
@@ -34,12 +34,13 @@
 #include "slm/model/parameter_units.hpp"
 #include "slm/model/whole_parameters.hpp"
 #include "slm/optim/update_plan.hpp"
+#include "slm/parallel/communicator.hpp"
 #include "slm/parallel/shard_map.hpp"
 #include "slm/parallel/sharded_parameters.hpp"
 
 namespace slm::parallel {
 
-template <int Stage, class Communicator>
+template <int Stage, Communicator Comm>
 class Zero {
     static_assert(Stage >= 1 && Stage <= 3, "ZeRO has stages 1, 2 and 3");
 
@@ -49,13 +50,13 @@ public:
     static constexpr int stage = Stage;
     // Where the model keeps its parameters and gradients under this stage.
     using Parameters = std::conditional_t<Stage == 1, model::WholeParameters,
-                                          ShardedParameters<Communicator, Stage == 3>>;
+                                          ShardedParameters<Comm, Stage == 3>>;
 
-    explicit Zero(Communicator comm = {}) : comm_(std::move(comm)) {}
+    explicit Zero(Comm comm = {}) : comm_(std::move(comm)) {}
 
     int rank() const { return comm_.rank(); }
     int world_size() const { return comm_.world_size(); }
-    const Communicator& communicator() const { return comm_; }
+    const Comm& communicator() const { return comm_; }
 
     double sum_across_ranks(double x) const {
         comm_.all_reduce_sum(&x, 1);
@@ -136,7 +137,7 @@ public:
     int64_t shard_end(int64_t) const { static_assert(Stage < 0, "Zero: use update_plan()"); return 0; }
 
 private:
-    Communicator comm_;
+    Comm comm_;
     std::optional<ShardMap> map_;
 };
 
