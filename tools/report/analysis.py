@@ -44,8 +44,16 @@ def group_key(r):
     return (r["preset"], r["gpu"], r["gpus"])
 
 
+def frozen_keys(sweep):
+    """Keys of predictions made before their point was measured ("before_measurement"): they
+    exist to check the model against the measurement, beside the current prediction of the same
+    configuration, so they are counted in the prediction error and nowhere else."""
+    return {p["key"] for p in sweep.predicted if p.get("before_measurement")}
+
+
 def eligible_predicted(sweep):
-    return [p for p in sweep.predicted if p.get("fits", True)]
+    """Current predictions that fit in memory: the candidates for a best predicted point."""
+    return [p for p in sweep.predicted if p.get("fits", True) and not p.get("before_measurement")]
 
 
 def best_by_tokens(points):
@@ -61,8 +69,9 @@ def best_by_tokens(points):
 def best_by_loss(sweep, source):
     """(preset, gpu, gpus) -> the loss_per_dollar line with the lowest loss at the budget."""
     best = {}
+    frozen = frozen_keys(sweep)
     for r in sweep.loss_per_dollar:
-        if r["source"] != source:
+        if r["source"] != source or r["key"] in frozen:
             continue
         k = group_key(r)
         if k not in best or r["loss_at_budget"] < best[k]["loss_at_budget"]:

@@ -59,6 +59,9 @@ def write_report(sweep, presets, plots, plot_notes, out_dir):
 
     notes = [MISSING[k] for k in KINDS if not getattr(sweep, k)]
     notes += [f"{n} line(s) of unknown kind '{k}' were ignored." for k, n in sweep.unknown_kinds.items()]
+    if sweep.torn_last_line:
+        notes.append(f"Line {sweep.torn_last_line}, the last, is torn (the sweep was stopped while "
+                     "writing it) and was left out; the sweep drops it too when it resumes.")
     notes += [f"'{kind}' {ident} appears more than once; the last line is used."
               for kind, ident in sweep.duplicates]
     notes += tables.best_line_mismatches(sweep)

@@ -39,6 +39,7 @@ class Sweep:
     best: list = field(default_factory=list)
     unknown_kinds: dict = field(default_factory=dict)  # kind -> line count
     duplicates: list = field(default_factory=list)     # (kind, key) seen twice; the last kept
+    torn_last_line: int = 0                             # number of a dropped torn last line
 
     def measured_by_key(self):
         return {m["key"]: m for m in self.measured}
@@ -84,6 +85,12 @@ def load(path):
             try:
                 record = json.loads(line.rstrip("\n"))
             except json.JSONDecodeError as e:
+                # A sweep killed mid-write leaves a torn last line (only the last line can lack
+                # its newline); the sweep drops it when it resumes, and so does the report.
+                # Anywhere else a bad line is damage.
+                if not line.endswith("\n"):
+                    sweep.torn_last_line = number
+                    break
                 raise SweepError(f"{where}: not valid JSON ({e.msg} at column {e.pos + 1})") from None
             if not isinstance(record, dict):
                 raise SweepError(f"{where}: a line must be a JSON object, not {type(record).__name__}")
