@@ -43,7 +43,7 @@ slm::cli::Flags make_flags() {
          {"--gpu", "", "catalog name of this GPU when its device name is not recognised"},
          {"--loss-data", "", "token shards for the loss curves (tools/corpus.sh); empty: no curves"},
          {"--loss-seconds", "", "training time per loss curve (default 60 on a GPU, 20 on a CPU)"},
-         {"--loss-global-batch", "16", "sequences per optimizer step of the loss-curve runs"},
+         {"--loss-global-batch", "16", "comma list: sequences per optimizer step of the loss-curve runs (one curve each)"},
          {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
@@ -166,8 +166,10 @@ int main(int argc, char** argv) {
         if (!stopped && !flags.text("--loss-data").empty()) {
             const auto shards = slm::data::find_shards(flags.text("--loss-data"));
             const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
-            const int64_t global = flags.integer("--loss-global-batch", 1);
-            for (const auto& preset : presets) {
+            std::vector<std::pair<int64_t, std::string>> curves;  // smallest global batch first
+            for (const int64_t global : integers("--loss-global-batch", flags.text("--loss-global-batch")))
+                for (const auto& preset : presets) curves.emplace_back(global, preset);
+            for (const auto& [global, preset] : curves) {
                 const std::string k = preset + "/" + std::to_string(global) + "/" + std::to_string(seq);
                 if (records.has("loss_curve", k)) continue;
                 if (over_limit(seconds * 1.5 + 15)) {
