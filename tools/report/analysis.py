@@ -100,7 +100,7 @@ def prediction_errors(sweep):
             continue
         tok = 100.0 * (p["tokens_per_s"] - m["tokens_per_s"]) / m["tokens_per_s"]
         mem = None
-        if m["memory_gib"]:
+        if m.get("memory_gib"):
             mem = 100.0 * (p["memory_gib"] - m["memory_gib"]) / m["memory_gib"]
         out.append((p, m, tok, mem))
     rank = {p: i for i, p in enumerate(preset_order(sweep))}

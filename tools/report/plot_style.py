@@ -146,10 +146,12 @@ def style_legend():
 def finish(fig, path, legend_handles=None, columns=6):
     """Writes the figure with one legend under the panels."""
     if legend_handles:
-        fig.legend(handles=legend_handles, loc="lower center", ncol=min(columns, len(legend_handles)),
-                   fontsize=9, frameon=False)
-        rows = math.ceil(len(legend_handles) / min(columns, len(legend_handles)))
-        fig.tight_layout(rect=(0, 0.045 * rows + 0.02, 1, 1))
+        # As many columns as the figure is wide for (about 1.9 inches an entry).
+        ncol = max(1, min(columns, len(legend_handles), int(fig.get_figwidth() / 1.9)))
+        fig.legend(handles=legend_handles, loc="lower center", ncol=ncol, fontsize=9,
+                   frameon=False)
+        rows = math.ceil(len(legend_handles) / ncol)
+        fig.tight_layout(rect=(0, min(0.5, (0.25 * rows + 0.1) / fig.get_figheight()), 1, 1))
     else:
         fig.tight_layout()
     fig.savefig(path, dpi=DPI)

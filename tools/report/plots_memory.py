@@ -23,6 +23,7 @@ def memory_vs_microbatch(sweep, presets, out_dir):
     colors = s.palette(a.PARALLEL_ORDER + [x for x in schemes if x not in a.PARALLEL_ORDER])
     checked = {p["check_key"]: p for p in sweep.predicted if p.get("check_key")}
     fig, axes = s.panels(len(shown), plot.title)
+    any_unmeasured = any_limit = False
     for ax, preset in zip(axes, shown):
         measured = [m for m in sweep.measured if m["preset"] == preset]
         skipped = [k for k in sweep.skipped if k["preset"] == preset]
@@ -30,7 +31,14 @@ def memory_vs_microbatch(sweep, presets, out_dir):
         for m in measured:
             shape = ATTENTION_SHAPES.get(m["attention"], "D")
             x = m["micro_batch"] * ATTENTION_NUDGE.get(m["attention"], 1)
-            s.marker(ax, x, m["memory_gib"], colors[m["parallel"]], False, shape)
+            if m.get("memory_gib") is not None:
+                s.marker(ax, x, m["memory_gib"], colors[m["parallel"]], False, shape)
+            elif m.get("estimate_gib") is not None:  # a CPU run measures no memory
+                ax.plot(x, m["estimate_gib"], marker="+", linestyle="", markersize=10,
+                        markeredgewidth=2, color=colors[m["parallel"]], zorder=4)
+                any_unmeasured = True
+            else:
+                continue
             plot.keys.add(m["key"])
             p = checked.get(m["key"])
             if p is not None:
@@ -45,6 +53,7 @@ def memory_vs_microbatch(sweep, presets, out_dir):
             limit = r.get("memory_limit_gib")
             if limit:
                 limits[r["gpu"]] = limit
+        any_limit = any_limit or bool(limits)
         for gpu, limit in sorted(limits.items(), key=lambda g: g[1]):
             ax.axhline(limit, color="dimgrey", linestyle="-.", linewidth=1)
             # At the left end: the points there are the small ones, far below the line.
@@ -58,21 +67,29 @@ def memory_vs_microbatch(sweep, presets, out_dir):
         ax.set_title(preset)
         ax.grid(True, which="both", alpha=0.3)
         star = _best_of(sweep, preset)
-        if star is not None:
+        star_memory = None if star is None else star.get("memory_gib", star.get("estimate_gib"))
+        if star_memory is not None:
             s.best_star(ax, star["micro_batch"] * ATTENTION_NUDGE.get(star["attention"], 1),
-                        star["memory_gib"],
+                        star_memory,
                         f"best: {star['gpus']}× {star['gpu']} {a.config_label(star)}",
                         corner=(0.98, 0.03))  # memory grows to the right: that corner is free
     handles = [s.line_handle(colors[x], x) for x in schemes]
     handles += [s.Line2D([], [], color="grey", marker=shape, linestyle="", label=name)
                 for name, shape in ATTENTION_SHAPES.items()]
-    handles += [s.Line2D([], [], color="grey", marker="o", markerfacecolor="white", linestyle="",
-                         label="predicted for a measured one"),
-                s.Line2D([], [], color="grey", marker="X", markeredgecolor="black", linestyle="",
-                         markersize=9, label="skipped, at its estimate"),
-                s.Line2D([], [], color="dimgrey", linestyle="-.", label="GPU memory"),
-                s.Line2D([], [], color="black", marker="*", markerfacecolor="gold", markersize=12,
-                         linestyle="", label="best configuration (measured)")]
+    # Legend entries only for what some panel shows.
+    if checked:
+        handles.append(s.Line2D([], [], color="grey", marker="o", markerfacecolor="white",
+                                linestyle="", label="predicted for a measured one"))
+    if sweep.skipped:
+        handles.append(s.Line2D([], [], color="grey", marker="X", markeredgecolor="black",
+                                linestyle="", markersize=9, label="skipped, at its estimate"))
+    if any_limit:
+        handles.append(s.Line2D([], [], color="dimgrey", linestyle="-.", label="GPU memory"))
+    handles.append(s.Line2D([], [], color="black", marker="*", markerfacecolor="gold",
+                            markersize=12, linestyle="", label="best configuration (measured)"))
+    if any_unmeasured:
+        handles.append(s.Line2D([], [], color="grey", marker="+", markeredgewidth=2, linestyle="",
+                                markersize=10, label="memory not measured (CPU): at its estimate"))
     for h in handles[:len(schemes)]:
         h.set_linestyle("")
     s.finish(fig, os.path.join(out_dir, plot.file), handles, columns=6)

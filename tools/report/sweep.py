@@ -9,10 +9,12 @@ import json
 import math
 from dataclasses import dataclass, field
 
-# The fields each kind must carry for the tables and plots; the rest are optional.
+# The fields each kind must carry for the tables and plots; the rest are optional. A sweep on
+# the CPU has no MFU (no peak in the catalog) and no measured memory, so those are optional in
+# measured lines; the report shows "—" and plots the memory estimate instead.
 IDENTITY = ("key", "gpu", "gpus", "preset", "attention", "parallel", "micro_batch", "seq")
 REQUIRED = {
-    "measured": IDENTITY + ("tokens_per_s", "mfu_pct", "memory_gib"),
+    "measured": IDENTITY + ("tokens_per_s",),
     "skipped": IDENTITY + ("reason", "estimate_gib", "memory_limit_gib"),
     "predicted": IDENTITY + ("tokens_per_s", "mfu_pct", "memory_gib", "fits"),
     "loss_curve": ("preset", "global_batch", "points"),

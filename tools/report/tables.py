@@ -47,8 +47,8 @@ def best_by_tokens(sweep, source, presets):
     for k in a.sort_groups(best, presets):
         p = best[k]
         rows.append([k[0], k[1], k[2], a.config_label(p), a.fmt_int(p["tokens_per_s"]),
-                     a.fmt_int(p.get("tokens_per_s_per_gpu")), a.fmt(p["mfu_pct"], 1),
-                     a.fmt(p["memory_gib"]), a.fmt_sig(p.get("dollars_per_mtok"), 4),
+                     a.fmt_int(p.get("tokens_per_s_per_gpu")), a.fmt(p.get("mfu_pct"), 1),
+                     a.fmt(p.get("memory_gib")), a.fmt_sig(p.get("dollars_per_mtok"), 4),
                      loss_cell(loss.get(p["key"]))])
     header = ["preset", "GPU", "GPUs", "configuration", "tokens/s", "tokens/s per GPU", "MFU %",
               "memory GiB", "$/Mtok", f"loss at {budget_text(sweep)}"]
@@ -86,7 +86,7 @@ def prediction_error(sweep):
     for p, m, tok, mem in errors:
         rows.append([m["preset"], m["gpu"], m["gpus"], a.config_label(m),
                      a.fmt_int(m["tokens_per_s"]), a.fmt_int(p["tokens_per_s"]), f"{tok:+.1f}",
-                     a.fmt(m["memory_gib"]), a.fmt(p["memory_gib"]),
+                     a.fmt(m.get("memory_gib")), a.fmt(p["memory_gib"]),
                      "—" if mem is None else f"{mem:+.1f}"])
     # First per preset and GPU type, then every point.
     groups = {}
@@ -153,7 +153,7 @@ def all_measured(sweep, presets, drawn_in):
         rows.append([m["preset"], m["gpu"], m["gpus"], m["attention"], m["parallel"],
                      m["micro_batch"], m["seq"], a.fmt(m.get("step_ms"), 1),
                      a.fmt_int(m["tokens_per_s"]), a.fmt_int(m.get("tokens_per_s_per_gpu")),
-                     a.fmt(m["mfu_pct"], 1), a.fmt(m["memory_gib"]), a.fmt(m.get("estimate_gib")),
+                     a.fmt(m.get("mfu_pct"), 1), a.fmt(m.get("memory_gib")), a.fmt(m.get("estimate_gib")),
                      a.fmt_sig(m.get("dollars_per_mtok"), 4),
                      ", ".join(drawn_in.get(m["key"], [])) or "—"])
     header = ["preset", "GPU", "GPUs", "attention", "parallel", "micro-batch", "seq", "step ms",
