@@ -3,6 +3,9 @@
 
 make_sweep_fixture.py OUT.jsonl [--only-measured]
 
+--only-measured writes the measured lines alone, llama_1b's without mfu_pct and memory_gib
+(as a sweep on the CPU writes them).
+
 Numbers come from a toy throughput and memory model, shaped so the answers are known:
 llama_100m on one H100 is fastest as flash/single/mb16 (a larger micro-batch is slower), naive
 attention runs out of memory at large micro-batches, and only llama_100m and llama_500m have
@@ -140,6 +143,9 @@ def main(argv):
             measured[rec["key"]] = rec
     if only_measured:
         lines = [r for r in lines if r["kind"] == "measured"]
+        for r in lines:  # llama_1b as a CPU sweep writes it: no MFU, no measured memory
+            if r["preset"] == "llama_1b":
+                del r["mfu_pct"], r["memory_gib"]
     else:
         for gpu in GPUS:
             for gpus in PREDICTED_COUNTS:
