@@ -1,18 +1,21 @@
-// Nccl with two processes, one GPU each. Needs a machine with 2 GPUs; elsewhere every process
-// prints "skipped: ..." and exits 0 (ctest counts it as skipped).
+// Nccl with 2 to 16 processes, one GPU each (ctest runs 2 on one node). Needs 2 GPUs on this
+// machine; elsewhere every process prints "skipped: ..." and exits 0 (ctest skips it).
 //
-//   mpirun -np 2 launch_nccl_two_ranks collectives
-//     start_nccl over MPI (config check, unique id): all-reduce (float, bf16), reduce-scatter
-//     and all-gather (equal and uneven slices), broadcast from rank 1, a group of two buffers,
-//     a barrier, each against values computed on the host; then a second communicator whose
-//     unique id goes over the TCP rendezvous on 127.0.0.1.
+//   mpirun -np 2 launch_nccl_two_ranks collectives      (or any launcher: README's examples)
+//     start_nccl (config check, unique id over MPI or the TCP rendezvous): all-reduce (float,
+//     bf16), reduce-scatter and all-gather (equal and uneven slices), broadcast from rank 1, a
+//     group of two buffers, a barrier, each against values computed on the host; under mpirun
+//     with every rank on one node, then a second communicator bootstrapped over TCP on
+//     127.0.0.1.
 //   RANK=r WORLD_SIZE=2 LOCAL_RANK=r MASTER_ADDR=127.0.0.1 MASTER_PORT=p \
 //       launch_nccl_two_ranks sigkill|hang          (launch_nccl_dead_peer.sh starts both)
 //     all-reduces in a loop; after 20 of them rank 1 raises SIGKILL or stops calling them. Rank 0
 //     must throw within SLM_COMM_TIMEOUT_S and exit 1; finishing 90 s of all-reduces is FAILED.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <csignal>
 #include <cstdio>
@@ -42,8 +45,12 @@ int gpu_count() {
     return count;
 }
 
-// Exact in bf16, never zero-filled: (i mod 97 − 48) / 8 · scale, scale a small integer.
-float known(int64_t i, int scale) { return static_cast<float>((i % 97 - 48) * scale) / 8.0f; }
+// ±1 or ±2 times scale, never zero. Every sum the collectives form over up to 16 ranks (scales
+// r + 1, partial sums up to 136, times 2) has at most 8 significant bits: exact in bf16, so any
+// reduction order gives the same result and the comparison can be exact.
+float known(int64_t i, int scale) {
+    return static_cast<float>((i % 4 < 2 ? -1 : 1) * (1 + i % 2) * scale);
+}
 
 template <class T>
 T as(float x) {
@@ -85,19 +92,19 @@ bool round_trip(const Nccl& nccl, const slm::cuda::Stream& stream, int64_t n,
 
 template <class T>
 void collectives(const Nccl& nccl, Checker& check, const std::string& type) {
-    const int r = nccl.rank();
+    const int r = nccl.rank(), w = nccl.world_size();
     slm::cuda::Stream stream;
     const cudaStream_t s = stream.get();
-    const int64_t n = 1000002;  // even: two equal slices
-    // Rank r holds known(i, r + 1): the sum over ranks 0 and 1 is known(i, 3).
+    const int64_t n = int64_t{1000000} / w * w;  // w equal slices
+    // Rank r holds known(i, r + 1): the sum over ranks is known(i, w (w + 1) / 2).
     auto mine = [r](int64_t i) { return known(i, r + 1); };
-    auto sum = [](int64_t i) { return known(i, 3); };
+    auto sum = [w](int64_t i) { return known(i, w * (w + 1) / 2); };
     check(round_trip<T>(nccl, stream, n, mine, [&](T* d) { nccl.all_reduce_sum(d, n, s); }, 0, n, sum),
           type + " all-reduce of " + std::to_string(n) + " elements");
     for (const int64_t size : {n, n - 37}) {  // equal slices, then a shorter last slice
-        const int64_t slice = (n + 1) / 2;
+        const int64_t slice = n / w;
         const int64_t begin = r * slice, end = std::min(size, begin + slice);
-        const std::string what = size == 2 * slice ? " (equal slices)" : " (uneven slices)";
+        const std::string what = size == w * slice ? " (equal slices)" : " (uneven slices)";
         check(round_trip<T>(nccl, stream, size, mine,
                             [&](T* d) { nccl.reduce_scatter_sum(d, size, slice, s); }, begin, end, sum),
               type + " reduce-scatter" + what);
@@ -114,16 +121,19 @@ void collectives(const Nccl& nccl, Checker& check, const std::string& type) {
           type + " broadcast from rank 1");
 }
 
+// Under any launcher; under mpirun also a second communicator bootstrapped over TCP.
 int run_collectives() {
-    slm::parallel::Mpi mpi;
-    Checker check{mpi.rank()};
+    const auto info = slm::parallel::from_environment();
+    Checker check{info.rank};
     try {
-        const auto info = slm::parallel::from_environment();
         slm::RunConfig run;
         const auto config = slm::parallel::summarize(slm::presets::tiny(), run, "none");
         const Nccl nccl = slm::parallel::start_nccl(info, config);
-        check(nccl.world_size() == 2 && nccl.device() == info.local_rank,
-              "start_nccl over MPI: rank " + std::to_string(nccl.rank()) + " of " +
+        const bool mpirun = slm::parallel::starts_over_mpi(info);
+        check(nccl.world_size() == info.world_size && nccl.world_size() >= 2 &&
+                  nccl.world_size() <= 16 && nccl.device() == info.local_rank,
+              std::string("start_nccl over ") + (mpirun ? "MPI" : "the TCP rendezvous") +
+                  ": rank " + std::to_string(nccl.rank()) + " of " +
                   std::to_string(nccl.world_size()) + " on GPU " + std::to_string(nccl.device()));
         collectives<float>(nccl, check, "float");
         collectives<bf16>(nccl, check, "bf16");
@@ -139,15 +149,24 @@ int run_collectives() {
         });
         nccl.barrier(stream.get());
         SLM_CUDA_CHECK(cudaMemcpy(host.data(), b.data(), 3000 * sizeof(float), cudaMemcpyDeviceToHost));
-        check(host[0] == 2.0f && host[2999] == 2.0f, "a group of two all-reduces, then a barrier");
+        const float w = static_cast<float>(nccl.world_size());
+        check(host[0] == w && host[2999] == w, "a group of two all-reduces, then a barrier");
+        if (!mpirun) return check.failures == 0 ? 0 : 1;
 
-        // The same start-up over the TCP rendezvous (what torchrun-style launches use).
+        // The same start-up over the TCP rendezvous (what torchrun-style launches use), when
+        // every rank is on this node: rank 0 listens on 127.0.0.1.
+        slm::parallel::Mpi mpi;
+        char host_name[256] = {};
+        ::gethostname(host_name, sizeof host_name - 1);
+        const auto hosts = mpi.all_gather_blobs(host_name);
+        if (std::count(hosts.begin(), hosts.end(), hosts[0]) != static_cast<long>(hosts.size()))
+            return check.failures == 0 ? 0 : 1;
         int64_t port = mpi.rank() == 0 ? slm::test::free_local_port() : 0;
         mpi.broadcast(&port, 1, 0);
         auto tcp = info;
         tcp.launcher = slm::parallel::Launcher::torchrun;
         tcp.master_addr = "127.0.0.1";
-        tcp.master_port = static_cast<int>(port);
+        tcp.master_port = tcp.rendezvous_port = static_cast<int>(port);
         const Nccl over_tcp = slm::parallel::start_nccl(tcp, config);
         collectives<float>(over_tcp, check, "float over a TCP-bootstrapped communicator:");
     } catch (const slm::Error& e) {

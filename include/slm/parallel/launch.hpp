@@ -9,7 +9,9 @@
 //   none of them:         a single process (rank 0 of 1).
 // MASTER_ADDR / MASTER_PORT are where rank 0 listens for the TCP rendezvous (rendezvous.hpp);
 // torchrun-style launches need them, mpirun does not (start-up data goes over MPI), and srun
-// launches need them when they use the rendezvous (rendezvous_endpoint() says so).
+// launches need them when they use the rendezvous (rendezvous_endpoint() says so). The real
+// torchrun hosts its own store on MASTER_PORT (it sets TORCHELASTIC_USE_AGENT_STORE=True), so
+// there the rendezvous takes MASTER_PORT + 1; SLM_RENDEZVOUS_PORT overrides the port always.
 //
 // Inconsistent values are refused here, with the variable and the fix in the message: a rank
 // that guesses would either hang at start-up or silently train on the wrong GPU.
@@ -43,6 +45,7 @@ struct LaunchInfo {
     int local_rank = 0;       // index among this node's processes: the GPU this process uses
     std::string master_addr;  // "" when the launcher did not give one
     int master_port = 0;      // 0 when the launcher did not give one
+    int rendezvous_port = 0;  // where the TCP rendezvous listens (see the top); 0: none given
 
     bool is_root() const { return rank == 0; }
     bool alone() const { return world_size == 1; }
@@ -124,6 +127,11 @@ inline void read_master(LaunchInfo& info, bool required) {
              "(e.g. 29500), the same on every rank");
     if (addr) info.master_addr = *addr;
     if (port) info.master_port = parse_int("MASTER_PORT", *port, 1, 65535, "a TCP port");
+    const auto own = read("SLM_RENDEZVOUS_PORT");
+    if (own) info.rendezvous_port = parse_int("SLM_RENDEZVOUS_PORT", *own, 1, 65535, "a TCP port");
+    else if (info.master_port != 0 && read("TORCHELASTIC_USE_AGENT_STORE") == "True")
+        info.rendezvous_port = info.master_port == 65535 ? 65534 : info.master_port + 1;
+    else info.rendezvous_port = info.master_port;
 }
 
 }  // namespace launch_detail
@@ -154,13 +162,13 @@ struct Endpoint {
     int port = 0;
 };
 inline Endpoint rendezvous_endpoint(const LaunchInfo& info) {
-    if (info.master_addr.empty() || info.master_port == 0)
+    if (info.master_addr.empty() || info.rendezvous_port == 0)
         fail("the TCP rendezvous needs MASTER_ADDR and MASTER_PORT (" +
              std::string(launcher_name(info.launcher)) + ", rank " + std::to_string(info.rank) +
              " of " + std::to_string(info.world_size) +
              "): export MASTER_ADDR=<rank 0's host> MASTER_PORT=<free port> before launching; "
              "under SLURM: MASTER_ADDR=$(scontrol show hostnames \"$SLURM_JOB_NODELIST\" | head -n1)");
-    return {info.master_addr, info.master_port};
+    return {info.master_addr, info.rendezvous_port};
 }
 
 // How long one collective may wait for the other ranks before the run gives up with an error (a

@@ -121,8 +121,9 @@ private:
         if (last_error == EADDRINUSE)
             fail("rank 0 cannot listen on " + where() +
                  ": the port is in use (another job, or a run still shutting down, holds "
-                 "MASTER_PORT " + std::to_string(master_.port) +
-                 "): choose another MASTER_PORT, the same on every rank");
+                 "port " + std::to_string(master_.port) +
+                 "): choose another MASTER_PORT (or SLM_RENDEZVOUS_PORT), the same on every "
+                 "rank");
         fail("rank 0 cannot listen on " + where() + ": " + net::errno_text(last_error) +
              " (rank 0 must run on the host MASTER_ADDR names)");
     }

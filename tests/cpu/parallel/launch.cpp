@@ -162,3 +162,22 @@ TEST_CASE("launch: timeouts come from SLM_COMM_TIMEOUT_S and SLM_RENDEZVOUS_TIME
     CHECK(contains(error_of([] { slm::parallel::collective_timeout(); }),
                    "SLM_COMM_TIMEOUT_S='soon' is not a timeout in seconds"));
 }
+
+TEST_CASE("launch: the rendezvous port is MASTER_PORT, + 1 under torchrun's agent store, or SLM_RENDEZVOUS_PORT") {
+    const std::vector<std::pair<std::string, std::string>> torchrun{
+        {"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "127.0.0.1"},
+        {"MASTER_PORT", "29500"}};
+    auto port_with = [&](std::vector<std::pair<std::string, std::string>> extra) {
+        auto vars = torchrun;
+        vars.insert(vars.end(), extra.begin(), extra.end());
+        ScopedEnv env(vars);
+        return slm::parallel::rendezvous_endpoint(from_environment()).port;
+    };
+    CHECK(port_with({}) == 29500);
+    CHECK(port_with({{"TORCHELASTIC_USE_AGENT_STORE", "True"}}) == 29501);
+    CHECK(port_with({{"TORCHELASTIC_USE_AGENT_STORE", "True"}, {"SLM_RENDEZVOUS_PORT", "31000"}}) == 31000);
+    CHECK(port_with({{"SLM_RENDEZVOUS_PORT", "31001"}}) == 31001);
+    ScopedEnv env({{"RANK", "0"}, {"WORLD_SIZE", "2"}, {"LOCAL_RANK", "0"}, {"MASTER_ADDR", "h"},
+                   {"MASTER_PORT", "1"}, {"SLM_RENDEZVOUS_PORT", "x"}});
+    CHECK(contains(error_of([] { from_environment(); }), "SLM_RENDEZVOUS_PORT='x' is not a TCP port"));
+}

@@ -32,7 +32,7 @@ public:
                 "SLURM_PROCID",         "SLURM_NTASKS",         "SLURM_LOCALID",
                 "RANK",                 "WORLD_SIZE",           "LOCAL_RANK",
                 "MASTER_ADDR",          "MASTER_PORT",          "SLM_COMM_TIMEOUT_S",
-                "SLM_RENDEZVOUS_TIMEOUT_S"};
+                "SLM_RENDEZVOUS_TIMEOUT_S", "SLM_RENDEZVOUS_PORT", "TORCHELASTIC_USE_AGENT_STORE"};
     }
 
 private:
