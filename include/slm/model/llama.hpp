@@ -8,7 +8,8 @@
 // model asks it for each unit's weights just before their first use and for each unit's gradient
 // buffer just before the backward writes it, and hands them back right after; with the default
 // WholeParameters those calls are views of the whole buffers and cost nothing, under ZeRO-3 they
-// are the per-unit all-gathers and reduce-scatters.
+// are the per-unit all-gathers and reduce-scatters — then every forward (training, evaluate,
+// last_logits) is collective: all ranks must run it together.
 #include <cmath>
 #include <cstdint>
 #include <optional>
