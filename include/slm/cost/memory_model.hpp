@@ -1,12 +1,14 @@
 #pragma once
-// Memory per GPU under each data-parallel scheme, from the one-process estimate in core/: ZeRO
-// divides what it shards by the GPU count and adds back what it gathers.
+// Memory per GPU under each data-parallel scheme: the model state each policy keeps (the formulas
+// beside parallel/zero.hpp, core/accounting.hpp's expected_state_bytes, checked against the
+// buffers the policies allocate by tests/mpi/zero_memory.cpp) plus one micro-batch's activations.
 //   Single, Ddp: everything whole.
 //   Zero<1>:     optimizer state / W.
-//   Zero<2>:     optimizer state and gradients / W.
-//   Zero<3>:     optimizer state, gradients, master and working weights / W, plus two layers of
-//                gathered working weights and their gradients (the layer in use and the next,
-//                prefetched).
+//   Zero<2>:     optimizer state and gradients / W, plus one unit's gradient being reduced.
+//   Zero<3>:     parameters too / W, plus two gathered units of weights.
+// A "unit" is what is gathered at once (the embedding, a block, the LM head): the largest one
+// sets the buffers, and for the study's presets that is the vocab × hidden embedding.
+#include <algorithm>
 #include <cstdint>
 
 #include "slm/core/accounting.hpp"
@@ -20,27 +22,20 @@ inline int64_t layer_parameter_count(const ModelConfig& c) {
     return d * c.q_width() + 2 * d * c.kv_width() + c.q_width() * d + 3 * d * c.ffn + 2 * d;
 }
 
+inline int64_t largest_unit(const ModelConfig& c) {
+    return std::max(c.vocab * c.hidden, layer_parameter_count(c));
+}
+
+inline int zero_stage(Scheme s) {
+    return s == Scheme::zero1 ? 1 : s == Scheme::zero2 ? 2 : s == Scheme::zero3 ? 3 : 0;
+}
+
+// `one` is the one-process estimate (estimate_training_memory); only its activations are reused.
 inline int64_t memory_per_gpu(const MemoryEstimate& one, const ModelConfig& c, const Precision& p,
                               Scheme scheme, int gpus) {
-    const int64_t w = gpus < 1 ? 1 : gpus;
-    auto shard = [w](int64_t bytes) { return (bytes + w - 1) / w; };
-    switch (scheme) {
-        case Scheme::single:
-        case Scheme::ddp: return one.total();
-        case Scheme::zero1:
-            return one.parameters + one.working_copy + one.gradients + shard(one.optimizer_state) +
-                   one.activations;
-        case Scheme::zero2:
-            return one.parameters + one.working_copy + shard(one.gradients) +
-                   shard(one.optimizer_state) + one.activations;
-        case Scheme::zero3: {
-            const int64_t gathered = 2 * layer_parameter_count(c) *
-                                     ((p.working > 0 ? p.working : p.master) + p.gradient);
-            return shard(one.parameters + one.working_copy + one.gradients + one.optimizer_state) +
-                   gathered + one.activations;
-        }
-    }
-    return one.total();
+    const StateBytes state = expected_state_bytes(zero_stage(scheme), parameter_count(c),
+                                                  std::max(gpus, 1), largest_unit(c), p);
+    return state.parameters + state.gradients + state.optimizer_state + one.activations;
 }
 
 }  // namespace slm::cost

@@ -125,8 +125,9 @@ TEST_CASE("memory model: ZeRO stages shard what the theory says") {
     const int64_t z1 = memory_per_gpu(one, m, p, Scheme::zero1, 4);
     const int64_t z2 = memory_per_gpu(one, m, p, Scheme::zero2, 4);
     const int64_t z3 = memory_per_gpu(one, m, p, Scheme::zero3, 4);
-    CHECK(z1 == single - 6 * n);
-    CHECK(z2 == z1 - 3 * n);
+    CHECK(std::abs(z1 - (single - 6 * n)) <= 8);  // 8 bytes of AdamW state per parameter → 2 per rank
+    // Zero<2> keeps a quarter of the gradients plus the largest unit's (the embedding) in flight.
+    CHECK(std::abs(z2 - (z1 - 3 * n + 4 * m.vocab * m.hidden)) <= 8);
     CHECK(single > z1);
     CHECK(z1 > z2);
     CHECK(z2 > z3);
