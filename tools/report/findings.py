@@ -97,25 +97,32 @@ def cheapest_gpu(sweep, presets):
 
 
 def best_scheme(sweep, presets):
+    """The fastest scheme per preset on its home GPU type, at one node (8 GPUs, or the largest
+    count up to 8) and at the largest count. Measured multi-GPU points when there are any, else
+    the throughput model's (the one-GPU machine cannot measure schemes)."""
     points, source = _points(sweep)
+    if not any(p["gpus"] > 1 for p in points):
+        points, source = a.eligible_predicted(sweep), "predicted"
     rows = []
     for preset in presets:
         gpu, _ = _home(points, preset)
         multi = [p for p in points if p["preset"] == preset and p["gpu"] == gpu and p["gpus"] > 1]
         if not multi:
             continue
-        most = max(p["gpus"] for p in multi)
-        top = max((p for p in multi if p["gpus"] == most), key=lambda p: p["tokens_per_s"])
-        rows.append([preset, f"{most}× {gpu}", top["parallel"], a.config_label(top),
-                     a.fmt_int(top["tokens_per_s"])])
-    if len(rows) < 2:
+        counts = sorted({p["gpus"] for p in multi})
+        node = max([c for c in counts if c <= 8] or counts[:1])
+        for count in sorted({node, counts[-1]}):
+            top = max((p for p in multi if p["gpus"] == count), key=lambda p: p["tokens_per_s"])
+            rows.append([preset, f"{count}× {gpu}", top["parallel"], a.config_label(top),
+                         a.fmt_int(top["tokens_per_s"])])
+    if len({r[0] for r in rows}) < 2:
         return t.note("3. DDP for small models, FSDP for large ones: cannot tell, the sweep "
                       "needs multi-GPU points for two presets or more.")
-    schemes = [r[2] for r in rows]
+    schemes = [r[2] for r in rows]  # smallest preset first, largest last
     holds = schemes[0] == "ddp" and schemes[-1].startswith("zero")
     verdict = "holds" if holds else "does not hold"
     return ([f"**3. DDP is most efficient for small models, FSDP (ZeRO) for larger ones: "
-             f"{verdict}** ({source}; the fastest scheme at the largest GPU count)", ""]
+             f"{verdict}** ({source}; the fastest scheme in one node and at the largest GPU count)", ""]
             + t.table(["preset", "GPUs", "fastest scheme", "configuration", "tokens/s"], rows)
             + [""])
 
