@@ -2,7 +2,8 @@
 // Where a training step's time goes, by kind of op: the study's "bottlenecks" as a feature. A
 // backend with profiling on times each of its ops (CUDA events on the GPU, a steady clock on the
 // CPU); the trainer adds the wall time of the steps, and what no op accounts for is idle (launch
-// gaps, host work, synchronisation).
+// gaps, host work, synchronisation). Communication is the data-parallel collectives a policy
+// queues on the backend's stream (all-reduce, reduce-scatter, all-gather), timed the same way.
 #include <array>
 #include <cstdint>
 #include <cstdio>
@@ -11,11 +12,15 @@
 
 namespace slm {
 
-enum class Op : int { embedding, norm, matmul, rope, swiglu, attention, loss, optimizer, count };
+// New kinds go before `count`: readers index by Op and name by op_names, never by position.
+enum class Op : int {
+    embedding, norm, matmul, rope, swiglu, attention, loss, optimizer, communication, count
+};
 
 inline constexpr int op_count = static_cast<int>(Op::count);
 inline constexpr std::array<std::string_view, op_count> op_names = {
-    "embedding", "norm", "matmul", "rope", "swiglu", "attention", "loss", "optimizer"};
+    "embedding", "norm",      "matmul", "rope", "swiglu", "attention",
+    "loss",      "optimizer", "communication"};
 
 struct OpBreakdown {
     std::array<double, op_count> seconds{};  // summed over the profiled steps
@@ -31,11 +36,11 @@ struct OpBreakdown {
 
     // One line per kind: milliseconds per step and share of the step.
     std::string table() const {
-        std::string out = "op           ms/step   share\n";
+        std::string out = "op              ms/step   share\n";
         char line[96];
         const double per = steps > 0 ? 1e3 / static_cast<double>(steps) : 0;
         auto row = [&](std::string_view name, double s) {
-            std::snprintf(line, sizeof line, "%-11.*s %8.3f  %5.1f%%\n", static_cast<int>(name.size()),
+            std::snprintf(line, sizeof line, "%-14.*s %8.3f  %5.1f%%\n", static_cast<int>(name.size()),
                           name.data(), s * per, step_seconds > 0 ? 100.0 * s / step_seconds : 0.0);
             out += line;
         };

@@ -14,6 +14,7 @@
 //   barrier()                          returns once every rank has called it.
 // The stream variant takes the stream last: the operation is queued on it and ordered with the
 // caller's kernels there; wait(stream) blocks until it is done (or gives up: see nccl.cuh).
+// Host scalars (the loss, a squared norm) are summed by sum_scalar() below with either kind.
 #include <concepts>
 #include <cstdint>
 #include <string>
@@ -46,7 +47,24 @@ concept StreamCommunicator =
         c.broadcast(f, n, root, s);
         c.barrier(s);
         c.wait(s);
+        // Σ over ranks of a host scalar, ordered after the collectives already queued.
+        { c.all_reduce_sum_host(double{}) } -> std::same_as<double>;
     };
+
+// What a data-parallel policy can run over: host buffers (Mpi) or device buffers (Nccl).
+template <class C>
+concept AnyCommunicator = Communicator<C> || StreamCommunicator<C>;
+
+// Σ over ranks of a host scalar, blocking, over either kind of communicator.
+template <AnyCommunicator C>
+double sum_scalar(const C& comm, double x) {
+    if constexpr (Communicator<C>) {
+        comm.all_reduce_sum(&x, 1);
+        return x;
+    } else {
+        return comm.all_reduce_sum_host(x);
+    }
+}
 
 // Start-up traffic of opaque bytes (an NCCL unique id, each rank's config summary): Mpi and the
 // TCP Rendezvous both provide it, so the start-up code is written once for both launch paths.

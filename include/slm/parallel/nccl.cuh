@@ -13,6 +13,11 @@
 // stream and ncclCommGetAsyncError. An error NCCL reports, or a wait past the timeout
 // (SLM_COMM_TIMEOUT_S, default 600 s), aborts the communicator (ncclCommAbort also stops the
 // kernels waiting on the peer) and throws slm::Error naming rank, GPU and what happened.
+//
+// Host scalars (all_reduce_sum_host: the loss, a squared gradient norm) go over the
+// communicator's own side stream, made to wait for the stream of the last collective issued, so
+// the scalar never overtakes gradient traffic still queued on the caller's stream.
+#include <optional>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
@@ -31,6 +36,7 @@
 #include "slm/core/error.hpp"
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/memory.cuh"
+#include "slm/cuda/stream.cuh"
 #include "slm/parallel/communicator.hpp"
 #include "slm/parallel/launch.hpp"
 #include "slm/parallel/nccl_check.cuh"
@@ -98,18 +104,28 @@ public:
         settle(ncclCommInitRankConfig(&comm_, world_, id, rank_, &config), "ncclCommInitRankConfig");
         barrier_flag_ = cuda::DeviceBuffer<float>(1);
         SLM_CUDA_CHECK(cudaMemset(barrier_flag_.data(), 0, sizeof(float)));
+        // Made here, after select_device: a member initialiser would put them on GPU 0.
+        scalar_ = cuda::DeviceBuffer<double>(1);
+        side_.emplace();
+        order_.emplace(false);
     }
 
     ~Nccl() { close(); }
     Nccl(Nccl&& o) noexcept
         : comm_(std::exchange(o.comm_, nullptr)), rank_(o.rank_), world_(o.world_),
-          device_(o.device_), timeout_(o.timeout_), barrier_flag_(std::move(o.barrier_flag_)) {}
+          device_(o.device_), timeout_(o.timeout_), barrier_flag_(std::move(o.barrier_flag_)),
+          scalar_(std::move(o.scalar_)), side_(std::move(o.side_)), order_(std::move(o.order_)),
+          last_stream_(std::exchange(o.last_stream_, nullptr)) {}
     Nccl& operator=(Nccl&& o) noexcept {
         if (this != &o) {
             close();
             comm_ = std::exchange(o.comm_, nullptr);
             rank_ = o.rank_, world_ = o.world_, device_ = o.device_, timeout_ = o.timeout_;
             barrier_flag_ = std::move(o.barrier_flag_);
+            scalar_ = std::move(o.scalar_);
+            side_ = std::move(o.side_);
+            order_ = std::move(o.order_);
+            last_stream_ = std::exchange(o.last_stream_, nullptr);
         }
         return *this;
     }
@@ -124,6 +140,7 @@ public:
     // In place: data[i] becomes Σ over ranks. data: device (n).
     template <class T>
     void all_reduce_sum(T* data, int64_t n, cudaStream_t stream) const {
+        last_stream_ = stream;
         settle(ncclAllReduce(data, data, static_cast<size_t>(n), nccl_detail::datatype<T>(),
                              ncclSum, live(), stream),
                "ncclAllReduce");
@@ -132,6 +149,7 @@ public:
     // In place: every rank receives root's data. data: device (n).
     template <class T>
     void broadcast(T* data, int64_t n, int root, cudaStream_t stream) const {
+        last_stream_ = stream;
         settle(ncclBroadcast(data, data, static_cast<size_t>(n), nccl_detail::datatype<T>(), root,
                              live(), stream),
                "ncclBroadcast");
@@ -144,6 +162,7 @@ public:
     template <class T>
     void reduce_scatter_sum(T* data, int64_t n, int64_t slice, cudaStream_t stream) const {
         check_slices(n, slice);
+        last_stream_ = stream;
         if (n == slice * world_) {
             settle(ncclReduceScatter(data, data + rank_ * slice, static_cast<size_t>(slice),
                                      nccl_detail::datatype<T>(), ncclSum, live(), stream),
@@ -163,6 +182,7 @@ public:
     template <class T>
     void all_gather(T* data, int64_t n, int64_t slice, cudaStream_t stream) const {
         check_slices(n, slice);
+        last_stream_ = stream;
         if (n == slice * world_) {
             settle(ncclAllGather(data + rank_ * slice, data, static_cast<size_t>(slice),
                                  nccl_detail::datatype<T>(), live(), stream),
@@ -194,6 +214,21 @@ public:
     void barrier(cudaStream_t stream) const {
         all_reduce_sum(barrier_flag_.data(), 1, stream);
         wait(stream);
+    }
+
+    // Σ over ranks of a host value, blocking (within the timeout). Ordered after every collective
+    // issued before it, on whatever stream: those may still be queued behind the caller's kernels.
+    double all_reduce_sum_host(double x) const {
+        const cudaStream_t own = side_->get();
+        if (last_stream_ && last_stream_ != own) {
+            order_->record(last_stream_);
+            SLM_CUDA_CHECK(cudaStreamWaitEvent(own, order_->get(), 0));
+        }
+        SLM_CUDA_CHECK(cudaMemcpyAsync(scalar_.data(), &x, sizeof x, cudaMemcpyHostToDevice, own));
+        all_reduce_sum(scalar_.data(), 1, own);
+        wait(own);  // bounded: a dead peer throws here instead of hanging in the copy below
+        SLM_CUDA_CHECK(cudaMemcpy(&x, scalar_.data(), sizeof x, cudaMemcpyDeviceToHost));
+        return x;
     }
 
     // Blocks until the stream's queued work is done; throws (after aborting the communicator)
@@ -305,6 +340,10 @@ private:
     int rank_ = 0, world_ = 1, device_ = 0;
     std::chrono::milliseconds timeout_;
     mutable cuda::DeviceBuffer<float> barrier_flag_;  // what barrier() all-reduces
+    mutable cuda::DeviceBuffer<double> scalar_;       // what all_reduce_sum_host() sums
+    std::optional<cuda::Stream> side_;                // all_reduce_sum_host()'s stream
+    mutable std::optional<cuda::Event> order_;        // orders side_ after last_stream_
+    mutable cudaStream_t last_stream_ = nullptr;      // where the last collective was queued
 };
 
 static_assert(StreamCommunicator<Nccl>);

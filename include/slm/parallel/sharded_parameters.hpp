@@ -13,7 +13,10 @@
 // forward gathers every unit and the backward gathers them again (FSDP's reshard-after-forward).
 // Under Zero<2> the weights stay whole and the policy all-gathers them after each update.
 //
-// Host memory only: the gathers and reductions are host collectives over Mpi.
+// Two stores: host buffers over a host communicator (Mpi; below), and device buffers over a
+// stream communicator (StreamShards<Comm>::Store, nccl_shards.cuh for Nccl), picked by the
+// backend's memory. The policy refers to its communicator (owned by the Zero policy, which
+// outlives the model): Nccl cannot be copied.
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -24,21 +27,34 @@
 
 namespace slm::parallel {
 
-template <Communicator Comm, bool ShardWeights>
+template <class Comm, bool ShardWeights, Backend B>
+class HostShardedStore;
+
+namespace sharded_detail {
+// Picked lazily, so a CPU build never names the device store and vice versa.
+template <class Comm, bool ShardWeights, class B, bool Host = B::host_memory>
+struct store_of {
+    using type = HostShardedStore<Comm, ShardWeights, B>;
+};
+template <class Comm, bool ShardWeights, class B>
+struct store_of<Comm, ShardWeights, B, false> {
+    using type = typename StreamShards<Comm>::template Store<ShardWeights, B>;
+};
+}  // namespace sharded_detail
+
+template <AnyCommunicator Comm, bool ShardWeights>
 struct ShardedParameters {
-    Comm comm;
+    const Comm* comm = nullptr;
     ShardMap map;
 
     template <Backend B>
-    class Store;
+    using Store = typename sharded_detail::store_of<Comm, ShardWeights, B>::type;
 };
 
-template <Communicator Comm, bool ShardWeights>
-template <Backend B>
-class ShardedParameters<Comm, ShardWeights>::Store {
-    static_assert(B::host_memory,
-                  "ShardedParameters gathers and reduces host buffers over MPI; GPU backends need "
-                  "an NCCL version of this storage");
+template <class Comm, bool ShardWeights, Backend B>
+class HostShardedStore {
+    static_assert(Communicator<Comm>,
+                  "ShardedParameters: host buffers need a host communicator (Mpi)");
     static_assert(!B::has_working_copy,
                   "ShardedParameters keeps no working copy: the CPU backend reads its masters");
 
@@ -47,10 +63,10 @@ public:
     using Act = typename B::Act;
     using Grad = typename B::Grad;
 
-    Store(B& backend, const ParameterLayout& layout, const model::ParameterUnits&,
-          const ShardedParameters& policy)
+    HostShardedStore(B& backend, const ParameterLayout& layout, const model::ParameterUnits&,
+                     const ShardedParameters<Comm, ShardWeights>& policy)
         : backend_(backend),
-          comm_(policy.comm),
+          comm_(*policy.comm),
           map_(policy.map),
           total_(layout.total()),
           params_(backend.template allocate<Master>(ShardWeights ? map_.held() : total_)),
@@ -130,7 +146,7 @@ private:
     };
 
     B& backend_;
-    Comm comm_;
+    const Comm& comm_;
     ShardMap map_;
     int64_t total_;
     typename B::template Buffer<Master> params_;  // Zero<3>: this rank's shard; Zero<2>: whole

@@ -13,6 +13,7 @@ concept ParallelPolicy = requires(P& p, double x) {
     { p.rank() } -> std::convertible_to<int>;
     { p.world_size() } -> std::convertible_to<int>;
     { p.sum_across_ranks(x) } -> std::convertible_to<double>;
+    { p.backward_scale() } -> std::convertible_to<double>;
     { p.shard_begin(int64_t{}) } -> std::convertible_to<int64_t>;
     { p.shard_end(int64_t{}) } -> std::convertible_to<int64_t>;
 };
@@ -23,6 +24,10 @@ struct Single {
     int world_size() const { return 1; }
     // Reductions of host scalars (loss, squared gradient norm) over ranks.
     double sum_across_ranks(double x) const { return x; }
+    // What the loss gradient is multiplied by on this rank. A policy that averages by summing
+    // pre-divided gradients (the GPU policies: the ÷W then costs nothing, it rides on the loss
+    // kernel's scale) returns 1/W; alone, or dividing after the sum (the CPU policies), 1.
+    double backward_scale() const { return 1.0; }
     // After backward: make every rank's gradient buffer the sum over ranks. Alone: nothing.
     template <class Backend, class Grad>
     void reduce_gradients(Backend&, Grad*, int64_t) {}
@@ -34,9 +39,10 @@ struct Single {
     // The slice [begin, end) of the flat buffers this rank's optimizer updates.
     int64_t shard_begin(int64_t) const { return 0; }
     int64_t shard_end(int64_t total) const { return total; }
-    // After the update: make every rank's parameters whole again. Alone: nothing.
-    template <class Backend, class Master>
-    void gather_parameters(Backend&, Master*, int64_t) {}
+    // After the update: make every rank's parameters (and the working copy the GEMMs read, null
+    // without one) whole again. Alone: nothing.
+    template <class Backend, class Master, class Act>
+    void gather_parameters(Backend&, Master*, Act*, int64_t) {}
 };
 
 }  // namespace slm::parallel

@@ -23,7 +23,14 @@
 // 0, which writes the same file as Single; resume gives each rank its slices of it, so a
 // checkpoint resumes at any world size and under any policy.
 //
-// This version reduces host buffers over Mpi (CPU backend); an NCCL one builds on the same hooks.
+// Two kinds of buffers, one policy:
+//   host buffers over Mpi (the CPU backend): sums, then divides by W on the host;
+//   device buffers over Nccl (the CUDA backend; include slm/parallel/nccl_shards.cuh): the loss
+//     gradient is pre-divided by W (backward_scale), so every sum over ranks is already the mean;
+//     the collectives are queued on the backend's stream and timed as communication. Stage 1
+//     all-reduces in buckets (buckets.hpp); stages 1 and 2 all-gather the fp32 masters after the
+//     update and refresh the bf16 working copy from them; stage 3 gathers bf16 units converted
+//     from the master shard (StreamShards<Nccl>::Store).
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -34,13 +41,14 @@
 #include "slm/model/parameter_units.hpp"
 #include "slm/model/whole_parameters.hpp"
 #include "slm/optim/update_plan.hpp"
+#include "slm/parallel/buckets.hpp"
 #include "slm/parallel/communicator.hpp"
 #include "slm/parallel/shard_map.hpp"
 #include "slm/parallel/sharded_parameters.hpp"
 
 namespace slm::parallel {
 
-template <int Stage, Communicator Comm>
+template <int Stage, AnyCommunicator Comm>
 class Zero {
     static_assert(Stage >= 1 && Stage <= 3, "ZeRO has stages 1, 2 and 3");
 
@@ -52,15 +60,24 @@ public:
     using Parameters = std::conditional_t<Stage == 1, model::WholeParameters,
                                           ShardedParameters<Comm, Stage == 3>>;
 
-    explicit Zero(Comm comm = {}) : comm_(std::move(comm)) {}
+    explicit Zero(Comm comm = {}, int64_t bucket_bytes = default_bucket_bytes)
+        : comm_(std::move(comm)), bucket_bytes_(bucket_bytes) {}
 
     int rank() const { return comm_.rank(); }
     int world_size() const { return comm_.world_size(); }
     const Comm& communicator() const { return comm_; }
+    // The GPU this rank's communicator uses (the trainer builds its backend there).
+    int device() const
+        requires requires(const Comm& c) { c.device(); }
+    {
+        return comm_.device();
+    }
 
-    double sum_across_ranks(double x) const {
-        comm_.all_reduce_sum(&x, 1);
-        return x;
+    double sum_across_ranks(double x) const { return sum_scalar(comm_, x); }
+
+    double backward_scale() const {
+        if constexpr (StreamCommunicator<Comm>) return 1.0 / static_cast<double>(world_size());
+        else return 1.0;
     }
 
     // Cuts the model's units across the ranks and returns the storage the model is built with.
@@ -69,7 +86,7 @@ public:
         const ParameterLayout layout(config);
         map_.emplace(model::ParameterUnits(config, layout).all(), rank(), world_size());
         if constexpr (Stage == 1) return {};
-        else return {comm_, *map_};
+        else return {&comm_, *map_};
     }
     const ShardMap& shard_map() const {
         require(map_.has_value(), "Zero: model_parameters() has not cut the model yet");
@@ -91,18 +108,23 @@ public:
     }
 
     // After backward: stage 1 sums the whole gradient over ranks; stages 2 and 3 already hold
-    // the sum of their slices (reduce-scattered unit by unit). Then divide by the world size:
-    // gradients of each rank's mean loss → the mean over ranks (the global batch's mean loss).
+    // the sum of their slices (reduce-scattered unit by unit). Host: then divide by the world
+    // size (gradients of each rank's mean loss → the mean over ranks, the global batch's mean
+    // loss). Device: the gradients were pre-divided, the sum is the mean.
     // grads: what the model holds (n elements: whole, or this rank's shard).
     template <class Backend, class Grad>
-    void reduce_gradients(Backend&, Grad* grads, int64_t n) {
-        static_assert(Backend::host_memory,
-                      "this Zero reduces host buffers over MPI; GPU backends need the NCCL "
-                      "communicator");
-        if constexpr (Stage == 1) comm_.all_reduce_sum(grads, n);
-        const Grad inv = Grad(1) / static_cast<Grad>(world_size());
+    void reduce_gradients(Backend& backend, Grad* grads, int64_t n) {
+        if constexpr (Backend::host_memory) {
+            static_assert(Communicator<Comm>, "Zero: host gradients need a host communicator (Mpi)");
+            if constexpr (Stage == 1) comm_.all_reduce_sum(grads, n);
+            const Grad inv = Grad(1) / static_cast<Grad>(world_size());
 #pragma omp parallel for schedule(static)
-        for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
+            for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
+        } else {
+            static_assert(StreamCommunicator<Comm>,
+                          "Zero: device gradients need a stream communicator (Nccl)");
+            if constexpr (Stage == 1) all_reduce_in_buckets(comm_, backend, grads, n, bucket_bytes_);
+        }
     }
 
     // Σ g² over the whole reduced gradient: stage 1 holds it all; stages 2 and 3 add the ranks'
@@ -115,12 +137,26 @@ public:
 
     // After the update: stages 1 and 2 hold the parameters whole, of which this rank updated its
     // slices; all-gather them unit by unit (in place). Stage 3 gathers before use instead.
-    template <class Backend, class Master>
-    void gather_parameters(Backend&, Master* params, int64_t n) {
+    // working: the bf16 copy the GEMMs read (null without one), rebuilt from the gathered
+    // masters: gathering fp32 keeps every rank's masters whole (checkpoints read them).
+    template <class Backend, class Master, class Act>
+    void gather_parameters(Backend& backend, Master* params, Act* working, int64_t n) {
         if constexpr (Stage < 3) {
             const ShardMap& map = shard_map();
             require(n == map.segments().back().end, "Zero: gather_parameters needs the whole buffer");
-            for (const auto& g : map.segments()) comm_.all_gather(params + g.begin, g.size(), g.slice);
+            if constexpr (Backend::host_memory) {
+                for (const auto& g : map.segments()) comm_.all_gather(params + g.begin, g.size(), g.slice);
+            } else {
+                {
+                    const auto timed = backend.op_scope(Op::communication);
+                    // A unit is rarely a multiple of W·64 elements: the last slice is short, and
+                    // padding it in place would overwrite the next unit (Nccl then broadcasts
+                    // each slice from its owner, in one group).
+                    for (const auto& g : map.segments())
+                        comm_.all_gather(params + g.begin, g.size(), g.slice, backend.stream());
+                }
+                if (working) backend.convert(params, working, n);
+            }
         }
     }
 
@@ -128,7 +164,8 @@ public:
     // rank's held buffer cut as shard_map() says — the optimizer state, or stage 3's parameters.
     template <class T>
     void gather_to_root(const T* held, T* whole) const {
-        gather_whole(comm_, shard_map(), held, whole);
+        if constexpr (Communicator<Comm>) gather_whole(comm_, shard_map(), held, whole);
+        else StreamShards<Comm>::gather_whole(comm_, shard_map(), held, whole);
     }
 
     // The ParallelPolicy concept asks for one contiguous slice per rank; ZeRO here slices every
@@ -138,6 +175,7 @@ public:
 
 private:
     Comm comm_;
+    int64_t bucket_bytes_;
     std::optional<ShardMap> map_;
 };
 

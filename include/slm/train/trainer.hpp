@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "slm/core/config_io.hpp"
@@ -47,6 +48,7 @@ public:
     Trainer(const ModelConfig& model_config, const RunConfig& run, Parallel parallel = {})
         : run_((run.validate(), run)),
           parallel_(std::move(parallel)),
+          backend_(make_backend(parallel_)),
           model_(model_config, backend_, run.seed,
                  parallel::model_parameters(parallel_, model_config)),
           optimizer_(backend_, model_.layout(), run.adamw,
@@ -76,10 +78,12 @@ public:
         model_.zero_gradients();
         double loss = 0;
         const double share = 1.0 / static_cast<double>(run_.grad_accum);
+        // A policy that averages over ranks by summing pre-divided gradients scales them here.
+        const double grad_share = share * parallel_.backward_scale();
         for (int64_t micro = 0; micro < run_.grad_accum; ++micro) {
             const auto batch = data.next_train();
             loss += share * model_.forward_backward(batch.tokens.data(), batch.targets.data(),
-                                                    batch.batch, batch.seq, share).mean;
+                                                    batch.batch, batch.seq, grad_share).mean;
         }
         const int64_t n = model_.gradient_count();
         parallel_.reduce_gradients(backend_, model_.gradients(), n);
@@ -92,7 +96,8 @@ public:
         const double lr = schedule_(step_);
         optimizer_.update(model_.parameters(), model_.gradients(), model_.working(), lr,
                           optim::clip_factor(norm, run_.adamw.max_grad_norm));
-        parallel_.gather_parameters(backend_, model_.parameters(), model_.parameter_count());
+        parallel_.gather_parameters(backend_, model_.parameters(), model_.working(),
+                                    model_.parameter_count());
         ++step_;
         return {step_, loss, lr, norm, run_.tokens_per_step() * parallel_.world_size()};
     }
@@ -219,6 +224,14 @@ public:
     }
 
 private:
+    // On the GPU the policy's communicator picked (one process per GPU), else the default.
+    static B make_backend(const Parallel& parallel) {
+        if constexpr (requires { parallel.device(); } && std::is_constructible_v<B, int>)
+            return B(parallel.device());
+        else
+            return B();
+    }
+
     RunConfig run_;
     Parallel parallel_;
     B backend_;
