@@ -47,7 +47,9 @@ slm::cli::Flags make_flags() {
          {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
-         {"--seed", "1234", "seed of the loss-curve runs"}});
+         {"--seed", "1234", "seed of the loss-curve runs"},
+         {"--derive-only", "false", "measure nothing: recompute predictions, costs and best lines from the file "
+                                    "(after a --catalog change, say); give the --presets the sweep ran", true}});
 }
 
 std::string duration_text(double seconds) {
@@ -65,8 +67,10 @@ int main(int argc, char** argv) {
         if (!flags.parse(argc, argv)) return 0;
         const std::string device_flag = flags.choice("--device", {"auto", "cpu", "cuda"});
         const auto catalog = slm::cost::load_catalog(flags.text("--catalog"));
+        const bool derive_only = flags.on("--derive-only");
         const sweep::Target target = sweep::pick_target(device_flag, catalog, flags.text("--gpu"));
-        const bool gpu = target.on_gpu;
+        // Deriving only, the grid is the GPU study's unless told otherwise, wherever this runs.
+        const bool gpu = target.on_gpu || derive_only;
         auto list_or = [&](const char* flag, const char* gpu_default, const char* cpu_default) {
             return sweep::split_list(flags.given(flag) ? flags.text(flag) : gpu ? gpu_default : cpu_default);
         };
@@ -103,7 +107,11 @@ int main(int argc, char** argv) {
         sweep::Records records(flags.text("--out"));
         const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq);
         const auto& device = target.device;
-        std::printf("sweep on %s (%s): %zu grid points, %zu already in %s\n", device.gpu.c_str(),
+        if (derive_only)
+            std::printf("sweep --derive-only: recomputing predictions, costs and best lines in %s\n",
+                        records.file().c_str());
+        else
+            std::printf("sweep on %s (%s): %zu grid points, %zu already in %s\n", device.gpu.c_str(),
                     device.device_name.c_str(), grid.size(),
                     static_cast<size_t>(std::count_if(grid.begin(), grid.end(), [&](const sweep::Point& p) {
                         return records.has_measurement(sweep::key(device.gpu, 1, p));
@@ -117,14 +125,18 @@ int main(int argc, char** argv) {
         auto over_limit = [&](double next_seconds) {
             return time_limit > 0 && elapsed() + next_seconds > time_limit;
         };
-        const sweep::Predictor predictor_base{{}, target.estimate, target.precision};
+        sweep::Predictor predictor_base{{}, target.estimate, target.precision};
+        if (derive_only && !target.on_gpu)
+            slm::require(sweep::use_gpu_estimates(predictor_base),
+                         "--derive-only without a GPU needs the CUDA build of sweep (its memory "
+                         "predictions use the GPU backend's precision and attention footprints)");
         bool stopped = false;
         int done = 0, todo = 0;
         for (const auto& p : grid) todo += !records.has_measurement(sweep::key(device.gpu, 1, p));
         double point_seconds = gpu ? 20 : 10;  // a guess until the first point is timed
         for (const auto& p : grid) {
             const std::string k = sweep::key(device.gpu, 1, p);
-            if (records.has_measurement(k)) continue;
+            if (derive_only || records.has_measurement(k)) continue;
             const bool calibration = std::find(calibrate_on.begin(), calibrate_on.end(), p.preset) != calibrate_on.end();
             if (!calibration && sweep::in_catalog(catalog, device.gpu)) {
                 // Before the first non-calibration point: freeze the model's predictions for the rest.
@@ -163,7 +175,7 @@ int main(int argc, char** argv) {
             records.append(std::move(line));
         }
 
-        if (!stopped && !flags.text("--loss-data").empty()) {
+        if (!stopped && !derive_only && !flags.text("--loss-data").empty()) {
             const auto shards = slm::data::find_shards(flags.text("--loss-data"));
             const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
             std::vector<std::pair<int64_t, std::string>> curves;  // smallest global batch first

@@ -95,6 +95,24 @@ inline int64_t gpu_memory_in_use() {
 inline bool gpu_visible() { return false; }
 #endif
 
+// Points the predictor at the GPU backend's memory estimate, which needs no GPU to compute
+// (precision and footprints are static): what --derive-only predicts with on a machine without
+// one. False in a CPU-only build.
+inline bool use_gpu_estimates(Predictor& p) {
+#if defined(__CUDACC__)
+    Target t;
+    bind_backend<slm::cuda::Backend>(t, [](slm::cuda::Backend&, const std::function<void()>& fn) {
+        return steady_seconds(fn);
+    });
+    p.estimate = t.estimate;
+    p.precision = t.precision;
+    return true;
+#else
+    (void)p;
+    return false;
+#endif
+}
+
 inline Target pick_target(const std::string& device_flag, const std::vector<slm::cost::GpuSpec>& catalog,
                           const std::string& gpu_override) {
     Target t;

@@ -24,6 +24,7 @@ struct FittedCurve {
     std::string preset;
     int64_t global_batch = 0;
     slm::cost::LossCurve curve;
+    double last_loss = 0;  // the last measured validation loss
 };
 
 inline std::vector<slm::cost::LossPoint> curve_points(const Json& line) {
@@ -37,7 +38,7 @@ inline std::vector<FittedCurve> fitted_curves(const Records& records) {
     for (const auto& l : records.lines())
         if (l.value("kind", "") == "loss_curve")
             curves.push_back({l.at("preset").get<std::string>(), l.at("global_batch").get<int64_t>(),
-                              slm::cost::fit_loss_curve(curve_points(l))});
+                              slm::cost::fit_loss_curve(curve_points(l)), curve_points(l).back().loss});
     return curves;
 }
 
@@ -113,7 +114,8 @@ inline std::vector<Json> best_lines(const std::vector<Json>& points, const std::
 
 // Budget defaults, when not given: the money the fastest measured configuration of the median
 // preset spends on that preset's curve (so the budget lies inside measured ranges), and the
-// highest final loss among the curves (a loss every preset's curve reaches).
+// highest last measured loss among the curves (a loss every curve reached within its run; the
+// fit's value there would inherit a poor fit's error).
 inline Budget default_budget(const std::vector<FittedCurve>& curves, const std::vector<Json>& measured) {
     Budget b;
     std::vector<double> dollars;
@@ -123,7 +125,7 @@ inline Budget default_budget(const std::vector<FittedCurve>& curves, const std::
             if (m.at("preset") == c.preset && m.contains("tokens_per_dollar"))
                 best = std::max(best, m.at("tokens_per_dollar").get<double>());
         if (best > 0) dollars.push_back(c.curve.max_tokens / best);
-        b.target_loss = std::max(b.target_loss, c.curve.loss_at(c.curve.max_tokens));
+        b.target_loss = std::max(b.target_loss, c.last_loss);
     }
     if (!dollars.empty()) {
         std::sort(dollars.begin(), dollars.end());

@@ -43,6 +43,15 @@ grep -q "sweep complete" "$work/run2.log" || fail "no completion line"
 [ "$(count measured "$out")" -eq 2 ] || fail "a complete sweep run again measured points again"
 grep -q "2 already in" "$work/run3.log" || fail "the rerun did not report the points it kept"
 
+# 3b. --derive-only measures nothing (a CPU-only build refuses it, saying why).
+"$bin/sweep" --derive-only --presets tiny --seq 32 --out "$out" > "$work/derive.log" 2>&1
+status=$?
+if [ "$status" -eq 0 ]; then
+  [ "$(count measured "$out")" -eq 2 ] || fail "--derive-only changed the measured lines"
+elif ! grep -q "needs the CUDA build" "$work/derive.log"; then
+  fail "--derive-only exited $status: $(tail -n 1 "$work/derive.log")"
+fi
+
 # 4. A torn last line (a run killed mid-write) is dropped; a damaged line elsewhere is an error.
 cp "$out" "$work/torn.jsonl"
 printf '{"kind":"measured","key":"CPU/1/ti' >> "$work/torn.jsonl"
