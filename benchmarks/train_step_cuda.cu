@@ -1,6 +1,7 @@
 // Training-step throughput on one GPU: every study preset at seq 2048 over a range of
-// micro-batches, per attention policy. Iteration = one optimizer step, timed with CUDA events on
-// the backend's stream after 3 warm-up steps. Configurations that do not fit are reported as
+// micro-batches, per attention policy, and each data-parallel policy over NCCL at world size 1.
+// Iteration = one optimizer step, timed with CUDA events on the backend's stream after 3 warm-up
+// steps. Configurations that do not fit are reported as
 // "does not fit" with the memory estimate; the rest still run.
 #include <benchmark/benchmark.h>
 #include <cuda_runtime.h>
@@ -13,6 +14,10 @@
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cost/gpu_catalog.hpp"
 #include "slm/cuda/backend.cuh"
+#include "slm/parallel/ddp.hpp"
+#include "slm/parallel/nccl.cuh"
+#include "slm/parallel/nccl_shards.cuh"
+#include "slm/parallel/zero.hpp"
 #include "slm/slm.hpp"
 #include "train_step.hpp"
 
@@ -69,6 +74,35 @@ void register_one(const std::string& attention, const char* preset, int64_t batc
         ->Unit(benchmark::kMillisecond);
 }
 
+// The data-parallel policies over NCCL at world size 1: what each scheme costs one GPU before
+// any second GPU shares the work (its collectives still run, timed as "communication").
+template <class Policy>
+void register_policy(const std::string& scheme, const char* preset, int64_t batch) {
+    const std::string name = "train_step/flash/" + scheme + "/" + preset + "/batch:" + std::to_string(batch) +
+                             "/seq:2048";
+    benchmark::RegisterBenchmark(name.c_str(), [preset, batch](benchmark::State& state) {
+        using Model = slm::Llama<slm::cuda::Backend, slm::attention::Flash>;
+        static const slm::bench::Device gpu = this_gpu();
+        slm::bench::train_step<Model>(
+            state, slm::presets::by_name(preset), batch, 2048, gpu,
+            [](slm::cuda::Backend& b, auto&& step) { return event_seconds(b, step); }, 3,
+            Policy(slm::parallel::Nccl(slm::parallel::LaunchInfo{})));
+    })
+        ->UseManualTime()
+        ->Iterations(8)
+        ->Unit(benchmark::kMillisecond);
+}
+
+void register_policies() {
+    using slm::parallel::Nccl;
+    for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 16}, {"llama_1b", 8}}) {
+        register_policy<slm::parallel::Ddp<Nccl>>("ddp", preset, batch);
+        register_policy<slm::parallel::Zero<1, Nccl>>("zero1", preset, batch);
+        register_policy<slm::parallel::Zero<2, Nccl>>("zero2", preset, batch);
+        register_policy<slm::parallel::Zero<3, Nccl>>("zero3", preset, batch);
+    }
+}
+
 // The study's grid at seq 2048, and llama_1b at seq 8192 where attention memory decides the
 // largest micro-batch.
 template <class Attention>
@@ -83,6 +117,7 @@ void register_grid(const std::string& attention) {
 int main(int argc, char** argv) {
     register_grid<slm::attention::Naive>("naive");
     register_grid<slm::attention::Flash>("flash");
+    register_policies();
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();
