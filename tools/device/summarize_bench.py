@@ -13,4 +13,4 @@ if t:
     for b in t["benchmarks"]:
         n = b["name"].split("/iterations")[0]
         if b.get("error_occurred"): print(n, b["error_message"][:120]); continue
-        print(f'{n:45s} {b["tokens_per_s"]:9.0f} tok/s MFU {b.get("MFU_pct",0):5.1f}% mem {b.get("memory_GiB",0):6.2f} est {b["estimate_GiB"]:6.2f} attn {b.get("attention_ms",0):7.1f}ms mm {b.get("matmul_ms",0):7.1f}ms idle {b.get("idle_ms",0):6.1f}ms')
+        print(f'{n:45s} {b["tokens_per_s"]:9.0f} tok/s MFU {b.get("MFU_pct",0):5.1f}% mem {b.get("memory_GiB",0):6.2f} est {b["estimate_GiB"]:6.2f} attn {b.get("attention_ms",0):7.1f}ms mm {b.get("matmul_ms",0):7.1f}ms emb {b.get("embedding_ms",0):5.1f}ms comm {b.get("communication_ms",0):5.1f}ms idle {b.get("idle_ms",0):6.1f}ms')
