@@ -199,6 +199,9 @@ public:
     void enable_profiling(bool on) { timer_.enable(on); }
     std::array<double, op_count> collect_op_seconds() { return timer_.collect(); }
     OpTimer::Scope op_scope(Op op) { return timer_.scope(op, stream()); }
+    // Work another stream does for this backend (Ddp's bucket all-reduces on its communication
+    // stream), timed by the same timer; overlapping spans each count in full.
+    OpTimer::Scope op_scope(Op op, cudaStream_t stream) { return timer_.scope(op, stream); }
 
 private:
     // Waits for the stream, reads the report and throws for what it holds (clearing it first,

@@ -5,6 +5,7 @@
 // collective runs near link bandwidth, small enough that the first can start early.
 #include <algorithm>
 #include <cstdint>
+#include <functional>
 
 #include "slm/core/op_profile.hpp"
 
@@ -28,5 +29,15 @@ void all_reduce_in_buckets(const Comm& comm, Backend& backend, Grad* grads, int6
     for (int64_t at = 0; at < n; at += per)
         comm.all_reduce_sum(grads + at, std::min(per, n - at), backend.stream());
 }
+
+// The device storage of Ddp that launches each bucket's all-reduce during the backward, on a
+// communication stream, as soon as the bucket's units' gradients are complete:
+// StreamBuckets<Comm>::Store<Backend>, defined beside the communicator (nccl_buckets.cuh for
+// Nccl), so host-only code never needs CUDA.
+template <class Comm>
+struct StreamBuckets {
+    static_assert(sizeof(Comm) == 0,
+                  "Ddp on device buffers: include slm/parallel/nccl_buckets.cuh (the Nccl version)");
+};
 
 }  // namespace slm::parallel

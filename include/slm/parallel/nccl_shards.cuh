@@ -1,7 +1,9 @@
 #pragma once
 // StreamShards<Nccl>: ZeRO's shards on device buffers (the CUDA backend), moved by NCCL on the
 // backend's stream, so they are ordered with the kernels around them without host waits.
-// Include it to train Zero<2> and Zero<3> (and to checkpoint any Zero<k>) over Nccl.
+// Include it to train Zero<2> and Zero<3> (and to checkpoint any Zero<k>) over Nccl; it brings
+// Ddp's device storage (nccl_buckets.cuh) too, so this one header makes every policy work over
+// Nccl.
 //
 // Store<ShardWeights, B> is ShardedParameters' device storage:
 //   Zero<2> (ShardWeights = false): fp32 masters and their bf16 working copy whole (the GEMMs
@@ -33,6 +35,7 @@
 #include "slm/cuda/stream.cuh"
 #include "slm/model/parameter_storage.hpp"
 #include "slm/parallel/nccl.cuh"
+#include "slm/parallel/nccl_buckets.cuh"
 #include "slm/parallel/shard_map.hpp"
 #include "slm/parallel/sharded_parameters.hpp"
 

@@ -14,11 +14,16 @@
 
 namespace slm::parallel {
 
+// A policy that names the model's storage (Zero<2|3>: shards; Ddp over Nccl: whole buffers whose
+// gradients_done launches the bucket all-reduces during backward).
 template <class P>
-concept ShardingPolicy = requires(P& p, const P& cp, const ModelConfig& config, const float* held,
-                                  float* whole) {
+concept StoragePolicy = requires(P& p, const ModelConfig& config) {
     typename P::Parameters;
     { p.model_parameters(config) } -> std::same_as<typename P::Parameters>;
+};
+
+template <class P>
+concept ShardingPolicy = StoragePolicy<P> && requires(const P& cp, const float* held, float* whole) {
     { cp.update_plan() } -> std::same_as<optim::UpdatePlan>;
     { cp.gather_to_root(held, whole) };
 };
@@ -28,7 +33,7 @@ template <class P>
 struct parameters_of {
     using type = model::WholeParameters;
 };
-template <ShardingPolicy P>
+template <StoragePolicy P>
 struct parameters_of<P> {
     using type = typename P::Parameters;
 };
@@ -41,8 +46,15 @@ using parameters_t = typename sharding_detail::parameters_of<P>::type;
 // Called once, before the model is built (a sharding policy cuts the model here).
 template <class P>
 parameters_t<P> model_parameters(P& policy, const ModelConfig& config) {
-    if constexpr (ShardingPolicy<P>) return policy.model_parameters(config);
+    if constexpr (StoragePolicy<P>) return policy.model_parameters(config);
     else return {};
+}
+
+// Before each micro-batch's forward: whether its backward completes the step's gradients (a
+// policy that reduces during the backward may start only then).
+template <class P>
+void before_micro_batch(P& policy, bool last) {
+    if constexpr (requires { policy.before_micro_batch(last); }) policy.before_micro_batch(last);
 }
 
 template <class P>

@@ -82,6 +82,7 @@ public:
         const double grad_share = share * parallel_.backward_scale();
         for (int64_t micro = 0; micro < run_.grad_accum; ++micro) {
             const auto batch = data.next_train();
+            parallel::before_micro_batch(parallel_, micro + 1 == run_.grad_accum);
             loss += share * model_.forward_backward(batch.tokens.data(), batch.targets.data(),
                                                     batch.batch, batch.seq, grad_share).mean;
         }

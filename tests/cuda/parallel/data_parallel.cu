@@ -2,7 +2,7 @@
 // (the data-parallel rung of the correctness ladder on the GPU; tests/mpi/parallel_matches_single
 // is the CPU one): 5 AdamW steps of 2 accumulated micro-batches each give Single's losses and
 // weights, and the profile of the last step shows communication time (NCCL runs the collectives
-// even alone).
+// even alone). Ddp both ways: buckets overlapped with the backward, and after it.
 //
 // Tolerance: 2^-9 normwise relative (one bf16 rounding), losses and weights. Alone, Ddp and Zero<1>
 // do Single's arithmetic (every collective is a copy, the ÷W is ×1) and match to the bit in
@@ -25,6 +25,7 @@
 #include "slm/cuda/backend.cuh"
 #include "slm/parallel/ddp.hpp"
 #include "slm/parallel/nccl.cuh"
+#include "slm/parallel/nccl_buckets.cuh"
 #include "slm/parallel/nccl_shards.cuh"
 #include "slm/parallel/zero.hpp"
 #include "slm/slm.hpp"
@@ -133,8 +134,12 @@ void matches_single(const slm::ModelConfig& config, const slm::RunConfig& r, Pol
 template <class Model>
 void every_policy(const slm::ModelConfig& config, const slm::RunConfig& r) {
     using namespace slm::parallel;
+    // Buckets launched during the backward on the communication stream: 25 MiB, and 64 KiB (a
+    // bucket per unit, most of them launched while later units' backward still runs).
     matches_single<Model>(config, r, Ddp<Nccl>(Nccl(LaunchInfo{})));
-    matches_single<Model>(config, r, Ddp<Nccl>(Nccl(LaunchInfo{}), int64_t{64} << 10));  // many buckets
+    matches_single<Model>(config, r, Ddp<Nccl>(Nccl(LaunchInfo{}), int64_t{64} << 10));
+    // Buckets reduced on the compute stream after the backward.
+    matches_single<Model>(config, r, Ddp<Nccl>(Nccl(LaunchInfo{}), int64_t{64} << 10, false));
     matches_single<Model>(config, r, Zero<1, Nccl>(Nccl(LaunchInfo{})));
     matches_single<Model>(config, r, Zero<2, Nccl>(Nccl(LaunchInfo{})));
     matches_single<Model>(config, r, Zero<3, Nccl>(Nccl(LaunchInfo{})));
