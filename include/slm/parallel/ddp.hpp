@@ -102,7 +102,10 @@ public:
         if constexpr (Backend::host_memory) {
             static_assert(Communicator<Comm>, "Ddp: host gradients need a host communicator (Mpi)");
             if (comm_.world_size() == 1) return;
-            comm_.all_reduce_sum(grads, n);
+            {
+                const auto timed = backend.op_scope(Op::communication);
+                comm_.all_reduce_sum(grads, n);
+            }
             const Grad inv = Grad(1) / static_cast<Grad>(comm_.world_size());
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) grads[i] *= inv;

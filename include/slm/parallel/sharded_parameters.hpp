@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <optional>
 
+#include "slm/core/op_profile.hpp"
 #include "slm/model/parameter_storage.hpp"
 #include "slm/parallel/communicator.hpp"
 #include "slm/parallel/shard_map.hpp"
@@ -87,6 +88,7 @@ public:
                 if (slot.unit == unit) return {slot.buffer.data(), map_.segment(unit).begin};
             for (auto& slot : slots_)
                 if (slot.unit < 0) {
+                    const auto timed = backend_.op_scope(Op::communication);
                     gather_segment(comm_, map_, unit, params_.data(), slot.buffer.data());
                     slot.unit = unit;
                     return {slot.buffer.data(), map_.segment(unit).begin};
@@ -106,6 +108,7 @@ public:
         return {reduce_buffer_.data(), map_.segment(unit).begin};
     }
     void gradients_done(int64_t unit) {
+        const auto timed = backend_.op_scope(Op::communication);
         reduce_scatter_segment(comm_, map_, unit, reduce_buffer_.data(), grads_.data());
     }
 

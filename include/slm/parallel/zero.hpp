@@ -116,7 +116,10 @@ public:
     void reduce_gradients(Backend& backend, Grad* grads, int64_t n) {
         if constexpr (Backend::host_memory) {
             static_assert(Communicator<Comm>, "Zero: host gradients need a host communicator (Mpi)");
-            if constexpr (Stage == 1) comm_.all_reduce_sum(grads, n);
+            if constexpr (Stage == 1) {
+                const auto timed = backend.op_scope(Op::communication);
+                comm_.all_reduce_sum(grads, n);
+            }
             const Grad inv = Grad(1) / static_cast<Grad>(world_size());
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < n; ++i) grads[i] *= inv;
@@ -145,6 +148,7 @@ public:
             const ShardMap& map = shard_map();
             require(n == map.segments().back().end, "Zero: gather_parameters needs the whole buffer");
             if constexpr (Backend::host_memory) {
+                const auto timed = backend.op_scope(Op::communication);
                 for (const auto& g : map.segments()) comm_.all_gather(params + g.begin, g.size(), g.slice);
             } else {
                 {
