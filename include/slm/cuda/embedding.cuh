@@ -53,7 +53,7 @@ __global__ void embedding_forward_kernel(const int32_t* __restrict__ tokens,
 inline constexpr int32_t no_token = INT32_MAX;  // sorts after every id; marks skipped positions
 
 // tokens: (n) → keys (negative ids become no_token: the forward reported them) and positions 0..n-1.
-__global__ void embedding_sort_keys_kernel(const int32_t* __restrict__ tokens, int64_t n,
+static __global__ void embedding_sort_keys_kernel(const int32_t* __restrict__ tokens, int64_t n,
                                            int32_t* __restrict__ keys, int32_t* __restrict__ positions) {
     const int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     if (i >= n) return;
