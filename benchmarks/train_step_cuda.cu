@@ -14,6 +14,7 @@
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cost/gpu_catalog.hpp"
 #include "slm/cuda/backend.cuh"
+#include "slm/cuda/stream_timer.cuh"
 #include "slm/parallel/ddp.hpp"
 #include "slm/parallel/nccl.cuh"
 #include "slm/parallel/nccl_shards.cuh"
@@ -40,21 +41,6 @@ slm::bench::Device this_gpu() {
     return d;
 }
 
-double event_seconds(slm::cuda::Backend& backend, const std::function<void()>& step) {
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    cudaEventRecord(start, backend.stream());
-    step();
-    cudaEventRecord(stop, backend.stream());
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / 1e3;
-}
-
 template <class Attention>
 void register_one(const std::string& attention, const char* preset, int64_t batch, int64_t seq) {
     const std::string name = "train_step/" + attention + "/" + preset + "/batch:" +
@@ -66,7 +52,7 @@ void register_one(const std::string& attention, const char* preset, int64_t batc
         model.max_seq = std::max(model.max_seq, seq);  // RoPE has no length limit: longer runs are fine
         slm::bench::train_step<Model>(state, model, batch, seq, gpu,
                                       [](slm::cuda::Backend& b, auto&& step) {
-                                          return event_seconds(b, step);
+                                          return slm::cuda::seconds_on_stream(b.stream(), step);
                                       });
     })
         ->UseManualTime()
@@ -85,7 +71,7 @@ void register_policy(const std::string& scheme, const char* preset, int64_t batc
         static const slm::bench::Device gpu = this_gpu();
         slm::bench::train_step<Model>(
             state, slm::presets::by_name(preset), batch, 2048, gpu,
-            [](slm::cuda::Backend& b, auto&& step) { return event_seconds(b, step); }, 3,
+            [](slm::cuda::Backend& b, auto&& step) { return slm::cuda::seconds_on_stream(b.stream(), step); }, 3,
             Policy(slm::parallel::Nccl(slm::parallel::LaunchInfo{})));
     })
         ->UseManualTime()

@@ -32,6 +32,7 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "device_choice.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/core/file_io.hpp"
 #include "slm/core/presets.hpp"
@@ -51,23 +52,6 @@ namespace fs = std::filesystem;
 using Json = nlohmann::ordered_json;
 
 namespace {
-
-constexpr bool built_with_cuda() {
-#if defined(__CUDACC__)
-    return true;
-#else
-    return false;
-#endif
-}
-
-bool gpu_present() {
-#if defined(__CUDACC__)
-    int count = 0;
-    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-#else
-    return false;
-#endif
-}
 
 // A backend's logits element, widened for JSON.
 inline float widen(float x) { return x; }
@@ -163,11 +147,11 @@ int main(int argc, char** argv) {
         if (!flags.parse(argc, argv)) return 0;
         if (flags.text("--out").empty()) throw slm::cli::UsageError("--out is required");
         const bool on_gpu = flags.choice("--device", {"cpu", "cuda"}) == "cuda";
-        if (on_gpu && !built_with_cuda())
+        if (on_gpu && !slm::cli::built_with_cuda())
             throw slm::cli::UsageError(
                 "--device cuda: this build of parity_dump has no CUDA backend (build with the "
                 "cuda preset on a machine with nvcc), or use --device cpu");
-        if (on_gpu && !gpu_present())
+        if (on_gpu && !slm::cli::gpu_present())
             throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
                                        "CUDA_VISIBLE_DEVICES), or use --device cpu");
         const bool bf16 = flags.text("--dtype").empty()

@@ -9,6 +9,8 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "device_choice.hpp"
+#include "slm/data/find_shards.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/loader.hpp"
 #include "slm/parallel/launch.hpp"
@@ -50,38 +52,6 @@ slm::cli::Flags make_flags() {
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"}});
-}
-
-std::vector<fs::path> find_shards(const fs::path& dir) {
-    slm::require(fs::is_directory(dir), "data directory '" + dir.string() +
-                                            "' does not exist; run prepare_data first "
-                                            "(README shows how)");
-    std::vector<fs::path> shards;
-    for (const auto& e : fs::directory_iterator(dir)) {
-        const auto name = e.path().filename().string();
-        if (name.starts_with("tokens") && name.ends_with(".bin")) shards.push_back(e.path());
-    }
-    std::sort(shards.begin(), shards.end());
-    slm::require(!shards.empty(), "no tokens*.bin shards in '" + dir.string() +
-                                      "'; run prepare_data --out " + dir.string() + " first");
-    return shards;
-}
-
-constexpr bool built_with_cuda() {
-#if defined(__CUDACC__)
-    return true;
-#else
-    return false;
-#endif
-}
-
-bool gpu_present() {
-#if defined(__CUDACC__)
-    int count = 0;
-    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-#else
-    return false;
-#endif
 }
 
 template <class Backend, class Attention>
@@ -143,14 +113,14 @@ int main(int argc, char** argv) {
                 "\"Data-parallel launch\" says what exists)");
         const std::string preset = flags.text("--preset");
         const std::string device = flags.choice("--device", {"auto", "cpu", "cuda"});
-        if (device == "cuda" && !built_with_cuda())
+        if (device == "cuda" && !slm::cli::built_with_cuda())
             throw slm::cli::UsageError(
                 "--device cuda: this build of train_llama has no CUDA backend (build with the "
                 "cuda preset on a machine with nvcc), or use --device cpu");
-        if (device == "cuda" && !gpu_present())
+        if (device == "cuda" && !slm::cli::gpu_present())
             throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
                                        "CUDA_VISIBLE_DEVICES), or use --device cpu");
-        const bool on_gpu = device == "cuda" || (device == "auto" && gpu_present());
+        const bool on_gpu = device == "cuda" || (device == "auto" && slm::cli::gpu_present());
         const std::string attention = flags.choice("--attention", {"naive", "flash"});
         slm::ModelConfig model;
         try {
@@ -186,7 +156,7 @@ int main(int argc, char** argv) {
                                        (run.out_dir / "checkpoint.bin").string() +
                                        " to resume from (check --out)");
 
-        slm::data::Loader loader(find_shards(flags.text("--data")),
+        slm::data::Loader loader(slm::data::find_shards(flags.text("--data")),
                                  {run.batch, run.seq, run.seed, 0, 1, 0.05});
         if (loader.vocab() > model.vocab)
             throw slm::Error("the data's vocabulary (" + std::to_string(loader.vocab()) +

@@ -9,6 +9,7 @@
 #include <thread>
 #include <vector>
 
+#include "../device_choice.hpp"
 #include "loss_curve_run.hpp"
 #include "measure.hpp"
 #include "predict.hpp"
@@ -23,6 +24,7 @@
 #include "slm/attention/cuda/flash.cuh"
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cuda/backend.cuh"
+#include "slm/cuda/stream_timer.cuh"
 #endif
 
 namespace sweep {
@@ -66,33 +68,11 @@ inline double steady_seconds(const std::function<void()>& fn) {
 }
 
 #if defined(__CUDACC__)
-inline bool gpu_visible() {
-    int count = 0;
-    return cudaGetDeviceCount(&count) == cudaSuccess && count > 0;
-}
-
-inline double cuda_event_seconds(slm::cuda::Backend& backend, const std::function<void()>& fn) {
-    cudaEvent_t start, stop;
-    cudaEventCreate(&start);
-    cudaEventCreate(&stop);
-    cudaEventRecord(start, backend.stream());
-    fn();
-    cudaEventRecord(stop, backend.stream());
-    cudaEventSynchronize(stop);
-    float ms = 0;
-    cudaEventElapsedTime(&ms, start, stop);
-    cudaEventDestroy(start);
-    cudaEventDestroy(stop);
-    return ms / 1e3;
-}
-
 inline int64_t gpu_memory_in_use() {
     size_t free = 0, total = 0;
     cudaMemGetInfo(&free, &total);
     return static_cast<int64_t>(total - free);
 }
-#else
-inline bool gpu_visible() { return false; }
 #endif
 
 // Points the predictor at the GPU backend's memory estimate, which needs no GPU to compute
@@ -117,9 +97,9 @@ inline Target pick_target(const std::string& device_flag, const std::vector<slm:
                           const std::string& gpu_override) {
     Target t;
 #if defined(__CUDACC__)
-    slm::require(device_flag != "cuda" || gpu_visible(),
+    slm::require(device_flag != "cuda" || slm::cli::gpu_present(),
                  "--device cuda: no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), or use --device cpu");
-    if (device_flag != "cpu" && gpu_visible()) {
+    if (device_flag != "cpu" && slm::cli::gpu_present()) {
         cudaDeviceProp prop{};
         cudaGetDeviceProperties(&prop, 0);
         t.on_gpu = true;
@@ -141,7 +121,7 @@ inline Target pick_target(const std::string& device_flag, const std::vector<slm:
         t.device.memory_in_use = gpu_memory_in_use;
         t.device.synchronize = [] { cudaDeviceSynchronize(); };
         bind_backend<slm::cuda::Backend>(t, [](slm::cuda::Backend& b, const std::function<void()>& fn) {
-            return cuda_event_seconds(b, fn);
+            return slm::cuda::seconds_on_stream(b.stream(), fn);
         });
         return t;
     }
