@@ -43,7 +43,8 @@ slm::cli::Flags make_flags() {
          {"--gpu", "", "catalog name of this GPU when its device name is not recognised"},
          {"--loss-data", "", "token shards for the loss curves (tools/corpus.sh); empty: no curves"},
          {"--loss-seconds", "", "training time per loss curve (default 60 on a GPU, 20 on a CPU)"},
-         {"--loss-global-batch", "16", "comma list: sequences per optimizer step of the loss-curve runs (one curve each)"},
+         {"--loss-global-batch", "", "comma list: sequences per optimizer step of the loss-curve runs, one curve "
+                                     "each (default 16,64 on a GPU, 16 on a CPU)"},
          {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
@@ -179,7 +180,10 @@ int main(int argc, char** argv) {
             const auto shards = slm::data::find_shards(flags.text("--loss-data"));
             const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
             std::vector<std::pair<int64_t, std::string>> curves;  // smallest global batch first
-            for (const int64_t global : integers("--loss-global-batch", flags.text("--loss-global-batch")))
+            const std::string batches = flags.given("--loss-global-batch") ? flags.text("--loss-global-batch")
+                                        : gpu                                ? "16,64"
+                                                                             : "16";
+            for (const int64_t global : integers("--loss-global-batch", batches))
                 for (const auto& preset : presets) curves.emplace_back(global, preset);
             for (const auto& [global, preset] : curves) {
                 const std::string k = preset + "/" + std::to_string(global) + "/" + std::to_string(seq);
