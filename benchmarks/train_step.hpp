@@ -15,6 +15,7 @@
 
 #include "slm/core/accounting.hpp"
 #include "slm/core/error.hpp"
+#include "slm/cost/loss_curve.hpp"
 #include "slm/data/random_tokens.hpp"
 #include "slm/train/memory_estimate.hpp"
 #include "slm/train/trainer.hpp"
@@ -59,8 +60,9 @@ void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch
         const double tokens = static_cast<double>(batch * seq);
         state.counters["tokens_per_s"] = tokens * gpus / seconds;
         state.counters["tokens_per_s_per_gpu"] = tokens / seconds;
-        if (device.dollars_per_hour > 0)  // tokens per dollar = tokens/s · 3600 ÷ (GPUs · $/GPU-hour)
-            state.counters["dollars_per_mtok"] = 1e6 * gpus * device.dollars_per_hour / (3600.0 * tokens * gpus / seconds);
+        if (device.dollars_per_hour > 0)
+            state.counters["dollars_per_mtok"] =
+                1e6 / cost::tokens_per_dollar(tokens * gpus / seconds, gpus, device.dollars_per_hour);
         if (device.memory_in_use)
             state.counters["memory_GiB"] =
                 static_cast<double>(device.memory_in_use() - before) / (1 << 30);

@@ -15,6 +15,7 @@
 #include "slm/data/loader.hpp"
 #include "slm/parallel/launch.hpp"
 #include "slm/slm.hpp"
+#include "slm/train/memory_estimate.hpp"
 #include "slm/train/trainer.hpp"
 #if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
 #include <cuda_runtime.h>
@@ -58,11 +59,7 @@ template <class Backend, class Attention>
 int train(const slm::cli::Flags& f, const slm::ModelConfig& model, const slm::RunConfig& run,
           slm::data::Loader& loader) {
     slm::Trainer<slm::Llama<Backend, Attention>> trainer(model, run);
-    const auto estimate = slm::estimate_training_memory(
-        model, run.batch, run.seq, trainer.backend().precision(),
-        slm::attention::AttentionKernel<Attention, Backend>::footprint(
-            {run.batch, run.seq, model.heads, model.kv_heads, model.head_dim()}),
-        0);
+    const auto estimate = slm::estimate_memory<slm::Llama<Backend, Attention>>(model, run.batch, run.seq);
     std::fprintf(stderr,
                  "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device %s\n"
                  "run: batch %lld x seq %lld x accum %lld = %lld tokens/step, %lld steps; "

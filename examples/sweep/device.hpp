@@ -50,7 +50,8 @@ void bind_backend(Target& t, Timer timer) {
         return attention == "naive" ? slm::estimate_memory<NaiveModel>(m, mb, seq)
                                     : slm::estimate_memory<FlashModel>(m, mb, seq);
     };
-    t.measure = [&device = t.device, timer](const Point& p, int warmup, int steps) {
+    // A copy of the device: the Target (and its functions) is returned by value.
+    t.measure = [device = t.device, timer](const Point& p, int warmup, int steps) {
         return p.attention == "naive" ? measure_point<NaiveModel>(p, device, timer, warmup, steps)
                                       : measure_point<FlashModel>(p, device, timer, warmup, steps);
     };

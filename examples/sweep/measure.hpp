@@ -13,6 +13,7 @@
 #include "records.hpp"
 #include "slm/core/accounting.hpp"
 #include "slm/core/presets.hpp"
+#include "slm/cost/loss_curve.hpp"
 #include "slm/data/random_tokens.hpp"
 #include "slm/train/memory_estimate.hpp"
 #include "slm/train/trainer.hpp"
@@ -43,8 +44,8 @@ inline Json identity(const Device& d, const Point& p, const slm::ModelConfig& mo
 
 inline void add_cost(Json& line, double tokens_per_s, int gpus, double dollars_per_hour) {
     line["dollars_per_gpu_hour"] = dollars_per_hour;
-    if (dollars_per_hour <= 0 || tokens_per_s <= 0) return;
-    const double per_dollar = tokens_per_s * 3600.0 / (gpus * dollars_per_hour);
+    if (dollars_per_hour <= 0 || tokens_per_s <= 0) return;  // a CPU, or a GPU without a price
+    const double per_dollar = slm::cost::tokens_per_dollar(tokens_per_s, gpus, dollars_per_hour);
     line["tokens_per_dollar"] = per_dollar;
     line["dollars_per_mtok"] = 1e6 / per_dollar;
 }

@@ -6,25 +6,18 @@
 //   Zero<1>:     optimizer state / W.
 //   Zero<2>:     optimizer state and gradients / W, plus one unit's gradient being reduced.
 //   Zero<3>:     parameters too / W, plus two gathered units of weights.
-// A "unit" is what is gathered at once (the embedding, a block, the LM head): the largest one
-// sets the buffers, and for the study's presets that is the vocab × hidden embedding.
+// A "unit" is what is gathered at once (model/parameter_units.hpp: the embedding, a block, the LM
+// head): the largest one sets the buffers; for the study's presets that is the embedding.
 #include <algorithm>
 #include <cstdint>
 
 #include "slm/core/accounting.hpp"
 #include "slm/core/config.hpp"
+#include "slm/core/parameter_layout.hpp"
 #include "slm/cost/communication.hpp"
+#include "slm/model/parameter_units.hpp"
 
 namespace slm::cost {
-
-inline int64_t layer_parameter_count(const ModelConfig& c) {
-    const int64_t d = c.hidden;
-    return d * c.q_width() + 2 * d * c.kv_width() + c.q_width() * d + 3 * d * c.ffn + 2 * d;
-}
-
-inline int64_t largest_unit(const ModelConfig& c) {
-    return std::max(c.vocab * c.hidden, layer_parameter_count(c));
-}
 
 inline int zero_stage(Scheme s) {
     return s == Scheme::zero1 ? 1 : s == Scheme::zero2 ? 2 : s == Scheme::zero3 ? 3 : 0;
@@ -34,7 +27,8 @@ inline int zero_stage(Scheme s) {
 inline int64_t memory_per_gpu(const MemoryEstimate& one, const ModelConfig& c, const Precision& p,
                               Scheme scheme, int gpus) {
     const StateBytes state = expected_state_bytes(zero_stage(scheme), parameter_count(c),
-                                                  std::max(gpus, 1), largest_unit(c), p);
+                                                  std::max(gpus, 1),
+                                                  model::ParameterUnits(c, ParameterLayout(c)).largest(), p);
     return state.parameters + state.gradients + state.optimizer_state + one.activations;
 }
 
