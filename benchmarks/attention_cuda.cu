@@ -153,6 +153,8 @@ int main(int argc, char** argv) {
     using namespace slm::attention;
     const auto all = {Pass::forward, Pass::backward, Pass::forward_backward};
     register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>("flash", all, 30);
+    register_kernel<FlashCudaKernel<FlashBackward::atomic_mma_sync>>(
+        "flash_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic>>(
         "flash_deterministic", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<AttentionKernel<Naive, slm::cuda::Backend>>("naive", all, 10);

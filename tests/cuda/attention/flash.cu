@@ -3,7 +3,8 @@
 //     reads (slm::attention::naive_attention_forward/backward), and
 //   - the GPU Naive kernel (include/slm/attention/cuda/naive.cuh) on the same inputs,
 // for head_dim 64 and 128, MHA, GQA and MQA, sequences that are multiples of no tile (1, 17, 100,
-// 129, 300, 1000) and some that are (64), batch 1 to 3, in both backward modes. Checked: the
+// 129, 300, 1000) and some that are (64), batch 1 to 3, in every backward mode (on a Hopper the
+// default one runs the warpgroup kernel, and the mma.sync one is checked beside it). Checked: the
 // output and dQ, dK, dV separately, each within 1e-2 normwise relative error (tests/common/
 // compare.hpp): bf16 operands with fp32 accumulation land between 1e-3 and 1e-2 (P and dS are
 // rounded to bf16 before their products, as in every FlashAttention), a wrong index or a lost
@@ -37,6 +38,8 @@ using slm::AttentionShape;
 using FastKernel = slm::attention::AttentionKernel<slm::attention::Flash, slm::cuda::Backend>;
 using DeterministicKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic>;
+using MmaSyncKernel =
+    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_mma_sync>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -160,8 +163,10 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                                              d_qkv_ref.data());
     const Result naive = run<NaiveKernel>(backend, s, in);
     const auto naive_out = to_double(naive.out), naive_d_qkv = to_double(naive.d_qkv);
-    check_result("flash, atomic dQ", s, run<FastKernel>(backend, s, in), out_ref,
-                             d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, atomic dQ (the default: warpgroup MMAs on a Hopper)", s,
+                 run<FastKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, atomic dQ, mma.sync", s, run<MmaSyncKernel>(backend, s, in), out_ref,
+                 d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, deterministic", s,
                                       run<DeterministicKernel>(backend, s, in), out_ref, d_qkv_ref,
                                       naive_out, naive_d_qkv);

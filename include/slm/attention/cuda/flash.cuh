@@ -1,15 +1,19 @@
 #pragma once
 // attention::Flash on the GPU: fused causal attention in the FlashAttention-2 scheme, our own
 // kernels on bf16 mma.sync tensor-core instructions (flash_forward.cuh, flash_backward.cuh,
-// flash_backward_dq.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
+// flash_backward_dq.cuh) and, for the backward on Hopper, warpgroup MMAs
+// (flash_backward_wgmma.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
 // the output and one fp32 log-sum-exp per (sequence, head, position); backward recomputes the
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
 //
-// Backward has two modes, chosen at compile time:
+// Backward has three modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
-//       of the additions, hence the last bits of dQ, changes from run to run.
+//       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
+//       warpgroup MMAs (sm_90a code on a Hopper) the warpgroup kernel, elsewhere the mma.sync one.
+//   FlashBackward::atomic_mma_sync  the same with the mma.sync kernel everywhere (what the
+//       tests and the benchmark compare the warpgroup kernel with).
 //   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
 //       tiles in a fixed order (recomputing P): the same bits on every run.
 // Supported head_dim: 64 and 128 (what the study's presets use); anything else throws.
@@ -29,6 +33,7 @@
 
 #include "slm/attention/cuda/flash_backward.cuh"
 #include "slm/attention/cuda/flash_backward_dq.cuh"
+#include "slm/attention/cuda/flash_backward_wgmma.cuh"
 #include "slm/attention/cuda/flash_common.cuh"
 #include "slm/attention/cuda/flash_forward.cuh"
 #include "slm/attention/flash.hpp"
@@ -42,7 +47,7 @@
 
 namespace slm::attention {
 
-enum class FlashBackward { atomic, deterministic };
+enum class FlashBackward { atomic, atomic_mma_sync, deterministic };
 
 namespace cuda_flash {
 
@@ -63,6 +68,33 @@ void launch(const char* name, Kernel kernel, int64_t blocks, int threads, int sm
 
 inline int64_t tiles(int64_t n, int64_t tile) { return (n + tile - 1) / tile; }
 
+static __global__ void warpgroup_mma_probe_kernel(int* compiled) {
+    *compiled = cuda::wgmma::available ? 1 : 0;
+}
+
+// Whether this program's device code for the current GPU has warpgroup MMAs (it was compiled for
+// sm_90a and runs on a Hopper): asked of the GPU once per device, since only the device code
+// knows which architecture it was compiled for.
+inline bool warpgroup_mma_compiled() {
+    static int known[64] = {};  // 0: not asked yet, 1: no, 2: yes
+    int device = 0;
+    SLM_CUDA_CHECK(cudaGetDevice(&device));
+    if (device >= 64) return false;
+    if (known[device] == 0) {
+        int* flag = nullptr;
+        int host = 0;
+        SLM_CUDA_CHECK(cudaMalloc(&flag, sizeof(int)));
+        warpgroup_mma_probe_kernel<<<1, 1>>>(flag);
+        const cudaError_t launched = cudaGetLastError();
+        const cudaError_t copied = cudaMemcpy(&host, flag, sizeof(int), cudaMemcpyDeviceToHost);
+        SLM_CUDA_CHECK(cudaFree(flag));
+        SLM_CUDA_CHECK(launched);
+        SLM_CUDA_CHECK(copied);
+        known[device] = host == 1 ? 2 : 1;
+    }
+    return known[device] == 2;
+}
+
 template <int D>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
     constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
@@ -75,7 +107,7 @@ void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStrea
 template <int D, FlashBackward Mode>
 void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_out,
               const float* lse, float* delta, float* dq_acc, bf16* d_qkv, cudaStream_t stream) {
-    constexpr bool atomic = Mode == FlashBackward::atomic;
+    constexpr bool atomic = Mode != FlashBackward::deterministic;
     constexpr int N = Tiles<D>::BackwardN, M = Tiles<D>::BackwardM;
     const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
     {
@@ -88,10 +120,17 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if constexpr (atomic)
         SLM_CUDA_CHECK(cudaMemsetAsync(
             dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
-    launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, atomic>,
-           tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
-           backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
-           static_cast<const float*>(delta), dq_acc, d_qkv, p);
+    if (Mode == FlashBackward::atomic && warpgroup_mma_compiled()) {
+        using W = WarpgroupBackwardTiles<D>;
+        launch("launch of flash_backward_warpgroup_kernel", flash_backward_warpgroup_kernel<D>,
+               tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes, stream,
+               qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv, p);
+    } else {
+        launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, atomic>,
+               tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
+               backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
+               static_cast<const float*>(delta), dq_acc, d_qkv, p);
+    }
     if constexpr (atomic) {
         constexpr int threads = 256;
         const int64_t packs = rows * p.out_stride / 8;
@@ -119,7 +158,8 @@ struct FlashCudaKernel {
         return s.batch * s.heads * s.seq * int64_t{4};
     }
     static int64_t dq_accumulator_bytes(const AttentionShape& s) {
-        return Mode == FlashBackward::atomic ? s.tokens() * s.out_stride() * int64_t{4} : 0;
+        return Mode != FlashBackward::deterministic ? s.tokens() * s.out_stride() * int64_t{4}
+                                                    : 0;
     }
     static AttentionFootprint footprint(const AttentionShape& s) {
         return {stats_bytes(s),
@@ -144,7 +184,7 @@ struct FlashCudaKernel {
         const auto p = problem(s);
         const auto* lse = static_cast<const float*>(saved);
         auto* delta = static_cast<float*>(scratch);
-        float* dq_acc = Mode == FlashBackward::atomic
+        float* dq_acc = Mode != FlashBackward::deterministic
                             ? reinterpret_cast<float*>(static_cast<std::byte*>(scratch) +
                                                        cuda::aligned_bytes(stats_bytes(s)))
                             : nullptr;

@@ -1,0 +1,271 @@
+#pragma once
+// Flash attention backward for Hopper (sm_90a): the FlashAttention-2 scheme of
+// flash_backward.cuh (one CTA per key tile, dK and dV in registers over the query tiles, dQ by
+// fp32 atomics) on warpgroup MMAs (cuda/wgmma.cuh). The mma.sync kernel re-reads every Q and dO
+// fragment from shared memory once per warp, and that shared-memory traffic, not the tensor
+// cores, bounds it; here the tensor cores read each operand once per warpgroup.
+//
+// CTA: two warpgroups, 128 keys (warpgroup w: keys 64w..64w+63), 64 queries per step. Per step,
+// in the transposed orientation (rows = keys, columns = queries), every product a wgmma:
+//   Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ            (A = K or V, B = Q or dO: both K-major tiles)
+//   Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ = Pᵀ∘(dPᵀ − delta)       (registers)
+//   dV += Pᵀ·dO, dK += dSᵀ·Q           (A = Pᵀ, dSᵀ from registers, B MN-major)
+//   dSᵀ → shared memory; dQ_tile = dS·K (A = dSᵀ MN-major, B = K MN-major), added with fp32
+//   atomics into dq_acc. Head_dim 128: warpgroup w takes columns 64w.. of D; 64: the warpgroups
+//   take the whole tile in turns (each wgmma uses all four SM sub-partitions' tensor cores, so
+//   the tensor cores do not idle while one warpgroup works alone; the atomics alternate).
+// Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
+// padding as in flash_backward.cuh; delta and the final dQ conversion are its kernels.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slm/attention/cuda/flash_backward.cuh"
+#include "slm/attention/cuda/flash_common.cuh"
+#include "slm/cuda/mma.cuh"
+#include "slm/cuda/wgmma.cuh"
+
+namespace slm::attention::cuda_flash {
+
+template <int D>
+struct WarpgroupBackwardTiles {
+    static_assert(D == 64 || D == 128, "head_dim 64 or 128");
+    static constexpr int BlockN = 128;               // keys per CTA: two warpgroups of 64
+    static constexpr int BlockM = 64;   // queries per step
+    static constexpr int threads = 256;
+    // Shared memory, each tile on a 1024-byte boundary: K, V; Q and dO double-buffered; dSᵀ;
+    // lse and delta double-buffered; 1024 bytes to align the start.
+    static constexpr int kv_bytes = BlockN * D * 2;
+    static constexpr int q_bytes = BlockM * D * 2;
+    static constexpr int ds_bytes = BlockN * BlockM * 2;
+    static constexpr int smem_bytes = 2 * kv_bytes + 4 * q_bytes + ds_bytes + 4 * BlockM * 4 + 1024;
+};
+
+// Rows × D tile ← rows [0, Rows) of a strided global matrix into a 128-byte-swizzled tile (rows
+// past valid_rows zero-filled), 16 bytes per cp.async. The caller commits the group.
+template <int Rows, int D, int Threads>
+__device__ __forceinline__ void load_swizzled(unsigned char* tile, const bf16* src, int64_t ld,
+                                              int valid_rows, const bf16* fallback, int tid) {
+    constexpr int chunks = D / 8, total = Rows * chunks;
+    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
+#pragma unroll
+    for (int k = 0; k < total / Threads; ++k) {
+        const int i = tid + k * Threads, r = i / chunks, c = i % chunks;
+        const bool valid = r < valid_rows;
+        cuda::mma::cp_async_16(tile + cuda::wgmma::swizzled_offset(Rows, r, c),
+                               valid ? src + r * ld + c * 8 : fallback, valid);
+    }
+}
+
+// qkv: (B·T, qkv_stride), d_out: (B·T, heads·D), lse, delta: (B, heads, T) → the k and v parts
+// of d_qkv for every position, and scale⁻¹·dQ added into dq_acc (B·T, heads·D).
+// Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles (the most queries) first.
+template <int D>
+__global__ void __launch_bounds__(256, 1)
+    flash_backward_warpgroup_kernel(const bf16* __restrict__ qkv, const bf16* __restrict__ d_out,
+                                    const float* __restrict__ lse,
+                                    const float* __restrict__ delta, float* __restrict__ dq_acc,
+                                    bf16* __restrict__ d_qkv, Problem p) {
+    using Tiles = WarpgroupBackwardTiles<D>;
+    constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
+    constexpr int KD = D / 16, KQ = BlockM / 16, KN = BlockN / 16;
+    using namespace cuda::mma;
+    namespace wg = cuda::wgmma;
+
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char* smem = reinterpret_cast<unsigned char*>(
+        (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+    unsigned char* k_s = smem;
+    unsigned char* v_s = k_s + Tiles::kv_bytes;
+    unsigned char* q_s = v_s + Tiles::kv_bytes;   // 2 buffers
+    unsigned char* do_s = q_s + 2 * Tiles::q_bytes;  // 2 buffers
+    unsigned char* ds_s = do_s + 2 * Tiles::q_bytes;  // (BlockN keys, BlockM queries)
+    float* lse_s = reinterpret_cast<float*>(ds_s + Tiles::ds_bytes);  // 2 × BlockM
+    float* delta_s = lse_s + 2 * BlockM;                              // 2 × BlockM
+
+    const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
+    const int group = warp / 4, wl = warp % 4;  // warpgroup, warp within it
+    const int g = lane / 4, t = lane % 4;
+    const int k_tiles = (p.seq + BlockN - 1) / BlockN;
+    const WorkItem item = work_item(p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
+    const int kvh = item.unit % p.kv_heads, b = item.unit / p.kv_heads;
+    const int j0 = item.tile * BlockN;
+
+    const bf16* seq_rows = qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride;
+    const bf16* k_g = seq_rows + static_cast<int64_t>(j0) * p.qkv_stride + p.k_offset + kvh * D;
+    const bf16* v_g = seq_rows + static_cast<int64_t>(j0) * p.qkv_stride + p.v_offset + kvh * D;
+    const int it0 = j0 / BlockM, q_tiles = (p.seq + BlockM - 1) / BlockM;
+    const int per_head = q_tiles - it0, n_steps = p.group * per_head;
+    auto step_head = [&](int s) { return kvh * p.group + s / per_head; };
+    auto step_row = [&](int s) { return (it0 + s % per_head) * BlockM; };
+    auto load_step = [&](int s, int buf) {
+        const int h = step_head(s), i0 = step_row(s);
+        const bf16* q_g = seq_rows + static_cast<int64_t>(i0) * p.qkv_stride + h * D;
+        const bf16* do_g = d_out + (static_cast<int64_t>(b) * p.seq + i0) * p.out_stride + h * D;
+        load_swizzled<BlockM, D, threads>(q_s + buf * Tiles::q_bytes, q_g, p.qkv_stride,
+                                          p.seq - i0, q_g, tid);
+        load_swizzled<BlockM, D, threads>(do_s + buf * Tiles::q_bytes, do_g, p.out_stride,
+                                          p.seq - i0, do_g, tid);
+        const int64_t stat = (static_cast<int64_t>(b) * p.heads + h) * p.seq + i0;
+        load_row_stats<BlockM, threads>(lse_s + buf * BlockM, lse + stat, p.seq - i0, lse + stat,
+                                        tid);
+        load_row_stats<BlockM, threads>(delta_s + buf * BlockM, delta + stat, p.seq - i0,
+                                        delta + stat, tid);
+    };
+    load_swizzled<BlockN, D, threads>(k_s, k_g, p.qkv_stride, p.seq - j0, k_g, tid);
+    load_swizzled<BlockN, D, threads>(v_s, v_g, p.qkv_stride, p.seq - j0, v_g, tid);
+    load_step(0, 0);
+    cp_async_commit();
+
+    const int group_first = j0 + 64 * group;               // this warpgroup's first key
+    const int key_first = group_first + 16 * wl;           // this warp's first key
+    const int key_lo = key_first + g, key_hi = key_lo + 8;  // the two keys (rows) of this lane
+    const int row_lo = 64 * group + 16 * wl + g;            // key_lo's row in the tiles
+    const int dq_cols = D == 64 ? 0 : group;  // dQ: this warpgroup's 64-column block of D
+    float dk[D / 2], dv[D / 2];
+#pragma unroll
+    for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.0f;
+
+    for (int s = 0; s < n_steps; ++s) {
+        const int buf = s & 1;
+        if (s + 1 < n_steps) {  // the other buffer was released by the middle barrier of step s−1
+            load_step(s + 1, buf ^ 1);
+            cp_async_commit();
+            cp_async_wait<1>();
+        } else {
+            cp_async_wait<0>();
+        }
+        wg::fence_proxy_async();
+        __syncthreads();
+        const int h = step_head(s), i0 = step_row(s);
+        const unsigned char* q_t = q_s + buf * Tiles::q_bytes;
+        const unsigned char* do_t = do_s + buf * Tiles::q_bytes;
+        const float* lse_t = lse_s + buf * BlockM;
+        const float* delta_t = delta_s + buf * BlockM;
+        // Pᵀ and dSᵀ as bf16 A fragments, one per 16 queries.
+        uint32_t pa[KQ][4], sa[KQ][4];
+        if (group_first <= i0 + BlockM - 1) {  // else all keys of this warpgroup follow all queries
+            float st[BlockM / 2], dpt[BlockM / 2];
+            const uint64_t k_a = wg::k_major(k_s, 64 * group), q_b = wg::k_major(q_t, 0);
+            const uint64_t v_a = wg::k_major(v_s, 64 * group), do_b = wg::k_major(do_t, 0);
+            wg::fence();
+#pragma unroll
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
+                                 wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+#pragma unroll
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
+                                 wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
+            wg::commit();
+            wg::wait<0>();
+            wg::fence_operands(st);
+            wg::fence_operands(dpt);
+            const bool masked = key_first + 15 > i0 || i0 + BlockM > p.seq;
+            // Each 8-query block is packed to bf16 as soon as it is done, so its fp32 registers
+            // die before the next block's: Sᵀ and dPᵀ (BlockM/2 each) never coexist with all of
+            // Pᵀ and dSᵀ packed.
+#pragma unroll
+            for (int j = 0; j < BlockM / 8; ++j) {
+                float pv[4], dv4[4];
+#pragma unroll
+                for (int c = 0; c < 4; ++c) {
+                    const int col = j * 8 + 2 * t + (c & 1);  // query i0 + col
+                    pv[c] = exp2f(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
+                    if (masked && ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
+                        pv[c] = 0.0f;
+                    dv4[c] = pv[c] * (dpt[4 * j + c] - delta_t[col]);
+                }
+                const int kq = j / 2, e = j % 2;
+                pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);
+                pa[kq][2 * e + 1] = pack_bf16(pv[2], pv[3]);
+                sa[kq][2 * e] = pack_bf16(dv4[0], dv4[1]);
+                sa[kq][2 * e + 1] = pack_bf16(dv4[2], dv4[3]);
+            }
+            const uint64_t do_mn = wg::mn_major(do_t, BlockM, 0), q_mn = wg::mn_major(q_t, BlockM, 0);
+            wg::fence();
+#pragma unroll
+            for (int kq = 0; kq < KQ; ++kq)  // dV += Pᵀ·dO
+                wg::mma_rs<1>(dv, pa[kq], wg::advance(do_mn, wg::mn_major_step(kq)), 1);
+#pragma unroll
+            for (int kq = 0; kq < KQ; ++kq)  // dK += dSᵀ·Q (scaled once, at the end)
+                wg::mma_rs<1>(dk, sa[kq], wg::advance(q_mn, wg::mn_major_step(kq)), 1);
+            wg::commit();
+        } else {  // this warpgroup's rows of dSᵀ are zero
+#pragma unroll
+            for (int kq = 0; kq < KQ; ++kq)
+#pragma unroll
+                for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
+        }
+        // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM) tile.
+#pragma unroll
+        for (int kq = 0; kq < KQ; ++kq) {
+#pragma unroll
+            for (int e = 0; e < 2; ++e) {
+                const int col = 16 * kq + 8 * e + 2 * t, chunk = col / 8, within = (col % 8) * 2;
+                *reinterpret_cast<uint32_t*>(
+                    ds_s + wg::swizzled_offset(BlockN, row_lo, chunk) + within) = sa[kq][2 * e];
+                *reinterpret_cast<uint32_t*>(
+                    ds_s + wg::swizzled_offset(BlockN, row_lo + 8, chunk) + within) =
+                    sa[kq][2 * e + 1];
+            }
+        }
+        wg::wait<0>();  // dV and dK read Q and dO of buffer `buf`: done before the barrier
+        wg::fence_operands(dk);
+        wg::fence_operands(dv);
+        wg::fence_proxy_async();
+        __syncthreads();  // dSᵀ complete; Q and dO of buffer `buf` no longer read
+
+        // dQ block (the 64 queries, 64 columns from 64·dq_cols) = dS·K over the keys.
+        const int q_first = i0;
+        const bool dq_turn = D == 128 || group == (s & 1);
+        if (dq_turn && j0 <= q_first + 63) {  // else not this warpgroup's turn, or dS is zero
+            float dq[32];
+            const uint64_t ds_a = wg::mn_major(ds_s, BlockN, 0);
+            const uint64_t k_b = wg::mn_major(k_s, BlockN, dq_cols);
+            wg::fence();
+#pragma unroll
+            for (int kk = 0; kk < KN; ++kk)
+                wg::mma_ss<1, 1>(dq, wg::advance(ds_a, wg::mn_major_step(kk)),
+                                 wg::advance(k_b, wg::mn_major_step(kk)), kk > 0);
+            wg::commit();
+            wg::wait<0>();
+            wg::fence_operands(dq);
+            const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
+            float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
+                         64 * dq_cols + 2 * t;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) {
+                if (q_lo < p.seq)
+                    atomic_add2(acc + static_cast<int64_t>(q_lo) * p.out_stride + j * 8,
+                                dq[4 * j], dq[4 * j + 1]);
+                if (q_hi < p.seq)
+                    atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
+                                dq[4 * j + 2], dq[4 * j + 3]);
+            }
+        }
+    }
+
+    // dK = scale·Σ dSᵀ·Q and dV, once per key of the sequence (rows past it are padding).
+    bf16* dk_g = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + p.k_offset + kvh * D;
+    bf16* dv_g = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + p.v_offset + kvh * D;
+#pragma unroll
+    for (int j = 0; j < D / 8; ++j) {
+        const int col = j * 8 + 2 * t;
+        if (key_lo < p.seq) {
+            const int64_t at = static_cast<int64_t>(key_lo) * p.qkv_stride + col;
+            *reinterpret_cast<uint32_t*>(dk_g + at) =
+                pack_bf16(dk[4 * j] * p.scale, dk[4 * j + 1] * p.scale);
+            *reinterpret_cast<uint32_t*>(dv_g + at) = pack_bf16(dv[4 * j], dv[4 * j + 1]);
+        }
+        if (key_hi < p.seq) {
+            const int64_t at = static_cast<int64_t>(key_hi) * p.qkv_stride + col;
+            *reinterpret_cast<uint32_t*>(dk_g + at) =
+                pack_bf16(dk[4 * j + 2] * p.scale, dk[4 * j + 3] * p.scale);
+            *reinterpret_cast<uint32_t*>(dv_g + at) = pack_bf16(dv[4 * j + 2], dv[4 * j + 3]);
+        }
+    }
+}
+
+}  // namespace slm::attention::cuda_flash
