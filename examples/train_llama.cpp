@@ -1,7 +1,9 @@
 // train_llama: the main job. Trains a LLaMA preset on token shards made by prepare_data, with
-// progress lines, periodic validation, checkpoints and exact resume.
+// progress lines, periodic validation, checkpoints and exact resume; alone or data-parallel
+// (--parallel ddp|zero1|zero2|zero3) over ranks started by mpirun, srun, torchrun or --nproc.
 //
 //   train_llama --preset tiny --data data/kjv --out runs/tiny --steps 300
+//   train_llama --preset tiny --data data/kjv --out runs/tiny --parallel ddp --nproc 2 --batch 8
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -10,9 +12,13 @@
 
 #include "cli.hpp"
 #include "device_choice.hpp"
+#include "launch_local.hpp"
+#include "parallel_choice.hpp"
+#include "rank_data.hpp"
 #include "slm/data/find_shards.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/loader.hpp"
+#include "slm/parallel/data_fingerprint.hpp"
 #include "slm/parallel/launch.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/memory_estimate.hpp"
@@ -38,7 +44,8 @@ slm::cli::Flags make_flags() {
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
          {"--resume", "false", "continue from <out>/checkpoint.bin", true},
-         {"--batch", "16", "sequences per micro-batch"},
+         {"--batch", "16", "sequences per micro-batch on each rank; one optimizer step takes "
+                           "batch x ranks x grad-accum sequences (the global batch)"},
          {"--seq", "", "tokens per sequence (default: the preset's max_seq)"},
          {"--grad-accum", "1", "micro-batches per optimizer step"},
          {"--steps", "120", "optimizer steps"},
@@ -52,35 +59,65 @@ slm::cli::Flags make_flags() {
          {"--eval-batches", "8", "validation batches per evaluation"},
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
-         {"--seed", "1234", "seed for initialisation and data order"}});
+         {"--seed", "1234", "seed for initialisation and data order"},
+         {"--parallel", "single", "single|ddp|zero1|zero2|zero3: train alone, or data-parallel over "
+                                  "the ranks a launcher started (CPU: over MPI, GPU: over NCCL)"},
+         {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under "
+                          "mpirun); not under another launcher"}});
 }
 
-template <class Backend, class Attention>
-int train(const slm::cli::Flags& f, const slm::ModelConfig& model, const slm::RunConfig& run,
-          slm::data::Loader& loader) {
-    slm::Trainer<slm::Llama<Backend, Attention>> trainer(model, run);
-    const auto estimate = slm::estimate_memory<slm::Llama<Backend, Attention>>(model, run.batch, run.seq);
-    std::fprintf(stderr,
-                 "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device %s\n"
-                 "run: batch %lld x seq %lld x accum %lld = %lld tokens/step, %lld steps; "
-                 "memory estimate %s\n"
-                 "data: %lld training tokens, %lld validation tokens, vocab %lld\n",
-                 model.name.c_str(), static_cast<double>(slm::parameter_count(model)) / 1e6,
-                 slm::flops_per_token(model, run.seq) / 1e6, std::string(Attention::name).c_str(),
-                 Backend::name,
-                 (long long)run.batch, (long long)run.seq, (long long)run.grad_accum,
-                 (long long)run.tokens_per_step(), (long long)run.steps,
-                 slm::format_gib(estimate.total()).c_str(), (long long)loader.train_tokens(),
-                 (long long)loader.validation_tokens(), (long long)loader.vocab());
+// What every rank trains, once the flags are read.
+struct Job {
+    const slm::cli::Flags& flags;
+    slm::ModelConfig model;
+    slm::RunConfig run;
+    std::vector<fs::path> shards;
+    std::string attention;
+};
+
+template <class Backend, class Attention, class Policy>
+int train(const Job& job, Policy policy) {
+    using Model = slm::Llama<Backend, Attention>;
+    const slm::ModelConfig& model = job.model;
+    const slm::RunConfig& run = job.run;
+    const int rank = policy.rank(), world = policy.world_size();
+    const bool lead = rank == 0;  // alone prints, and writes metrics and checkpoints
+    slm::data::Loader loader(job.shards, {run.batch, run.seq, run.seed, rank, world, 0.05});
+    if (loader.vocab() > model.vocab)
+        throw slm::Error("the data's vocabulary (" + std::to_string(loader.vocab()) +
+                         ") is larger than preset " + model.name + "'s (" +
+                         std::to_string(model.vocab) + "); prepare the data with --vocab " +
+                         std::to_string(model.vocab) + " or less");
+    slm::cli::RankData data(loader);
+    slm::Trainer<Model, Policy> trainer(model, run, std::move(policy));
+    const auto estimate = slm::estimate_memory<Model>(model, run.batch, run.seq);
+    if (lead)
+        std::fprintf(stderr,
+                     "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device %s\n"
+                     "run: batch %lld x seq %lld x accum %lld x %d rank(s) = %lld tokens/step "
+                     "(global batch %lld), %lld steps, parallel %s; memory estimate %s%s\n"
+                     "data: %lld training tokens, %lld validation tokens, vocab %lld\n",
+                     model.name.c_str(), static_cast<double>(slm::parameter_count(model)) / 1e6,
+                     slm::flops_per_token(model, run.seq) / 1e6, std::string(Attention::name).c_str(),
+                     Backend::name, (long long)run.batch, (long long)run.seq,
+                     (long long)run.grad_accum, world,
+                     (long long)(run.tokens_per_step() * world),
+                     (long long)(run.batch * world * run.grad_accum), (long long)run.steps,
+                     std::string(Policy::name).c_str(), slm::format_gib(estimate.total()).c_str(),
+                     world > 1 ? " per rank, before sharding" : "",
+                     (long long)loader.train_tokens(), (long long)loader.validation_tokens(),
+                     (long long)loader.vocab());
     double start_loss = NAN;
-    if (f.on("--resume")) {
-        trainer.resume(trainer.checkpoint_path(), loader);
-        std::fprintf(stderr, "resumed from %s at step %lld\n",
-                     trainer.checkpoint_path().c_str(), (long long)trainer.step());
+    if (job.flags.on("--resume")) {
+        trainer.resume(trainer.checkpoint_path(), data);
+        if (lead)
+            std::fprintf(stderr, "resumed from %s at step %lld\n",
+                         trainer.checkpoint_path().c_str(), (long long)trainer.step());
     } else {
-        start_loss = trainer.evaluate(loader);
+        start_loss = trainer.evaluate(data);
     }
-    const double end_loss = trainer.fit(loader);
+    const double end_loss = trainer.fit(data);
+    if (!lead) return 0;
     if (std::isfinite(start_loss))
         std::printf("validation loss: %.4f at start (ln vocab = %.4f) -> %.4f after %lld steps\n",
                     start_loss, std::log(static_cast<double>(model.vocab)), end_loss,
@@ -91,23 +128,48 @@ int train(const slm::cli::Flags& f, const slm::ModelConfig& model, const slm::Ru
     return 0;
 }
 
+template <class Backend, class Policy>
+int train_attention(const Job& job, Policy policy) {
+    return job.attention == "naive"
+               ? train<Backend, slm::attention::Naive>(job, std::move(policy))
+               : train<Backend, slm::attention::Flash>(job, std::move(policy));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     auto flags = make_flags();
+    int rank = 0, ranks = 1;  // for messages: only rank 0 prints the usage
     try {
         if (!flags.parse(argc, argv)) return 0;
         // Started by mpirun, srun or a torchrun-style launcher? Inconsistent launcher variables
         // are an error here rather than a silent single-process run.
         const slm::parallel::LaunchInfo launch = slm::parallel::from_environment();
-        if (!launch.alone())
-            throw slm::Error(
-                "started as rank " + std::to_string(launch.rank) + " of " +
-                std::to_string(launch.world_size) + " by " +
-                std::string(slm::parallel::launcher_name(launch.launcher)) +
-                ", but train_llama does not train data-parallel yet: every rank would train "
-                "the same model alone into the same --out. Start one process (README: "
-                "\"Data-parallel launch\" says what exists)");
+        rank = launch.rank;
+        ranks = launch.world_size;
+        const std::string parallel =
+            flags.choice("--parallel", {"single", "ddp", "zero1", "zero2", "zero3"});
+        const int nproc = static_cast<int>(flags.integer("--nproc", 1));
+        if (flags.given("--nproc") && (launch.launcher == slm::parallel::Launcher::openmpi ||
+                                       launch.launcher == slm::parallel::Launcher::torchrun ||
+                                       !launch.alone()))
+            throw slm::cli::UsageError(
+                "--nproc starts its own ranks, but this process is already rank " +
+                std::to_string(launch.rank) + " of " + std::to_string(launch.world_size) +
+                " started by " + std::string(slm::parallel::launcher_name(launch.launcher)) +
+                ": drop --nproc and let the launcher start the ranks, or start train_llama "
+                "--nproc N once, without a launcher");
+        const int world = nproc > 1 ? nproc : launch.world_size;
+        if (world > 1 && parallel == "single")
+            throw slm::cli::UsageError(
+                "--parallel single trains one process alone, but this job has " +
+                std::to_string(world) + " ranks (" +
+                (nproc > 1 ? std::string("--nproc ") + std::to_string(nproc)
+                           : "rank " + std::to_string(launch.rank) + " started by " +
+                                 std::string(slm::parallel::launcher_name(launch.launcher))) +
+                "), and each would train the same model alone into the same --out: pass "
+                "--parallel ddp (or zero1|zero2|zero3) to train data-parallel, or start one "
+                "process");
         const std::string preset = flags.text("--preset");
         const std::string device = flags.choice("--device", {"auto", "cpu", "cuda"});
         if (device == "cuda" && !slm::cli::built_with_cuda())
@@ -118,6 +180,12 @@ int main(int argc, char** argv) {
             throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
                                        "CUDA_VISIBLE_DEVICES), or use --device cpu");
         const bool on_gpu = device == "cuda" || (device == "auto" && slm::cli::gpu_present());
+        if (!on_gpu && parallel != "single" && !slm::cli::built_with_mpi())
+            throw slm::Error("--parallel " + parallel +
+                             " on the CPU backend: its ranks talk over MPI, and this train_llama "
+                             "was built without MPI (CMake found none): " +
+                             std::string(slm::cli::no_mpi_fix) +
+                             "; or train on GPUs (--device cuda)");
         const std::string attention = flags.choice("--attention", {"naive", "flash"});
         slm::ModelConfig model;
         try {
@@ -153,28 +221,64 @@ int main(int argc, char** argv) {
                                        (run.out_dir / "checkpoint.bin").string() +
                                        " to resume from (check --out)");
 
-        slm::data::Loader loader(slm::data::find_shards(flags.text("--data")),
-                                 {run.batch, run.seq, run.seed, 0, 1, 0.05});
-        if (loader.vocab() > model.vocab)
-            throw slm::Error("the data's vocabulary (" + std::to_string(loader.vocab()) +
-                             ") is larger than preset " + preset + "'s (" +
-                             std::to_string(model.vocab) +
-                             "); prepare the data with --vocab " + std::to_string(model.vocab) +
-                             " or less");
+        const std::vector<fs::path> shards = slm::data::find_shards(flags.text("--data"));
+
+        if (nproc > 1) {  // this process starts the ranks and waits for them
+            const auto args = slm::cli::arguments_without(argc, argv, "--nproc");
+            const std::string self = slm::cli::this_program(argv[0]);
+            if (!on_gpu) slm::cli::exec_under_mpirun(self, args, nproc, "train_llama --nproc");
 #if defined(__CUDACC__)
-        if (on_gpu)
-            return attention == "naive"
-                       ? train<slm::cuda::Backend, slm::attention::Naive>(flags, model, run, loader)
-                       : train<slm::cuda::Backend, slm::attention::Flash>(flags, model, run, loader);
+            int gpus = 0;
+            if (cudaGetDeviceCount(&gpus) != cudaSuccess) gpus = 0;
+            if (nproc > gpus)
+                throw slm::cli::UsageError(
+                    "--nproc " + std::to_string(nproc) + " starts one rank per GPU, but " +
+                    std::to_string(gpus) + " GPU(s) are visible (CUDA_VISIBLE_DEVICES): use "
+                    "--nproc " + std::to_string(gpus) + " or fewer, or --device cpu");
+#endif
+            return slm::cli::run_local_ranks(self, args, nproc, "train_llama --nproc");
+        }
+
+        const Job job{flags, model, run, shards, attention};
+        // What every rank must agree on before the first step (checked when the ranks start).
+        slm::parallel::ConfigSummary config;
+        if (parallel != "single") {
+            config = slm::parallel::summarize(model, run, slm::parallel::data_fingerprint(shards));
+            config.add("parallel", parallel);
+            config.add("attention", attention);
+            config.add("device", on_gpu ? "cuda" : "cpu");
+            config.add("resume", flags.on("--resume"));
+        }
+#if defined(__CUDACC__)
+        if (on_gpu) {
+            using Gpu = slm::cuda::Backend;
+            if (parallel == "single") return train_attention<Gpu>(job, slm::parallel::Single{});
+            return slm::cli::with_policy(parallel, slm::cli::start_gpu_ranks(launch, config),
+                                         [&](auto policy) {
+                                             return train_attention<Gpu>(job, std::move(policy));
+                                         });
+        }
 #endif
         using Cpu = slm::cpu::Backend<float>;
-        return attention == "naive" ? train<Cpu, slm::attention::Naive>(flags, model, run, loader)
-                                    : train<Cpu, slm::attention::Flash>(flags, model, run, loader);
+        if (parallel == "single") return train_attention<Cpu>(job, slm::parallel::Single{});
+#if SLM_EXAMPLES_HAVE_MPI
+        return slm::cli::with_policy(parallel, slm::cli::start_cpu_ranks(launch, config),
+                                     [&](auto policy) {
+                                         return train_attention<Cpu>(job, std::move(policy));
+                                     });
+#else
+        throw slm::Error("--parallel " + parallel + " on the CPU needs MPI: " +
+                         std::string(slm::cli::no_mpi_fix));
+#endif
     } catch (const slm::cli::UsageError& e) {
-        std::fprintf(stderr, "train_llama: %s\n\n%s", e.what(), flags.usage().c_str());
+        if (rank == 0) std::fprintf(stderr, "train_llama: %s\n\n%s", e.what(), flags.usage().c_str());
+        else std::fprintf(stderr, "train_llama: rank %d: %s\n", rank, e.what());
         return 2;
-    } catch (const slm::Error& e) {
-        std::fprintf(stderr, "train_llama: error: %s\n", e.what());
+    } catch (const std::exception& e) {  // slm::Error, and what the standard library throws
+        if (ranks > 1) std::fprintf(stderr, "train_llama: rank %d: error: %s\n", rank, e.what());
+        else std::fprintf(stderr, "train_llama: error: %s\n", e.what());
+        std::fflush(stderr);
+        slm::cli::end_every_rank_at_exit();
         return 1;
     }
 }

@@ -1,0 +1,116 @@
+#pragma once
+// How train_llama runs data-parallel: the policy that --parallel names, over the communicator of
+// the backend it trains on —
+//   CPU backend: Mpi, so its ranks are started by mpirun (or srun --mpi=pmix, or --nproc, which
+//     runs mpirun); the start-up config check goes over MPI too.
+//   GPU backend: Nccl on GPU LOCAL_RANK, started by parallel::start_nccl (config check and the
+//     NCCL id over MPI under mpirun, over the TCP rendezvous otherwise: any launcher).
+// MPI is optional at build time (SLM_EXAMPLES_HAVE_MPI, set by examples/CMakeLists.txt when CMake
+// finds it): without it the CPU backend trains alone only, and GPU ranks start over the TCP
+// rendezvous only; asking for more says what is missing.
+#include <string>
+#include <utility>
+
+#include "slm/core/error.hpp"
+#include "slm/parallel/config_check.hpp"
+#include "slm/parallel/ddp.hpp"
+#include "slm/parallel/launch.hpp"
+#include "slm/parallel/zero.hpp"
+#if SLM_EXAMPLES_HAVE_MPI
+#include "slm/parallel/mpi.hpp"
+#endif
+#if defined(__CUDACC__)
+#include "slm/parallel/nccl.cuh"
+#include "slm/parallel/nccl_buckets.cuh"  // Ddp<Nccl>'s overlapped buckets
+#include "slm/parallel/nccl_shards.cuh"   // Zero<k, Nccl>'s shards
+#if SLM_EXAMPLES_HAVE_MPI
+#include "slm/parallel/nccl_start.cuh"
+#else
+#include "slm/parallel/rendezvous.hpp"
+#endif
+#endif
+
+namespace slm::cli {
+
+inline constexpr const char* no_mpi_fix =
+    "install OpenMPI (Debian: apt-get install libopenmpi-dev openmpi-bin) and reconfigure with "
+    "CMake so train_llama links MPI";
+
+constexpr bool built_with_mpi() {
+#if SLM_EXAMPLES_HAVE_MPI
+    return true;
+#else
+    return false;
+#endif
+}
+
+// Calls fn(policy) with the data-parallel policy `name` (ddp|zero1|zero2|zero3) over `comm`.
+template <class Comm, class Fn>
+int with_policy(const std::string& name, Comm comm, Fn&& fn) {
+    using namespace slm::parallel;
+    if (name == "ddp") return fn(Ddp<Comm>(std::move(comm)));
+    if (name == "zero1") return fn(Zero<1, Comm>(std::move(comm)));
+    if (name == "zero2") return fn(Zero<2, Comm>(std::move(comm)));
+    if (name == "zero3") return fn(Zero<3, Comm>(std::move(comm)));
+    fail("--parallel " + name + " is not a data-parallel policy (ddp|zero1|zero2|zero3)");
+}
+
+#if SLM_EXAMPLES_HAVE_MPI
+// The CPU backend's ranks: MPI, checked against the launcher's count, and the start-up config
+// check over it.
+inline parallel::Mpi start_cpu_ranks(const parallel::LaunchInfo& launch,
+                                     const parallel::ConfigSummary& config) {
+    using parallel::Launcher;
+    require(launch.alone() || launch.launcher == Launcher::openmpi ||
+                launch.launcher == Launcher::slurm,
+            "the CPU backend's ranks talk over MPI, but rank " + std::to_string(launch.rank) +
+                " of " + std::to_string(launch.world_size) + " was started by a " +
+                std::string(parallel::launcher_name(launch.launcher)) +
+                ": start the ranks with mpirun -np " + std::to_string(launch.world_size) +
+                " (or train_llama --nproc " + std::to_string(launch.world_size) +
+                ", which runs mpirun), or train on GPUs (--device cuda)");
+    parallel::Mpi mpi;
+    require(mpi.world_size() == launch.world_size,
+            std::string(parallel::launcher_name(launch.launcher)) + " started " +
+                std::to_string(launch.world_size) + " processes but MPI sees " +
+                std::to_string(mpi.world_size()) +
+                ": under srun add --mpi=pmix; otherwise start the ranks with mpirun");
+    parallel::check_same_config(mpi, config);
+    return mpi;
+}
+#endif
+
+// After an error on one rank the others may wait in a collective for it; under MPI, exiting
+// through MPI_Finalize could then wait for them too. Marks the job broken so the exit handler
+// calls MPI_Abort (mpi.hpp), which ends every rank.
+inline void end_every_rank_at_exit() {
+#if SLM_EXAMPLES_HAVE_MPI
+    int initialized = 0, finalized = 0;
+    MPI_Initialized(&initialized);
+    MPI_Finalized(&finalized);
+    int world = 1;
+    if (initialized && !finalized) MPI_Comm_size(MPI_COMM_WORLD, &world);
+    if (world > 1) parallel::mpi_detail::job_broken() = true;
+#endif
+}
+
+#if defined(__CUDACC__)
+// The GPU backend's ranks: NCCL on GPU LOCAL_RANK, after the start-up config check.
+inline parallel::Nccl start_gpu_ranks(const parallel::LaunchInfo& launch,
+                                      const parallel::ConfigSummary& config) {
+#if SLM_EXAMPLES_HAVE_MPI
+    return parallel::start_nccl(launch, config);
+#else
+    if (launch.alone()) return parallel::Nccl(launch);
+    require(!launch.master_addr.empty(),
+            "this train_llama was built without MPI, so its GPU ranks start over the TCP "
+            "rendezvous only, which needs MASTER_ADDR and MASTER_PORT: export them (the same on "
+            "every rank), or use torchrun or --nproc; or " + std::string(no_mpi_fix));
+    parallel::Rendezvous rendezvous(launch, parallel::rendezvous_timeout());
+    parallel::check_same_config(rendezvous, config);
+    return parallel::Nccl(launch, rendezvous);
+#endif
+}
+#endif
+
+}  // namespace slm::cli
