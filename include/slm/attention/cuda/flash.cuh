@@ -1,8 +1,8 @@
 #pragma once
 // attention::Flash on the GPU: fused causal attention in the FlashAttention-2 scheme, our own
 // kernels on bf16 mma.sync tensor-core instructions (flash_forward.cuh, flash_backward.cuh,
-// flash_backward_dq.cuh) and, for the backward on Hopper, warpgroup MMAs
-// (flash_backward_wgmma.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
+// flash_backward_dq.cuh) and, on Hopper, on warpgroup MMAs (flash_forward_wgmma.cuh,
+// flash_backward_wgmma.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
 // the output and one fp32 log-sum-exp per (sequence, head, position); backward recomputes the
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
@@ -12,8 +12,9 @@
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
 //       warpgroup MMAs (sm_90a code on a Hopper) the warpgroup kernel, elsewhere the mma.sync one.
-//   FlashBackward::atomic_mma_sync  the same with the mma.sync kernel everywhere (what the
-//       tests and the benchmark compare the warpgroup kernel with).
+//   FlashBackward::atomic_mma_sync  the same with the mma.sync kernels everywhere, forward
+//       included (what the tests and the benchmark compare the warpgroup kernels with).
+// Every mode other than atomic_mma_sync runs the warpgroup forward where it can.
 //   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
 //       tiles in a fixed order (recomputing P): the same bits on every run.
 // Supported head_dim: 64 and 128 (what the study's presets use); anything else throws.
@@ -36,6 +37,7 @@
 #include "slm/attention/cuda/flash_backward_wgmma.cuh"
 #include "slm/attention/cuda/flash_common.cuh"
 #include "slm/attention/cuda/flash_forward.cuh"
+#include "slm/attention/cuda/flash_forward_wgmma.cuh"
 #include "slm/attention/flash.hpp"
 #include "slm/attention/policy.hpp"
 #include "slm/core/error.hpp"
@@ -95,8 +97,15 @@ inline bool warpgroup_mma_compiled() {
     return known[device] == 2;
 }
 
-template <int D>
+template <int D, FlashBackward Mode>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
+    if (Mode != FlashBackward::atomic_mma_sync && warpgroup_mma_compiled()) {
+        using W = WarpgroupForwardTiles<D>;
+        launch("launch of flash_forward_warpgroup_kernel", flash_forward_warpgroup_kernel<D>,
+               tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
+               qkv, out, lse, p);
+        return;
+    }
     constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
     constexpr int min_blocks = Tiles<D>::ForwardMinBlocks;
     launch("launch of flash_forward_kernel", flash_forward_kernel<D, M, N, min_blocks>,
@@ -172,8 +181,8 @@ struct FlashCudaKernel {
         check(s, {qkv, out, saved});
         const auto p = problem(s);
         auto* lse = static_cast<float*>(saved);
-        if (s.head_dim == 64) cuda_flash::forward<64>(p, qkv, out, lse, be.stream());
-        else cuda_flash::forward<128>(p, qkv, out, lse, be.stream());
+        if (s.head_dim == 64) cuda_flash::forward<64, Mode>(p, qkv, out, lse, be.stream());
+        else cuda_flash::forward<128, Mode>(p, qkv, out, lse, be.stream());
     }
 
     // d_out: (B·T, H·D) → d_qkv: (B·T, qkv_stride), every element written.
