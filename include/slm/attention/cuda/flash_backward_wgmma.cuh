@@ -5,15 +5,17 @@
 // fragment from shared memory once per warp, and that shared-memory traffic, not the tensor
 // cores, bounds it; here the tensor cores read each operand once per warpgroup.
 //
-// CTA: two warpgroups, 128 keys (warpgroup w: keys 64w..64w+63), 64 queries per step. Per step,
+// CTA: two warpgroups, 128 keys (warpgroup w: keys 64w..64w+63), BlockM queries per step, taken
+// 64 at a time. Per 64 queries,
 // in the transposed orientation (rows = keys, columns = queries), every product a wgmma:
 //   Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ            (A = K or V, B = Q or dO: both K-major tiles)
 //   Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ = Pᵀ∘(dPᵀ − delta)       (registers)
 //   dV += Pᵀ·dO, dK += dSᵀ·Q           (A = Pᵀ, dSᵀ from registers, B MN-major)
 //   dSᵀ → shared memory; dQ_tile = dS·K (A = dSᵀ MN-major, B = K MN-major), added with fp32
-//   atomics into dq_acc. Head_dim 128: warpgroup w takes columns 64w.. of D; 64: the warpgroups
-//   take the whole tile in turns (each wgmma uses all four SM sub-partitions' tensor cores, so
-//   the tensor cores do not idle while one warpgroup works alone; the atomics alternate).
+//   atomics into dq_acc once per step. Head_dim 128: warpgroup w takes columns 64w.. of D; 64:
+//   queries 64w.. of the step's 128. (Two parts per barrier pair at head_dim 64 halve the
+//   barriers per query; an earlier version ran 64 queries per step and let the warpgroups take
+//   the dQ tile in turns.)
 // Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
 // padding as in flash_backward.cuh; delta and the final dQ conversion are its kernels.
 #include <cuda_bf16.h>
@@ -32,7 +34,9 @@ template <int D>
 struct WarpgroupBackwardTiles {
     static_assert(D == 64 || D == 128, "head_dim 64 or 128");
     static constexpr int BlockN = 128;               // keys per CTA: two warpgroups of 64
-    static constexpr int BlockM = 64;   // queries per step
+    // Queries per step: 128 at head_dim 64, in two parts of 64 (Sᵀ and dPᵀ of one part at a
+    // time: 64 of each would leave no registers for dK and dV); 64 at 128.
+    static constexpr int BlockM = D == 64 ? 128 : 64;
     static constexpr int threads = 256;
     // Shared memory, each tile on a 1024-byte boundary: K, V; Q and dO double-buffered; dSᵀ;
     // lse and delta double-buffered; 1024 bytes to align the start.
@@ -69,7 +73,7 @@ __global__ void __launch_bounds__(256, 1)
                                     bf16* __restrict__ d_qkv, Problem p) {
     using Tiles = WarpgroupBackwardTiles<D>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
-    constexpr int KD = D / 16, KQ = BlockM / 16, KN = BlockN / 16;
+    constexpr int KD = D / 16, KN = BlockN / 16;
     using namespace cuda::mma;
     namespace wg = cuda::wgmma;
 
@@ -122,7 +126,9 @@ __global__ void __launch_bounds__(256, 1)
     const int key_first = group_first + 16 * wl;           // this warp's first key
     const int key_lo = key_first + g, key_hi = key_lo + 8;  // the two keys (rows) of this lane
     const int row_lo = 64 * group + 16 * wl + g;            // key_lo's row in the tiles
-    const int dq_cols = D == 64 ? 0 : group;  // dQ: this warpgroup's 64-column block of D
+    // dQ: this warpgroup's block of 64 queries (head_dim 64: two blocks per step) and of 64
+    // columns of D (head_dim 128: two blocks).
+    const int dq_rows = D == 64 ? group : 0, dq_cols = D == 64 ? 0 : group;
     float dk[D / 2], dv[D / 2];
 #pragma unroll
     for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.0f;
@@ -143,72 +149,82 @@ __global__ void __launch_bounds__(256, 1)
         const unsigned char* do_t = do_s + buf * Tiles::q_bytes;
         const float* lse_t = lse_s + buf * BlockM;
         const float* delta_t = delta_s + buf * BlockM;
-        // Pᵀ and dSᵀ as bf16 A fragments, one per 16 queries.
-        uint32_t pa[KQ][4], sa[KQ][4];
-        if (group_first <= i0 + BlockM - 1) {  // else all keys of this warpgroup follow all queries
-            float st[BlockM / 2], dpt[BlockM / 2];
-            const uint64_t k_a = wg::k_major(k_s, 64 * group), q_b = wg::k_major(q_t, 0);
-            const uint64_t v_a = wg::k_major(v_s, 64 * group), do_b = wg::k_major(do_t, 0);
-            wg::fence();
+        // Per 64-query part of the step: Pᵀ and dSᵀ as bf16 A fragments, one per 16 queries.
+#pragma unroll 1
+        for (int part = 0; part < BlockM / 64; ++part) {
+            const int c0 = 64 * part, i1 = i0 + c0;  // the part's first column and query
+            uint32_t pa[4][4], sa[4][4];
+            if (group_first <= i1 + 63) {  // else all keys of this warpgroup follow all queries
+                float st[32], dpt[32];
+                const uint64_t k_a = wg::k_major(k_s, 64 * group), q_b = wg::k_major(q_t, c0);
+                const uint64_t v_a = wg::k_major(v_s, 64 * group), do_b = wg::k_major(do_t, c0);
+                if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
+                wg::fence();
 #pragma unroll
-            for (int kk = 0; kk < KD; ++kk)
-                wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
-                                 wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+                for (int kk = 0; kk < KD; ++kk)
+                    wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
+                                     wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
 #pragma unroll
-            for (int kk = 0; kk < KD; ++kk)
-                wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
-                                 wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
-            wg::commit();
-            wg::wait<0>();
-            wg::fence_operands(st);
-            wg::fence_operands(dpt);
-            const bool masked = key_first + 15 > i0 || i0 + BlockM > p.seq;
-            // Each 8-query block is packed to bf16 as soon as it is done, so its fp32 registers
-            // die before the next block's: Sᵀ and dPᵀ (BlockM/2 each) never coexist with all of
-            // Pᵀ and dSᵀ packed.
+                for (int kk = 0; kk < KD; ++kk)
+                    wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
+                                     wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
+                wg::commit();
+                wg::wait<0>();
+                wg::fence_operands(st);
+                wg::fence_operands(dpt);
+                const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
+                // Each 8-query block is packed to bf16 as soon as it is done, so its fp32
+                // registers die before the next block's.
 #pragma unroll
-            for (int j = 0; j < BlockM / 8; ++j) {
-                float pv[4], dv4[4];
+                for (int j = 0; j < 8; ++j) {
+                    float pv[4], ds4[4];
 #pragma unroll
-                for (int c = 0; c < 4; ++c) {
-                    const int col = j * 8 + 2 * t + (c & 1);  // query i0 + col
-                    pv[c] = exp2f(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
-                    if (masked && ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
-                        pv[c] = 0.0f;
-                    dv4[c] = pv[c] * (dpt[4 * j + c] - delta_t[col]);
+                    for (int c = 0; c < 4; ++c) {
+                        const int col = c0 + j * 8 + 2 * t + (c & 1);  // query i0 + col
+                        pv[c] = exp2f(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
+                        if (masked &&
+                            ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
+                            pv[c] = 0.0f;
+                        ds4[c] = pv[c] * (dpt[4 * j + c] - delta_t[col]);
+                    }
+                    const int kq = j / 2, e = j % 2;
+                    pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);
+                    pa[kq][2 * e + 1] = pack_bf16(pv[2], pv[3]);
+                    sa[kq][2 * e] = pack_bf16(ds4[0], ds4[1]);
+                    sa[kq][2 * e + 1] = pack_bf16(ds4[2], ds4[3]);
                 }
-                const int kq = j / 2, e = j % 2;
-                pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);
-                pa[kq][2 * e + 1] = pack_bf16(pv[2], pv[3]);
-                sa[kq][2 * e] = pack_bf16(dv4[0], dv4[1]);
-                sa[kq][2 * e + 1] = pack_bf16(dv4[2], dv4[3]);
+                const uint64_t do_mn = wg::mn_major(do_t, BlockM, 0);
+                const uint64_t q_mn = wg::mn_major(q_t, BlockM, 0);
+                wg::fence();
+#pragma unroll
+                for (int kq = 0; kq < 4; ++kq)  // dV += Pᵀ·dO
+                    wg::mma_rs<1>(dv, pa[kq],
+                                  wg::advance(do_mn, wg::mn_major_step(4 * part + kq)), 1);
+#pragma unroll
+                for (int kq = 0; kq < 4; ++kq)  // dK += dSᵀ·Q (scaled once, at the end)
+                    wg::mma_rs<1>(dk, sa[kq],
+                                  wg::advance(q_mn, wg::mn_major_step(4 * part + kq)), 1);
+                wg::commit();
+            } else {  // this warpgroup's rows of dSᵀ are zero
+#pragma unroll
+                for (int kq = 0; kq < 4; ++kq)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
             }
-            const uint64_t do_mn = wg::mn_major(do_t, BlockM, 0), q_mn = wg::mn_major(q_t, BlockM, 0);
-            wg::fence();
+            // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM)
+            // tile.
 #pragma unroll
-            for (int kq = 0; kq < KQ; ++kq)  // dV += Pᵀ·dO
-                wg::mma_rs<1>(dv, pa[kq], wg::advance(do_mn, wg::mn_major_step(kq)), 1);
+            for (int kq = 0; kq < 4; ++kq) {
 #pragma unroll
-            for (int kq = 0; kq < KQ; ++kq)  // dK += dSᵀ·Q (scaled once, at the end)
-                wg::mma_rs<1>(dk, sa[kq], wg::advance(q_mn, wg::mn_major_step(kq)), 1);
-            wg::commit();
-        } else {  // this warpgroup's rows of dSᵀ are zero
-#pragma unroll
-            for (int kq = 0; kq < KQ; ++kq)
-#pragma unroll
-                for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
-        }
-        // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM) tile.
-#pragma unroll
-        for (int kq = 0; kq < KQ; ++kq) {
-#pragma unroll
-            for (int e = 0; e < 2; ++e) {
-                const int col = 16 * kq + 8 * e + 2 * t, chunk = col / 8, within = (col % 8) * 2;
-                *reinterpret_cast<uint32_t*>(
-                    ds_s + wg::swizzled_offset(BlockN, row_lo, chunk) + within) = sa[kq][2 * e];
-                *reinterpret_cast<uint32_t*>(
-                    ds_s + wg::swizzled_offset(BlockN, row_lo + 8, chunk) + within) =
-                    sa[kq][2 * e + 1];
+                for (int e = 0; e < 2; ++e) {
+                    const int col = c0 + 16 * kq + 8 * e + 2 * t, chunk = col / 8;
+                    const int within = (col % 8) * 2;
+                    *reinterpret_cast<uint32_t*>(ds_s + wg::swizzled_offset(BlockN, row_lo, chunk) +
+                                                 within) = sa[kq][2 * e];
+                    *reinterpret_cast<uint32_t*>(
+                        ds_s + wg::swizzled_offset(BlockN, row_lo + 8, chunk) + within) =
+                        sa[kq][2 * e + 1];
+                }
             }
         }
         wg::wait<0>();  // dV and dK read Q and dO of buffer `buf`: done before the barrier
@@ -217,12 +233,11 @@ __global__ void __launch_bounds__(256, 1)
         wg::fence_proxy_async();
         __syncthreads();  // dSᵀ complete; Q and dO of buffer `buf` no longer read
 
-        // dQ block (the 64 queries, 64 columns from 64·dq_cols) = dS·K over the keys.
-        const int q_first = i0;
-        const bool dq_turn = D == 128 || group == (s & 1);
-        if (dq_turn && j0 <= q_first + 63) {  // else not this warpgroup's turn, or dS is zero
+        // dQ block (64 queries from 64·dq_rows, 64 columns from 64·dq_cols) = dS·K over the keys.
+        const int q_first = i0 + 64 * dq_rows;
+        if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or rows are padding
             float dq[32];
-            const uint64_t ds_a = wg::mn_major(ds_s, BlockN, 0);
+            const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
             const uint64_t k_b = wg::mn_major(k_s, BlockN, dq_cols);
             wg::fence();
 #pragma unroll
