@@ -1,0 +1,462 @@
+#!/usr/bin/env python3
+"""The PyTorch peer's training step: transformers' LlamaForCausalLM on our presets, one GPU.
+
+The model is transformers.LlamaForCausalLM built from a LlamaConfig equal to our preset
+(vocab 32000, untied embeddings, MHA, RMSNorm eps 1e-5, RoPE theta 10000, max position 2048,
+attn_implementation "sdpa"), fp32 weights on CUDA, forward and loss under bf16 autocast,
+backward outside it, torch.optim.AdamW(fused=True) at lr 3e-4. One step = forward with
+labels = input ids (HF shifts them), backward, optimizer.step(), zero_grad(set_to_none=True),
+on one fixed batch of random token ids (fixed seed) of shape (micro-batch, seq).
+
+Modes: "sdpa" runs the model as built; "compile" wraps it in torch.compile(model) (default
+mode), and the warm-up steps absorb the compilation (their times are printed); "both" runs
+sdpa, frees everything, then compile.
+
+Timing: CUDA events around each step after the warm-up, median over --steps. tokens/s =
+micro-batch * seq / median seconds. MFU = tokens/s * FLOPs per token / 989e12, with the
+model FLOPs of /work/shared/ANCHORS.md: 6*(L*(4d^2 + 3*d*ffn) + d*V) + 6*L*T*d. Peak memory:
+torch.cuda.max_memory_allocated() (and max_memory_reserved()) over the timed steps, peak
+statistics reset after the warm-up, in GiB (2^30 bytes). A mode that runs out of memory is
+reported as "out of memory" and the other mode still runs (exit status 0).
+
+    python3 tools/peer_train_step.py --preset llama_100m --micro-batch 32 --seq 2048 \\
+        --mode sdpa|compile|both --steps 8 --warmup 3 --out peer.json
+
+Loss curve (--loss-steps N > 0, with --data DIR): instead of timing, train N steps on real
+tokens and print the training loss every 50 steps and at the end, to compare with train_llama's
+curve. Data: the first tokens*.bin shard (sorted by name) of DIR, from our prepare_data. Its
+format (include/slm/data/shard.hpp): a 40-byte little-endian header -- magic "SLMTOKS\\0",
+version u32 (= 1), token width u32 (2 or 4 bytes), vocab u64, token count u64, FNV-1a checksum
+u64 (not verified here; train_llama verifies it) -- then the tokens as little-endian u16 or
+u32. Row r of step s is window k = s*micro_batch + r: tokens [k*seq, k*seq + seq + 1) of the
+shard (consecutive windows in order, adjacent windows sharing one token, so every token is
+predicted once); the model reads the first seq tokens and the loss is the mean cross-entropy
+against the last seq (computed here in fp32 from the logits, the same as HF's own loss but
+over all seq positions). When the shard has fewer windows than N * micro-batch, it starts
+over from the beginning (a note is printed). Differences from train_llama's defaults, to keep
+in mind when comparing: constant lr (no warmup, no cosine), no gradient clipping, torch's
+AdamW weight decay (0.01, on every parameter), HF's initialisation, and the shard is read
+without our 5% validation hold-out. The printed loss is the training batch loss.
+
+    python3 tools/peer_train_step.py --preset llama_100m --micro-batch 16 --seq 2048 \\
+        --mode sdpa --loss-steps 300 --data data/DIR --out peer_loss.json
+
+Prints a table and writes a JSON list of rows (one per mode) to --out.
+"""
+import argparse
+import gc
+import json
+import math
+import os
+import statistics
+import struct
+import sys
+import time
+
+# name: (layers, hidden, heads, ffn, params in millions from ANCHORS.md)
+PRESETS = {
+    "llama_100m": (12, 768, 12, 2048, 134.1),
+    "llama_500m": (24, 1280, 20, 3456, 557.8),
+    "llama_1b": (24, 2048, 16, 5504, 1345.4),
+    "llama_2b": (24, 2560, 20, 6912, 2067.1),
+}
+VOCAB = 32000
+MAX_POSITIONS = 2048
+GIB = float(1 << 30)
+LOSS_PRINT_EVERY = 50
+
+SHARD_MAGIC = b"SLMTOKS\0"
+SHARD_VERSION = 1
+SHARD_HEADER_BYTES = 40
+
+NAME = "peer_train_step"
+
+
+def fail(message):
+    sys.exit(f"{NAME}: {message}")
+
+
+def flops_per_token(preset, seq):
+    layers, d, _, ffn, _ = PRESETS[preset]
+    return 6.0 * (layers * (4 * d * d + 3 * d * ffn) + d * VOCAB) + 6.0 * layers * seq * d
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", required=True, choices=list(PRESETS))
+    p.add_argument("--micro-batch", type=int, required=True, help="sequences per step")
+    p.add_argument("--seq", type=int, default=2048, help=f"tokens per sequence (<= {MAX_POSITIONS})")
+    p.add_argument("--mode", choices=["sdpa", "compile", "both"], default="sdpa",
+                   help="sdpa: the model as built; compile: torch.compile(model); both: sdpa then "
+                        "compile")
+    p.add_argument("--steps", type=int, default=8, help="timed steps (median over them)")
+    p.add_argument("--warmup", type=int, default=3,
+                   help="untimed steps first (they absorb torch.compile's compilation)")
+    p.add_argument("--lr", type=float, default=3e-4, help="AdamW learning rate (constant)")
+    p.add_argument("--seed", type=int, default=1234, help="seed for the weights and the tokens")
+    p.add_argument("--peak-tflops", type=float, default=989.0,
+                   help="dense bf16 peak for MFU (H100/H200 SXM: 989)")
+    p.add_argument("--loss-steps", type=int, default=0,
+                   help="if > 0: train this many steps on --data and print the loss instead of "
+                        "timing")
+    p.add_argument("--data", default=None,
+                   help="directory with tokens*.bin from prepare_data (for --loss-steps)")
+    p.add_argument("--out", required=True, help="JSON file for the results")
+    args = p.parse_args()
+    if args.micro_batch < 1:
+        p.error("--micro-batch must be >= 1")
+    if not 1 <= args.seq <= MAX_POSITIONS:
+        p.error(f"--seq must be in [1, {MAX_POSITIONS}] (max_position_embeddings)")
+    if args.steps < 1 or args.warmup < 0:
+        p.error("need --steps >= 1 and --warmup >= 0")
+    if args.loss_steps < 0:
+        p.error("--loss-steps must be >= 0")
+    if args.loss_steps > 0 and not args.data:
+        p.error("--loss-steps needs --data DIR (token shards from prepare_data)")
+    if not args.lr > 0:
+        p.error("--lr must be > 0")
+    if args.loss_steps == 0 and args.mode != "sdpa" and args.warmup < 1:
+        p.error("--mode compile/both needs --warmup >= 1 (the first step compiles)")
+    return args
+
+
+# ------------------------------------------------------------------------------- token shards
+
+def first_shard(directory):
+    if not os.path.isdir(directory):
+        fail(f"data directory '{directory}' does not exist; run prepare_data first")
+    names = sorted(n for n in os.listdir(directory) if n.startswith("tokens") and n.endswith(".bin"))
+    if not names:
+        fail(f"no tokens*.bin shards in '{directory}'; run prepare_data --out {directory} first")
+    return os.path.join(directory, names[0])
+
+
+def open_shard(path):
+    """The shard's tokens as a read-only numpy memmap (uint16 or uint32), and its vocab."""
+    try:
+        import numpy as np
+    except ImportError:
+        fail("numpy is not installed; --loss-steps reads the token shards with numpy")
+    size = os.path.getsize(path)
+    if size < SHARD_HEADER_BYTES:
+        fail(f"token shard '{path}' is too short ({size} bytes; the header alone is "
+             f"{SHARD_HEADER_BYTES})")
+    with open(path, "rb") as f:
+        header = f.read(SHARD_HEADER_BYTES)
+    magic, version, width, vocab, count, _checksum = struct.unpack("<8sIIQQQ", header)
+    if magic != SHARD_MAGIC:
+        fail(f"'{path}' has a bad magic number (not an SLMTOKS token shard)")
+    if version != SHARD_VERSION:
+        fail(f"token shard '{path}' has version {version}; this reader knows {SHARD_VERSION}")
+    if width not in (2, 4):
+        fail(f"token shard '{path}' has token width {width} bytes (must be 2 or 4)")
+    if count * width != size - SHARD_HEADER_BYTES:
+        fail(f"token shard '{path}' holds {size - SHARD_HEADER_BYTES} token bytes but its header "
+             f"says {count} tokens of {width} bytes (truncated or padded)")
+    dtype = np.dtype("<u2") if width == 2 else np.dtype("<u4")
+    tokens = np.memmap(path, dtype=dtype, mode="r", offset=SHARD_HEADER_BYTES, shape=(count,))
+    return tokens, vocab
+
+
+class ShardWindows:
+    """Consecutive windows of seq + 1 tokens (stride seq) of one shard, in order."""
+
+    def __init__(self, path, seq):
+        self.path, self.seq = path, seq
+        self.tokens, self.vocab = open_shard(path)
+        self.windows = (len(self.tokens) - 1) // seq if len(self.tokens) > seq else 0
+        if self.windows == 0:
+            fail(f"token shard '{path}' has {len(self.tokens)} tokens, fewer than one window of "
+                 f"seq + 1 = {seq + 1}")
+        if self.vocab > VOCAB:
+            fail(f"the data's vocabulary ({self.vocab}) is larger than the model's ({VOCAB}); "
+                 f"prepare the data with --vocab {VOCAB} or less")
+
+    def batch(self, step, micro_batch):
+        """(micro_batch, seq + 1) int64 numpy array for this step."""
+        import numpy as np
+        rows = []
+        for r in range(micro_batch):
+            k = (step * micro_batch + r) % self.windows
+            rows.append(np.asarray(self.tokens[k * self.seq: k * self.seq + self.seq + 1],
+                                   dtype=np.int64))
+        return np.stack(rows)
+
+
+# ------------------------------------------------------------------------------------- torch
+
+def import_torch():
+    """torch and transformers, imported only after the arguments are read (so --help works)."""
+    try:
+        import torch
+    except ImportError:
+        fail("PyTorch is not installed here; run this on the GPU machine (PyTorch 2.11 + CUDA)")
+    try:
+        import transformers
+    except ImportError:
+        fail("transformers is not installed here; run this on the GPU machine "
+             "(transformers 5.x)")
+    if not torch.cuda.is_available():
+        fail(f"no CUDA device visible to PyTorch {torch.__version__} "
+             f"(torch.version.cuda = {torch.version.cuda})")
+    return torch, transformers
+
+
+def oom_types(torch):
+    types = []
+    for owner, name in ((torch, "OutOfMemoryError"), (torch.cuda, "OutOfMemoryError")):
+        t = getattr(owner, name, None)
+        if t is not None and t not in types:
+            types.append(t)
+    return tuple(types)
+
+
+def is_oom(torch, error):
+    if isinstance(error, oom_types(torch)):
+        return True
+    # Inside compiled code (Triton, Inductor) an allocation failure may arrive wrapped.
+    return isinstance(error, RuntimeError) and "out of memory" in str(error).lower()
+
+
+def build_model(torch, transformers, preset, seed):
+    layers, hidden, heads, ffn, _ = PRESETS[preset]
+    rope_theta = 10000.0
+    config = transformers.LlamaConfig(
+        vocab_size=VOCAB,
+        hidden_size=hidden,
+        intermediate_size=ffn,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=heads,
+        head_dim=hidden // heads,
+        max_position_embeddings=MAX_POSITIONS,
+        rms_norm_eps=1e-5,
+        # transformers 4.x reads rope_theta, 5.x rope_parameters (as our hf_config.hpp writes)
+        rope_theta=rope_theta,
+        rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
+        tie_word_embeddings=False,
+        hidden_act="silu",
+        attention_bias=False,
+        mlp_bias=False,
+        attention_dropout=0.0,
+        use_cache=False,  # training: no KV cache
+        attn_implementation="sdpa",
+    )
+    torch.manual_seed(seed)
+    with torch.device("cuda"):
+        model = transformers.LlamaForCausalLM(config)
+    model = model.to(device="cuda", dtype=torch.float32)
+    model.train()
+    attn = getattr(model.config, "_attn_implementation", None)
+    if attn != "sdpa":
+        fail(f"the model's attention implementation is {attn!r}, not 'sdpa'")
+    if model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr():
+        fail("the embeddings came out tied; the presets have untied embeddings")
+    bad = [n for n, p in model.named_parameters() if p.dtype != torch.float32 or not p.is_cuda]
+    if bad:
+        fail(f"parameters not fp32 on CUDA: {', '.join(bad[:5])}")
+    return model
+
+
+def make_step(torch, forward, optimizer):
+    def step(input_ids, labels=None, targets=None):
+        """One training step; returns the loss tensor (not synchronised)."""
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            if targets is None:
+                loss = forward(input_ids=input_ids, labels=labels, use_cache=False).loss
+            else:
+                logits = forward(input_ids=input_ids, use_cache=False).logits
+                loss = torch.nn.functional.cross_entropy(
+                    logits.float().reshape(-1, logits.shape[-1]), targets.reshape(-1))
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        return loss
+
+    return step
+
+
+def setup(torch, transformers, args, mode, state):
+    """Builds model, optimizer and step function into `state` (so the caller can free them)."""
+    state["model"] = build_model(torch, transformers, args.preset, args.seed)
+    params = sum(p.numel() for p in state["model"].parameters())
+    expected = PRESETS[args.preset][4]
+    if abs(params / 1e6 - expected) > 0.1:
+        print(f"# warning: {params / 1e6:.1f}M parameters, ANCHORS.md says {expected}M",
+              flush=True)
+    state["optimizer"] = torch.optim.AdamW(state["model"].parameters(), lr=args.lr, fused=True)
+    state["forward"] = torch.compile(state["model"]) if mode == "compile" else state["model"]
+    state["step"] = make_step(torch, state["forward"], state["optimizer"])
+    return params
+
+
+def measure_speed(torch, transformers, args, mode, state):
+    params = setup(torch, transformers, args, mode, state)
+    gen = torch.Generator(device="cuda").manual_seed(args.seed)
+    ids = torch.randint(0, VOCAB, (args.micro_batch, args.seq), device="cuda", generator=gen)
+    state["ids"] = ids
+    step = state["step"]
+    row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,
+           "params": params}
+
+    warm = []
+    for i in range(args.warmup):
+        t0 = time.perf_counter()
+        step(ids, labels=ids)
+        torch.cuda.synchronize()
+        warm.append(time.perf_counter() - t0)
+        if mode == "compile":
+            what = " (includes compilation)" if i == 0 else ""
+            print(f"# compile: warm-up step {i + 1}: {warm[-1]:.2f} s{what}", flush=True)
+    row["warmup_s"] = warm
+    if mode == "compile" and warm:
+        # compilation = the first step beyond a normal step (the last warm-up step's time)
+        row["compile_s"] = warm[0] - warm[-1] if len(warm) > 1 else warm[0]
+        print(f"# compile: compilation took about {row['compile_s']:.1f} s "
+              f"(first warm-up step {warm[0]:.1f} s)", flush=True)
+
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times, last_loss = [], None
+    for _ in range(args.steps):
+        start.record()
+        last_loss = step(ids, labels=ids)
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop) / 1e3)
+    median = statistics.median(times)
+    tokens_per_s = args.micro_batch * args.seq / median
+    row.update({
+        "median_ms": median * 1e3,
+        "min_ms": min(times) * 1e3,
+        "max_ms": max(times) * 1e3,
+        "step_ms": [t * 1e3 for t in times],
+        "tokens_per_s": tokens_per_s,
+        "flops_per_token": flops_per_token(args.preset, args.seq),
+        "mfu": tokens_per_s * flops_per_token(args.preset, args.seq) / (args.peak_tflops * 1e12),
+        "peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
+        "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB,
+        "last_loss": float(last_loss.item()),
+    })
+    return row
+
+
+def measure_loss(torch, transformers, args, mode, state):
+    path = first_shard(args.data)
+    data = ShardWindows(path, args.seq)
+    needed = args.loss_steps * args.micro_batch
+    print(f"# data: {path}: {len(data.tokens)} tokens, vocab {data.vocab}, {data.windows} windows "
+          f"of {args.seq} + 1", flush=True)
+    if needed > data.windows:
+        print(f"# note: {args.loss_steps} steps x {args.micro_batch} rows = {needed} windows > "
+              f"{data.windows}; the shard is read again from the start "
+              f"({needed / data.windows:.2f} passes)", flush=True)
+    params = setup(torch, transformers, args, mode, state)
+    step = state["step"]
+    row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,
+           "params": params, "data": path, "lr": args.lr, "loss_steps": args.loss_steps}
+    losses = []
+    t0 = time.perf_counter()
+    for s in range(args.loss_steps):
+        window = torch.from_numpy(data.batch(s, args.micro_batch)).to("cuda", non_blocking=True)
+        inputs, targets = window[:, :-1].contiguous(), window[:, 1:].contiguous()
+        loss = float(step(inputs, targets=targets).item())
+        losses.append(loss)
+        if not math.isfinite(loss):
+            print(f"{mode}: step {s + 1}: loss {loss}; stopping", flush=True)
+            break
+        n = s + 1
+        if n == 1 or n % LOSS_PRINT_EVERY == 0 or n == args.loss_steps:
+            recent = losses[-LOSS_PRINT_EVERY:]
+            print(f"{mode}: step {n:5d}  loss {loss:.4f}  (mean of last {len(recent)}: "
+                  f"{sum(recent) / len(recent):.4f})  {time.perf_counter() - t0:.0f} s", flush=True)
+    row["losses"] = losses
+    row["final_loss"] = losses[-1] if losses else None
+    row["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / GIB
+    row["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / GIB
+    print(f"{mode}: final loss {row['final_loss']:.4f} after {len(losses)} steps "
+          f"(ln {VOCAB} = {math.log(VOCAB):.4f})", flush=True)
+    return row
+
+
+def free(torch, state, mode):
+    state.clear()
+    if mode == "compile":
+        torch._dynamo.reset()  # drop the compiled graphs and what they hold
+    gc.collect()
+    torch.cuda.synchronize()
+    torch.cuda.empty_cache()
+
+
+def run_mode(torch, transformers, args, mode):
+    state = {}
+    error = None
+    torch.cuda.reset_peak_memory_stats()
+    try:
+        if args.loss_steps > 0:
+            row = measure_loss(torch, transformers, args, mode, state)
+        else:
+            row = measure_speed(torch, transformers, args, mode, state)
+    except Exception as e:  # noqa: BLE001 -- only out-of-memory is caught; the rest re-raises
+        if not is_oom(torch, e):
+            raise
+        error = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    # Outside the except block: the traceback (and the frames holding tensors) is gone now.
+    if error is None:
+        free(torch, state, mode)
+        return row
+    row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,
+           "error": "out of memory", "detail": error,
+           "peak_allocated_gib": torch.cuda.max_memory_allocated() / GIB,
+           "peak_reserved_gib": torch.cuda.max_memory_reserved() / GIB}
+    free(torch, state, mode)
+    print(f"# {mode}: out of memory ({error[:200]})", flush=True)
+    return row
+
+
+def print_table(rows, loss_mode):
+    if loss_mode:
+        print(f"{'mode':>8} {'mbatch':>6} {'steps':>6} {'final loss':>10} {'peak GiB':>9}")
+        for r in rows:
+            if "error" in r:
+                print(f"{r['mode']:>8} {r['micro_batch']:>6} {'':>6} {'out of memory':>10}")
+            else:
+                print(f"{r['mode']:>8} {r['micro_batch']:>6} {len(r['losses']):>6} "
+                      f"{r['final_loss']:>10.4f} {r['peak_allocated_gib']:>9.1f}")
+        return
+    print(f"{'mode':>8} {'mbatch':>6} {'tokens/s':>10} {'MFU %':>6} {'peak GiB':>9} "
+          f"{'reserved':>9} {'median ms':>10}")
+    for r in rows:
+        if "error" in r:
+            print(f"{r['mode']:>8} {r['micro_batch']:>6} {'out of memory':>10}")
+        else:
+            print(f"{r['mode']:>8} {r['micro_batch']:>6} {r['tokens_per_s']:>10,.0f} "
+                  f"{100 * r['mfu']:>6.1f} {r['peak_allocated_gib']:>9.1f} "
+                  f"{r['peak_reserved_gib']:>9.1f} {r['median_ms']:>10.1f}")
+
+
+def main():
+    args = parse_args()
+    torch, transformers = import_torch()
+    modes = ["sdpa", "compile"] if args.mode == "both" else [args.mode]
+    what = (f"loss curve, {args.loss_steps} steps on {args.data}" if args.loss_steps > 0 else
+            f"median of {args.steps} steps after {args.warmup} warm-up")
+    print(f"# {torch.cuda.get_device_name()}, torch {torch.__version__}, transformers "
+          f"{transformers.__version__}; {args.preset}, micro-batch {args.micro_batch} x seq "
+          f"{args.seq}, bf16 autocast, fp32 weights, fused AdamW lr {args.lr}; {what}",
+          flush=True)
+    rows = []
+    for mode in modes:
+        row = run_mode(torch, transformers, args, mode)
+        row.update({"device": torch.cuda.get_device_name(), "torch": torch.__version__,
+                    "transformers": transformers.__version__})
+        rows.append(row)
+    print_table(rows, args.loss_steps > 0)
+    with open(args.out, "w") as f:
+        json.dump(rows, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
