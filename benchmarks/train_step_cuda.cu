@@ -95,6 +95,7 @@ template <class Attention>
 void register_grid(const std::string& attention) {
     for (const char* preset : {"llama_100m", "llama_500m", "llama_1b", "llama_2b"})
         for (int64_t batch : {1, 2, 4, 8, 16, 32}) register_one<Attention>(attention, preset, batch, 2048);
+    register_one<Attention>(attention, "llama_100m", 64, 2048);  // fits (45 GiB) with Flash
     for (int64_t batch : {1, 2, 4}) register_one<Attention>(attention, "llama_1b", batch, 8192);
 }
 

@@ -61,7 +61,9 @@ TEST_CASE("rmsnorm_backward: d_resid and dw accumulate, match the CPU reference"
     if (!gpu_available()) return;
     slm::cuda::Backend backend;
     for (int64_t n : {37, 300}) {  // 300 rows: several 64-row partial sums for dw
-        for (int64_t d : {200, 37, 8}) {
+        // Widths: one, two and three 8-column vectors per thread in the fused pass (200, 8;
+        // 2560; 5000), and the scalar path (37).
+        for (int64_t d : {200, 37, 8, 2560, 5000}) {
             CAPTURE(n);
             CAPTURE(d);
             const auto x = to_double(to_bf16(random_vector<double>(n * d, 5, 2.0)));

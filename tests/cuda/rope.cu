@@ -1,6 +1,7 @@
 // include/slm/cuda/rope.cuh vs cpu/rope.hpp in double on the same bf16 inputs: q and k rotated
 // within 1e-2 (bf16 output; the fp32 angle at position 1500 is off by ~1e-4 rad), v untouched
-// bit for bit; backward likewise, and backward undoes forward.
+// bit for bit; backward likewise, and backward undoes forward. Head_dim 64 and 128 take the
+// 16-byte kernel, the others the scalar one; the two give the same bits.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -33,7 +34,7 @@ TEST_CASE("RoPE forward and backward match the CPU reference, v is untouched") {
     const double theta = 10000.0;
     for (const slm::AttentionShape s :
          {slm::AttentionShape{2, 37, 3, 1, 10}, slm::AttentionShape{1, 1500, 2, 2, 64},
-          slm::AttentionShape{3, 5, 4, 2, 2}}) {
+          slm::AttentionShape{3, 5, 4, 2, 2}, slm::AttentionShape{2, 300, 4, 2, 128}}) {
         CAPTURE(s.seq);
         CAPTURE(s.head_dim);
         const int64_t total = s.tokens() * s.qkv_stride();
@@ -59,5 +60,33 @@ TEST_CASE("RoPE forward and backward match the CPU reference, v is untouched") {
         backend.rope_forward(d.data(), s, theta);
         backend.rope_backward(d.data(), s, theta);
         CHECK(relative_error(to_double(to_host(backend, d)), x) < 1e-2);
+    }
+}
+
+TEST_CASE("RoPE: the 16-byte kernel gives the scalar kernel's bits") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    for (const slm::AttentionShape s :
+         {slm::AttentionShape{1, 1500, 2, 2, 64}, slm::AttentionShape{2, 300, 4, 2, 128}}) {
+        CAPTURE(s.head_dim);
+        const int64_t total = s.tokens() * s.qkv_stride(), half = s.head_dim / 2;
+        const auto x = to_bf16(random_vector<double>(total, 3));
+        for (const float direction : {1.0f, -1.0f}) {
+            auto a = to_device(backend, x);
+            auto b = to_device(backend, x);
+            const int rotated = static_cast<int>(s.heads + s.kv_heads);
+            slm::cuda::rope_kernel<<<slm::cuda::blocks_for(s.tokens() * half, 256), 256, 0,
+                                     backend.stream()>>>(
+                a.data(), s.tokens(), s.seq, rotated, static_cast<int>(s.head_dim),
+                s.qkv_stride(), 10000.0f, direction);
+            slm::cuda::rope_vector_kernel<<<slm::cuda::blocks_for(s.tokens() * half / 8, 256),
+                                            256, 0, backend.stream()>>>(
+                b.data(), s.tokens(), s.seq, rotated, static_cast<int>(s.head_dim),
+                s.qkv_stride(), 10000.0f, direction);
+            const auto ha = to_host(backend, a), hb = to_host(backend, b);
+            bool same = true;
+            for (int64_t i = 0; i < total; ++i) same = same && bits(ha[i]) == bits(hb[i]);
+            CHECK(same);
+        }
     }
 }

@@ -3,7 +3,7 @@
 // rms(x) = sqrt(mean(x²) + eps). Statistics are fp32. The statistics are taken over the residual
 // as stored (rounded to bf16), which is the x backward reads, so the two passes agree exactly.
 // The weight gradient is reduced without atomics: fixed chunks of rows give partial column sums,
-// added in chunk order.
+// added in chunk order (computed in the same pass as the rows' gradient where the width allows).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -97,6 +97,66 @@ __global__ void rmsnorm_backward_rows_kernel(const bf16* __restrict__ x, const b
 
 inline constexpr int rmsnorm_dw_rows = 64;  // rows per partial sum: fixed, so results are too
 
+// The rows kernel and the weight gradient's partial sums in one pass: block c walks rows
+// [64c, 64c + 64) one after the other, each thread always on the same V vectors of 8 columns, so
+// it can sum dy·x·s over the chunk's rows in registers while it updates d_resid (the separate
+// partial kernel re-read x and dy: a fifth of the norm's traffic). Bit-identical to
+// rmsnorm_backward_rows_kernel<8> then rmsnorm_dw_partial_kernel<8>: the same expressions in the
+// same order. partial: (chunks, d).
+template <int V>
+__global__ void rmsnorm_backward_chunk_kernel(const bf16* __restrict__ x,
+                                              const bf16* __restrict__ w,
+                                              const float* __restrict__ rstd,
+                                              const bf16* __restrict__ dnormed,
+                                              bf16* __restrict__ d_resid,
+                                              float* __restrict__ partial, int64_t n, int64_t d) {
+    __shared__ float shared[32];
+    const int64_t begin = static_cast<int64_t>(blockIdx.x) * rmsnorm_dw_rows;
+    const int64_t end = begin + rmsnorm_dw_rows < n ? begin + rmsnorm_dw_rows : n;
+    const int64_t step = static_cast<int64_t>(blockDim.x) * 8;
+    const int64_t first = static_cast<int64_t>(threadIdx.x) * 8;
+    float acc[V][8] = {};
+    for (int64_t i = begin; i < end; ++i) {
+        const int64_t offset = i * d;
+        float dot = 0;
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+            const int64_t j = first + v * step;
+            if (j >= d) break;
+            float xv[8], g[8], dy[8];
+            load<8>(x + offset + j, xv);
+            load<8>(w + j, g);
+            load<8>(dnormed + offset + j, dy);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) dot += g[e] * dy[e] * xv[e];
+        }
+        dot = block_sum(dot, shared);
+        const float s = rstd[i];
+        const float c = dot * s * s * s / static_cast<float>(d);
+#pragma unroll
+        for (int v = 0; v < V; ++v) {
+            const int64_t j = first + v * step;
+            if (j >= d) break;
+            float xv[8], g[8], dy[8], dr[8];
+            load<8>(x + offset + j, xv);
+            load<8>(w + j, g);
+            load<8>(dnormed + offset + j, dy);
+            load<8>(d_resid + offset + j, dr);
+#pragma unroll
+            for (int e = 0; e < 8; ++e) {
+                dr[e] += g[e] * dy[e] * s - xv[e] * c;
+                acc[v][e] += dy[e] * xv[e] * s;
+            }
+            store<8>(d_resid + offset + j, dr);
+        }
+    }
+#pragma unroll
+    for (int v = 0; v < V; ++v) {
+        const int64_t j = first + v * step;
+        if (j < d) store<8>(partial + blockIdx.x * d + j, acc[v]);
+    }
+}
+
 // x, dnormed: (n, d); rstd: (n) → partial: (chunks, d), chunk c summing rows [64c, 64c + 64).
 // grid: (column tiles, chunks)
 template <int N>
@@ -163,6 +223,26 @@ inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, co
     const bool vec = d % 8 == 0 && aligned_to(16, {x, w, dnormed, d_resid});
     const int n_per = vec ? 8 : 1;
     const int threads = detail::row_threads(d, n_per);
+    const int64_t chunks = (n + rmsnorm_dw_rows - 1) / rmsnorm_dw_rows;
+    const int64_t vectors = (d + threads * int64_t{8} - 1) / (threads * int64_t{8});
+    if (vec && vectors <= 4) {  // every width of the presets (d ≤ 8192)
+        auto* partial = reinterpret_cast<float*>(
+            workspace.get(chunks * d * static_cast<int64_t>(sizeof(float)), stream));
+        const auto blocks = static_cast<unsigned>(chunks);
+        if (vectors == 1)
+            rmsnorm_backward_chunk_kernel<1><<<blocks, threads, 0, stream>>>(
+                x, w, rstd, dnormed, d_resid, partial, n, d);
+        else if (vectors == 2)
+            rmsnorm_backward_chunk_kernel<2><<<blocks, threads, 0, stream>>>(
+                x, w, rstd, dnormed, d_resid, partial, n, d);
+        else
+            rmsnorm_backward_chunk_kernel<4><<<blocks, threads, 0, stream>>>(
+                x, w, rstd, dnormed, d_resid, partial, n, d);
+        SLM_CUDA_CHECK_LAUNCH("rmsnorm_backward_chunk_kernel");
+        rmsnorm_dw_finish_kernel<<<blocks_for(d, 256), 256, 0, stream>>>(partial, dw, chunks, d);
+        SLM_CUDA_CHECK_LAUNCH("rmsnorm_dw_finish_kernel");
+        return;
+    }
     if (vec)
         rmsnorm_backward_rows_kernel<8>
             <<<static_cast<unsigned>(n), threads, 0, stream>>>(x, w, rstd, dnormed, d_resid, d);
@@ -171,7 +251,6 @@ inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, co
             <<<static_cast<unsigned>(n), threads, 0, stream>>>(x, w, rstd, dnormed, d_resid, d);
     SLM_CUDA_CHECK_LAUNCH("rmsnorm_backward_rows_kernel");
 
-    const int64_t chunks = (n + rmsnorm_dw_rows - 1) / rmsnorm_dw_rows;
     require(chunks <= 65535, "rmsnorm_backward: " + std::to_string(n) +
                                  " rows exceed the grid (at most 65535 · 64)");
     auto* partial = reinterpret_cast<float*>(

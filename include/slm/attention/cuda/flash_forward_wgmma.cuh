@@ -5,7 +5,7 @@
 // once per warpgroup instead of once per warp.
 //
 // CTA: two warpgroups, 128 query rows (warpgroup w: rows 64w..64w+63, warp w·4+i: rows 16i.. of
-// those), keys 128 at a time. Per key tile and warpgroup:
+// those), keys BlockN at a time. Per key tile and warpgroup:
 //   S = Q·Kᵀ (A = Q, B = K: K-major tiles)  →  mask where the diagonal crosses  →  online softmax
 //   →  O = O·α + P·V (A = P from registers as bf16, B = V MN-major).
 // Key tiles wholly after a warpgroup's rows are skipped by it. Padding rows and keys as in
@@ -26,18 +26,21 @@ namespace slm::attention::cuda_flash {
 template <int D>
 struct WarpgroupForwardTiles {
     static_assert(D == 64 || D == 128, "head_dim 64 or 128");
-    static constexpr int BlockM = 128, BlockN = 128, threads = 256;
+    // Head_dim 64: 64 keys per tile, so that registers (≤ 128) and shared memory (49 KB) allow
+    // two CTAs per SM, whose softmax and MMAs interleave; 128: 128 keys, one CTA per SM.
+    static constexpr int BlockM = 128, BlockN = D == 64 ? 64 : 128, threads = 256;
+    static constexpr int min_blocks = D == 64 ? 2 : 1;
     static constexpr int q_bytes = BlockM * D * 2, kv_bytes = BlockN * D * 2;
     // Q, then K and V double-buffered, each on a 1024-byte boundary; 1024 bytes to align.
     static constexpr int smem_bytes = q_bytes + 4 * kv_bytes + 1024;
-    // The epilogue stages O through the K buffers: 16 rows of D + 8 bf16 per warp.
-    static_assert(8 * 16 * (D + 8) * 2 <= 2 * kv_bytes, "the staging area fits the K buffers");
+    // The epilogue stages O through the K and V buffers: 16 rows of D + 8 bf16 per warp.
+    static_assert(8 * 16 * (D + 8) * 2 <= 4 * kv_bytes, "the staging area fits the K, V buffers");
 };
 
 // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, heads·D) bf16, lse: (B, heads, T) fp32.
 // Grid: ceil(T / 128) · B · heads CTAs (work_item's order).
 template <int D>
-__global__ void __launch_bounds__(256, 1)
+__global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
     flash_forward_warpgroup_kernel(const bf16* __restrict__ qkv, bf16* __restrict__ out,
                                    float* __restrict__ lse, Problem p) {
     using Tiles = WarpgroupForwardTiles<D>;
@@ -159,7 +162,7 @@ __global__ void __launch_bounds__(256, 1)
         __syncthreads();  // buffer `buf` is free for tile j+2
     }
 
-    // Epilogue: O / l through this warp's own staging rows (in the K buffers, free now) so the
+    // Epilogue: O / l through this warp's own staging rows (in the K, V buffers, free now) so the
     // global stores are 16 bytes wide; rows past the sequence are not stored.
     float inv[2];
 #pragma unroll
