@@ -41,6 +41,18 @@ without our 5% validation hold-out. The printed loss is the training batch loss.
     python3 tools/peer_train_step.py --preset llama_100m --micro-batch 16 --seq 2048 \\
         --mode sdpa --loss-steps 300 --data data/DIR --out peer_loss.json
 
+Several GPUs of one node (--distributed ddp|fsdp2, one rank per GPU under torchrun; the code is
+in tools/peer_distributed.py): every rank trains its own micro-batch of random tokens (seed +
+rank). ddp: DistributedDataParallel, bf16 autocast as above; fsdp2: fully_shard on each decoder
+layer and then the whole model, bf16 parameters and fp32 gradient reduction (MixedPrecisionPolicy,
+no autocast). Step time = max over ranks of each rank's median; tokens/s = world * micro-batch *
+seq / step time (also per GPU); MFU per GPU; peak memory = max over ranks. Any --mode. 2 GPUs:
+
+    torchrun --standalone --nproc_per_node 2 tools/peer_train_step.py --preset llama_500m \\
+        --micro-batch 8 --distributed ddp --mode sdpa --out peer_ddp.json
+    torchrun --standalone --nproc_per_node 2 tools/peer_train_step.py --preset llama_500m \\
+        --micro-batch 8 --distributed fsdp2 --mode sdpa --out peer_fsdp2.json
+
 Prints a table and writes a JSON list of rows (one per mode) to --out.
 """
 import argparse
@@ -102,6 +114,8 @@ def parse_args():
                         "timing")
     p.add_argument("--data", default=None,
                    help="directory with tokens*.bin from prepare_data (for --loss-steps)")
+    p.add_argument("--distributed", choices=["none", "ddp", "fsdp2"], default="none",
+                   help="none: one GPU; ddp or fsdp2: one rank per GPU, under torchrun (above)")
     p.add_argument("--out", required=True, help="JSON file for the results")
     args = p.parse_args()
     if args.micro_batch < 1:
@@ -118,6 +132,9 @@ def parse_args():
         p.error("--lr must be > 0")
     if args.loss_steps == 0 and args.mode != "sdpa" and args.warmup < 1:
         p.error("--mode compile/both needs --warmup >= 1 (the first step compiles)")
+    if args.distributed != "none":
+        import peer_distributed  # tools/, next to this file; imports no torch at load time
+        peer_distributed.check_args(p, args)
     return args
 
 
@@ -259,10 +276,10 @@ def build_model(torch, transformers, preset, seed):
     return model
 
 
-def make_step(torch, forward, optimizer):
+def make_step(torch, forward, optimizer, autocast=True):
     def step(input_ids, labels=None, targets=None):
         """One training step; returns the loss tensor (not synchronised)."""
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
             if targets is None:
                 loss = forward(input_ids=input_ids, labels=labels, use_cache=False).loss
             else:
@@ -439,6 +456,9 @@ def print_table(rows, loss_mode):
 
 def main():
     args = parse_args()
+    if args.distributed != "none":
+        import peer_distributed
+        sys.exit(peer_distributed.main(args, sys.modules[__name__]))
     torch, transformers = import_torch()
     modes = ["sdpa", "compile"] if args.mode == "both" else [args.mode]
     what = (f"loss curve, {args.loss_steps} steps on {args.data}" if args.loss_steps > 0 else
