@@ -71,14 +71,15 @@ struct Computed {
 // Builds the model on `backend` with `weights` (empty: the seed's random init, which is written
 // back into it; bf16: rounded first), exports what it computes with, and runs the forward/backward
 // and the logits of the dumped positions.
-template <class B>
+template <class Residual, class B>
 Computed compute(B& backend, const slm::ModelConfig& config, uint64_t seed,
                  std::vector<float>& weights, bool bf16, const fs::path& out,
                  const std::vector<int32_t>& input, const std::vector<int32_t>& target,
                  int64_t first_positions) {
     using Act = typename B::Act;
     const auto seq = static_cast<int64_t>(input.size());
-    slm::Llama<B, slm::attention::Flash> model(config, backend, seed);
+    slm::Llama<B, slm::attention::Flash, slm::model::WholeParameters, Residual> model(config, backend,
+                                                                                     seed);
     const auto& layout = model.layout();
     if (weights.empty()) {
         weights.resize(static_cast<size_t>(layout.total()));
@@ -140,6 +141,8 @@ int main(int argc, char** argv) {
          {"--device", "cpu", "cpu (fp32 reference) | cuda (bf16 activations, fp32 master)"},
          {"--dtype", "", "weights in the file (and in our forward): f32|bf16 (default: f32 on "
                          "cpu, bf16 on cuda, which only takes bf16)"},
+         {"--residual", "", "the residual stream on cuda: bf16 (default, as train_llama) | fp32 "
+                            "(as PyTorch autocast keeps it)"},
          {"--seq", "128", "tokens in the one sequence"},
          {"--positions", "4", "positions from the start whose full logits are written (plus the last)"},
          {"--seed", "1234", "seed for the random init and the token ids"}});
@@ -161,6 +164,12 @@ int main(int argc, char** argv) {
             throw slm::cli::UsageError(
                 "--device cuda --dtype f32: the CUDA backend reads bf16 copies of the weights, so "
                 "HF would compute with other weights than ours; use --dtype bf16 (or --device cpu)");
+        const bool fp32_residual =
+            flags.given("--residual") && flags.choice("--residual", {"bf16", "fp32"}) == "fp32";
+        if (!on_gpu && flags.given("--residual") && !fp32_residual)
+            throw slm::cli::UsageError(
+                "--residual bf16 needs --device cuda: the CPU reference computes everything, its "
+                "residual stream included, in fp32");
         const int64_t seq = flags.integer("--seq", 1);
         const int64_t first_positions = flags.integer("--positions", 0);
         const auto seed = static_cast<uint64_t>(flags.integer("--seed", 0));
@@ -198,12 +207,16 @@ int main(int argc, char** argv) {
 #if defined(__CUDACC__)
         if (on_gpu) {
             slm::cuda::Backend backend;
-            r = compute(backend, config, seed, weights, bf16, out, input, target, first_positions);
+            r = fp32_residual ? compute<float>(backend, config, seed, weights, bf16, out, input,
+                                               target, first_positions)
+                              : compute<slm::cuda::bf16>(backend, config, seed, weights, bf16, out,
+                                                         input, target, first_positions);
         }
 #endif
         if (!on_gpu) {
             slm::cpu::Backend<float> backend;
-            r = compute(backend, config, seed, weights, bf16, out, input, target, first_positions);
+            r = compute<float>(backend, config, seed, weights, bf16, out, input, target,
+                               first_positions);
         }
         const double seconds =
             std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
@@ -213,6 +226,7 @@ int main(int argc, char** argv) {
         ref["config"] = slm::to_text(config);
         ref["backend"] = on_gpu ? "cuda" : "cpu fp32, attention flash";
         ref["compute"] = on_gpu ? "bf16" : "fp32";
+        ref["residual"] = on_gpu && !fp32_residual ? "bf16" : "fp32";
         ref["attention"] = "flash";
         ref["dtype"] = bf16 ? "bf16" : "f32";
         ref["seq"] = seq;

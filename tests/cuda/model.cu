@@ -22,6 +22,7 @@
 #include "slm/attention/cuda/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
+#include "slm/train/memory_estimate.hpp"
 
 using namespace slm::test;
 
@@ -57,15 +58,20 @@ void batch_at(const std::vector<int32_t>& stream, int64_t step, int64_t batch, i
 }
 
 using GpuModel = slm::Llama<slm::cuda::Backend, slm::attention::Naive>;
+// The same model with its residual stream in fp32 (model/llama.hpp).
+using GpuModelFp32Residual = slm::Llama<slm::cuda::Backend, slm::attention::Naive,
+                                        slm::model::WholeParameters, float>;
 
-}  // namespace
-
-TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient tensor") {
-    if (!gpu_available()) return;
+// Loss and every gradient tensor of Model on the GPU against the fp64 CPU model from the GPU's
+// bf16 working copy; prints the mean of the gradient errors (the fp32 residual should be below
+// the bf16 one) and checks determinism.
+template <class Model>
+void match_fp64(const char* what) {
+    CAPTURE(what);
     const auto c = small_config();
     const int64_t batch = 2, seq = 64, n = batch * seq;
     slm::cuda::Backend gpu_backend;
-    GpuModel gpu(c, gpu_backend, 11);
+    Model gpu(c, gpu_backend, 11);
     const int64_t total = gpu.layout().total();
     std::vector<bf16> working(total);
     gpu_backend.download(working.data(), gpu.weights(), total);
@@ -81,7 +87,7 @@ TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient te
     const double grad_scale = 0.5;
     const auto g = gpu.forward_backward(tokens.data(), targets.data(), batch, seq, grad_scale);
     const auto r = cpu.forward_backward(tokens.data(), targets.data(), batch, seq, grad_scale);
-    MESSAGE("loss: gpu " << g.mean << ", cpu fp64 " << r.mean);
+    MESSAGE(what << ": loss gpu " << g.mean << ", cpu fp64 " << r.mean);
     CHECK(g.counted == r.counted);
     CHECK(std::abs(g.mean - r.mean) / r.mean < 1e-2);
 
@@ -89,13 +95,17 @@ TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient te
     std::vector<double> cpu_grads(total);
     gpu.get_gradients(gpu_grads.data());
     cpu.get_gradients(cpu_grads.data());
+    double err_sum = 0;
     for (const auto& t : gpu.layout().tensors()) {
         CAPTURE(t.name);
         const double err =
             relative_error(slice(gpu_grads, t.offset, t.size), slice(cpu_grads, t.offset, t.size));
         CAPTURE(err);
         CHECK(err < 3e-2);
+        err_sum += err;
     }
+    MESSAGE(what << ": mean gradient error "
+                 << err_sum / static_cast<double>(gpu.layout().tensors().size()));
 
     // Deterministic: the loss again (evaluate) and the gradients again, bit for bit.
     CHECK(gpu.evaluate(tokens.data(), targets.data(), batch, seq).mean == g.mean);
@@ -104,6 +114,27 @@ TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient te
     std::vector<float> again(total);
     gpu.get_gradients(again.data());
     CHECK(again == gpu_grads);
+}
+
+}  // namespace
+
+TEST_CASE("the CUDA model matches the fp64 CPU model: loss and every gradient tensor") {
+    if (!gpu_available()) return;
+    match_fp64<GpuModel>("bf16 residual stream");
+}
+
+TEST_CASE("the CUDA model with an fp32 residual stream matches the fp64 CPU model too") {
+    if (!gpu_available()) return;
+    match_fp64<GpuModelFp32Residual>("fp32 residual stream");
+    // Its arena holds the 2L+1 residual buffers at 4 bytes instead of 2.
+    const auto c = small_config();
+    slm::cuda::Backend backend;
+    GpuModel a(c, backend, 11);
+    GpuModelFp32Residual b(c, backend, 11);
+    CHECK(b.activation_bytes(2, 64) - a.activation_bytes(2, 64) ==
+          (2 * c.layers + 1) * 2 * 64 * c.hidden * 2);
+    CHECK(slm::estimate_memory<GpuModelFp32Residual>(c, 2, 64).activations ==
+          b.activation_bytes(2, 64));
 }
 
 namespace {

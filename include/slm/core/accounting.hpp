@@ -43,6 +43,7 @@ struct Precision {
     int64_t optimizer = 8;     // AdamW: two moments
     int64_t activation = 2;
     int64_t statistic = 4;     // saved norms' rstd, attention's log-sum-exp
+    int64_t residual = 0;      // the residual stream's elements (0: the activation size)
 };
 
 struct MemoryEstimate {
@@ -105,7 +106,7 @@ inline MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t bat
     m.gradients = n * p.gradient;
     m.optimizer_state = n * p.optimizer;
     m.activations = ActivationLayout(c, batch, seq, p.activation, p.statistic, attention,
-                                     loss_chunk_bytes)
+                                     loss_chunk_bytes, p.residual)
                         .total_bytes();
     return m;
 }

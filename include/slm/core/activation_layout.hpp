@@ -21,30 +21,36 @@ public:
 
     // act_bytes: size of an activation element (4 or 8 on CPU, 2 for bf16 on the GPU).
     // stat_bytes: size of a saved statistic (rstd) — fp32 on the GPU, the scalar type on CPU.
+    // resid_bytes: size of an element of the residual stream (resid_in, resid_mid, resid_final);
+    // 0: act_bytes. A bf16 model may keep its residual stream in fp32 (model/llama.hpp).
     ActivationLayout(const ModelConfig& c, int64_t batch, int64_t seq, int64_t act_bytes,
-                     int64_t stat_bytes, AttentionFootprint attention, int64_t loss_chunk_bytes)
+                     int64_t stat_bytes, AttentionFootprint attention, int64_t loss_chunk_bytes,
+                     int64_t resid_bytes = 0)
         : batch_(batch), seq_(seq) {
         const int64_t n = batch * seq, d = c.hidden;
         auto acts = [&](int64_t elems) { return take(elems * act_bytes); };
+        auto resid = [&](int64_t elems) {
+            return take(elems * (resid_bytes > 0 ? resid_bytes : act_bytes));
+        };
         auto stats = [&](int64_t elems) { return take(elems * stat_bytes); };
         tokens_ = take(n * 4);
         targets_ = take(n * 4);
         for (int64_t l = 0; l < c.layers; ++l) {
             LayerActivations a{};
-            a.resid_in = acts(n * d);
+            a.resid_in = resid(n * d);
             a.norm1 = acts(n * d);
             a.rstd1 = stats(n);
             a.qkv = acts(n * c.qkv_width());
             a.attn_out = acts(n * c.q_width());
             a.attn_saved = take(attention.saved_bytes_per_layer);
-            a.resid_mid = acts(n * d);
+            a.resid_mid = resid(n * d);
             a.norm2 = acts(n * d);
             a.rstd2 = stats(n);
             a.gate_up = acts(n * 2 * c.ffn);
             a.mlp_act = acts(n * c.ffn);
             layers_.push_back(a);
         }
-        resid_final_ = acts(n * d);
+        resid_final_ = resid(n * d);
         norm_final_ = acts(n * d);
         rstd_final_ = stats(n);
         saved_bytes_ = used_;

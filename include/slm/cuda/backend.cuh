@@ -9,6 +9,7 @@
 #include <cuda_runtime.h>
 
 #include <algorithm>
+#include <concepts>
 #include <cstdint>
 #include <string>
 
@@ -46,6 +47,10 @@ inline int select_device(int device) {
     return device;
 }
 }  // namespace detail
+
+// What the residual stream may be stored as on the GPU.
+template <class T>
+concept ResidualElement = std::same_as<T, bf16> || std::same_as<T, float>;
 
 class Backend {
 public:
@@ -116,8 +121,11 @@ public:
         const auto timed = timer_.scope(Op::optimizer, stream());
         cuda::convert(master, working, n, stream());
     }
-    void embedding_forward(const int32_t* tokens, const Act* table, Act* out, int64_t n, int64_t d,
-                           int64_t vocab) {
+    // The residual stream (embedding_forward's out, add_rmsnorm_forward's resid_in/out,
+    // rmsnorm_backward's x) is bf16 or fp32: Resid is the model's choice (model/llama.hpp).
+    template <ResidualElement Resid>
+    void embedding_forward(const int32_t* tokens, const Act* table, Resid* out, int64_t n,
+                           int64_t d, int64_t vocab) {
         const auto timed = timer_.scope(Op::embedding, stream());
         token_vocab_ = vocab;
         cuda::embedding_forward(tokens, table, out, n, d, vocab, &report_.data()->bad_token,
@@ -128,12 +136,15 @@ public:
         const auto timed = timer_.scope(Op::embedding, stream());
         cuda::embedding_backward(tokens, dout, d_table, n, d, workspace_, stream());
     }
-    void add_rmsnorm_forward(const Act* resid_in, const Act* delta, Act* resid_out, const Act* w,
-                             Act* normed, Stat* rstd, int64_t n, int64_t d, double eps) {
+    template <ResidualElement Resid>
+    void add_rmsnorm_forward(const Resid* resid_in, const Act* delta, Resid* resid_out,
+                             const Act* w, Act* normed, Stat* rstd, int64_t n, int64_t d,
+                             double eps) {
         const auto timed = timer_.scope(Op::norm, stream());
         cuda::add_rmsnorm_forward(resid_in, delta, resid_out, w, normed, rstd, n, d, eps, stream());
     }
-    void rmsnorm_backward(const Act* x, const Act* w, const Stat* rstd, const Act* dnormed,
+    template <ResidualElement Resid>
+    void rmsnorm_backward(const Resid* x, const Act* w, const Stat* rstd, const Act* dnormed,
                           Act* d_resid, Grad* dw, int64_t n, int64_t d) {
         const auto timed = timer_.scope(Op::norm, stream());
         cuda::rmsnorm_backward(x, w, rstd, dnormed, d_resid, dw, n, d, workspace_, stream());

@@ -26,10 +26,10 @@
 namespace slm::cuda {
 
 // tokens: (n), table: (vocab, d), out: (n, d). One block per row. An id outside [0, vocab)
-// gives a zero row and is reported.
-template <int N>
+// gives a zero row and is reported. R: the residual stream's element type (bf16 or float).
+template <int N, class R>
 __global__ void embedding_forward_kernel(const int32_t* __restrict__ tokens,
-                                         const bf16* __restrict__ table, bf16* __restrict__ out,
+                                         const bf16* __restrict__ table, R* __restrict__ out,
                                          int64_t d, int64_t vocab, unsigned long long* bad_token) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
     const int64_t row = blockIdx.x;
@@ -37,16 +37,11 @@ __global__ void embedding_forward_kernel(const int32_t* __restrict__ tokens,
     const bool valid = t >= 0 && t < vocab;
     if (!valid && threadIdx.x == 0) report_bad_id(bad_token, row, t);
     const bf16* src = table + static_cast<int64_t>(valid ? t : 0) * d;
-    bf16* dst = out + row * d;
+    R* dst = out + row * d;
     for (int64_t j = static_cast<int64_t>(threadIdx.x) * N; j < d; j += blockDim.x * N) {
-        Pack<bf16, N> p;
-        if (valid) {
-            p = *reinterpret_cast<const Pack<bf16, N>*>(src + j);
-        } else {
-#pragma unroll
-            for (int i = 0; i < N; ++i) p.v[i] = from_float<bf16>(0.0f);
-        }
-        *reinterpret_cast<Pack<bf16, N>*>(dst + j) = p;
+        float v[N] = {};  // bf16 → float → R is exact for R = bf16 and float
+        if (valid) load<N>(src + j, v);
+        store<N>(dst + j, v);
     }
 }
 
@@ -93,11 +88,12 @@ __global__ void embedding_accumulate_kernel(const int32_t* __restrict__ sorted_t
 }
 
 // Host wrappers. `bad_token` is the backend's report slot.
-inline void embedding_forward(const int32_t* tokens, const bf16* table, bf16* out, int64_t n,
-                              int64_t d, int64_t vocab, unsigned long long* bad_token,
-                              cudaStream_t stream) {
+// out: the residual stream, bf16 or fp32 (R).
+template <class R>
+void embedding_forward(const int32_t* tokens, const bf16* table, R* out, int64_t n, int64_t d,
+                       int64_t vocab, unsigned long long* bad_token, cudaStream_t stream) {
     if (n <= 0 || d <= 0) return;
-    const bool vec = d % 8 == 0 && aligned_to(16, {table, out});
+    const bool vec = d % 8 == 0 && aligned_to(16, {table}) && aligned_to(8 * sizeof(R), {out});
     const int threads =
         static_cast<int>(std::min<int64_t>(128, (d / (vec ? 8 : 1) + 31) / 32 * 32));
     if (vec)

@@ -21,9 +21,9 @@ namespace slm::cuda {
 
 // resid_in, delta, resid_out, normed: (n, d); w: (d); rstd: (n). One block per row.
 // resid_out = resid_in + delta (delta may be null; resid_out may alias resid_in),
-// normed = resid_out · rstd · w.
-template <int N>
-__global__ void add_rmsnorm_forward_kernel(const bf16* resid_in, const bf16* delta, bf16* resid_out,
+// normed = resid_out · rstd · w. R: the residual stream's element type (bf16 or float).
+template <int N, class R>
+__global__ void add_rmsnorm_forward_kernel(const R* resid_in, const bf16* delta, R* resid_out,
                                            const bf16* __restrict__ w, bf16* __restrict__ normed,
                                            float* __restrict__ rstd, int64_t d, float eps) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
@@ -42,7 +42,7 @@ __global__ void add_rmsnorm_forward_kernel(const bf16* resid_in, const bf16* del
         }
 #pragma unroll
         for (int e = 0; e < N; ++e) {
-            x[e] = rounded_as<bf16>(x[e]);
+            x[e] = rounded_as<R>(x[e]);
             sum_sq += x[e] * x[e];
         }
         store<N>(resid_out + offset + j, x);
@@ -62,8 +62,8 @@ __global__ void add_rmsnorm_forward_kernel(const bf16* resid_in, const bf16* del
 // x, dnormed, d_resid: (n, d); w: (d); rstd: (n). One block per row.
 // d_resid += w·dy·s − x·c with c = s³/d · Σ_j w_j·dy_j·x_j (accumulated: the residual stream's
 // gradient also flows past the norm).
-template <int N>
-__global__ void rmsnorm_backward_rows_kernel(const bf16* __restrict__ x, const bf16* __restrict__ w,
+template <int N, class R>
+__global__ void rmsnorm_backward_rows_kernel(const R* __restrict__ x, const bf16* __restrict__ w,
                                              const float* __restrict__ rstd,
                                              const bf16* __restrict__ dnormed,
                                              bf16* __restrict__ d_resid, int64_t d) {
@@ -103,8 +103,8 @@ inline constexpr int rmsnorm_dw_rows = 64;  // rows per partial sum: fixed, so r
 // partial kernel re-read x and dy: a fifth of the norm's traffic). Bit-identical to
 // rmsnorm_backward_rows_kernel<8> then rmsnorm_dw_partial_kernel<8>: the same expressions in the
 // same order. partial: (chunks, d).
-template <int V>
-__global__ void rmsnorm_backward_chunk_kernel(const bf16* __restrict__ x,
+template <int V, class R>
+__global__ void rmsnorm_backward_chunk_kernel(const R* __restrict__ x,
                                               const bf16* __restrict__ w,
                                               const float* __restrict__ rstd,
                                               const bf16* __restrict__ dnormed,
@@ -159,8 +159,8 @@ __global__ void rmsnorm_backward_chunk_kernel(const bf16* __restrict__ x,
 
 // x, dnormed: (n, d); rstd: (n) → partial: (chunks, d), chunk c summing rows [64c, 64c + 64).
 // grid: (column tiles, chunks)
-template <int N>
-__global__ void rmsnorm_dw_partial_kernel(const bf16* __restrict__ x,
+template <int N, class R>
+__global__ void rmsnorm_dw_partial_kernel(const R* __restrict__ x,
                                           const float* __restrict__ rstd,
                                           const bf16* __restrict__ dnormed,
                                           float* __restrict__ partial, int64_t n, int64_t d) {
@@ -199,28 +199,33 @@ inline int row_threads(int64_t d, int n_per_thread) {
 }
 }  // namespace detail
 
-inline void add_rmsnorm_forward(const bf16* resid_in, const bf16* delta, bf16* resid_out,
-                                const bf16* w, bf16* normed, float* rstd, int64_t n, int64_t d,
-                                double eps, cudaStream_t stream) {
+template <class R>
+void add_rmsnorm_forward(const R* resid_in, const bf16* delta, R* resid_out, const bf16* w,
+                         bf16* normed, float* rstd, int64_t n, int64_t d, double eps,
+                         cudaStream_t stream) {
     if (n <= 0 || d <= 0) return;
-    const bool vec = d % 8 == 0 && aligned_to(16, {resid_in, delta, resid_out, w, normed});
+    const bool vec = d % 8 == 0 && aligned_to(16, {delta, w, normed}) &&
+                     aligned_to(8 * sizeof(R), {resid_in, resid_out});
     const int n_per = vec ? 8 : 1;
     const int threads = detail::row_threads(d, n_per);
     const auto e = static_cast<float>(eps);
     if (vec)
-        add_rmsnorm_forward_kernel<8><<<static_cast<unsigned>(n), threads, 0, stream>>>(
+        add_rmsnorm_forward_kernel<8, R><<<static_cast<unsigned>(n), threads, 0, stream>>>(
             resid_in, delta, resid_out, w, normed, rstd, d, e);
     else
-        add_rmsnorm_forward_kernel<1><<<static_cast<unsigned>(n), threads, 0, stream>>>(
+        add_rmsnorm_forward_kernel<1, R><<<static_cast<unsigned>(n), threads, 0, stream>>>(
             resid_in, delta, resid_out, w, normed, rstd, d, e);
     SLM_CUDA_CHECK_LAUNCH("add_rmsnorm_forward_kernel");
 }
 
-inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, const bf16* dnormed,
-                             bf16* d_resid, float* dw, int64_t n, int64_t d, Workspace& workspace,
-                             cudaStream_t stream) {
+// x: the residual stream the norm read, bf16 or fp32 (R).
+template <class R>
+void rmsnorm_backward(const R* x, const bf16* w, const float* rstd, const bf16* dnormed,
+                      bf16* d_resid, float* dw, int64_t n, int64_t d, Workspace& workspace,
+                      cudaStream_t stream) {
     if (n <= 0 || d <= 0) return;
-    const bool vec = d % 8 == 0 && aligned_to(16, {x, w, dnormed, d_resid});
+    const bool vec = d % 8 == 0 && aligned_to(16, {w, dnormed, d_resid}) &&
+                     aligned_to(8 * sizeof(R), {x});
     const int n_per = vec ? 8 : 1;
     const int threads = detail::row_threads(d, n_per);
     const int64_t chunks = (n + rmsnorm_dw_rows - 1) / rmsnorm_dw_rows;
@@ -230,13 +235,13 @@ inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, co
             workspace.get(chunks * d * static_cast<int64_t>(sizeof(float)), stream));
         const auto blocks = static_cast<unsigned>(chunks);
         if (vectors == 1)
-            rmsnorm_backward_chunk_kernel<1><<<blocks, threads, 0, stream>>>(
+            rmsnorm_backward_chunk_kernel<1, R><<<blocks, threads, 0, stream>>>(
                 x, w, rstd, dnormed, d_resid, partial, n, d);
         else if (vectors == 2)
-            rmsnorm_backward_chunk_kernel<2><<<blocks, threads, 0, stream>>>(
+            rmsnorm_backward_chunk_kernel<2, R><<<blocks, threads, 0, stream>>>(
                 x, w, rstd, dnormed, d_resid, partial, n, d);
         else
-            rmsnorm_backward_chunk_kernel<4><<<blocks, threads, 0, stream>>>(
+            rmsnorm_backward_chunk_kernel<4, R><<<blocks, threads, 0, stream>>>(
                 x, w, rstd, dnormed, d_resid, partial, n, d);
         SLM_CUDA_CHECK_LAUNCH("rmsnorm_backward_chunk_kernel");
         rmsnorm_dw_finish_kernel<<<blocks_for(d, 256), 256, 0, stream>>>(partial, dw, chunks, d);
@@ -244,10 +249,10 @@ inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, co
         return;
     }
     if (vec)
-        rmsnorm_backward_rows_kernel<8>
+        rmsnorm_backward_rows_kernel<8, R>
             <<<static_cast<unsigned>(n), threads, 0, stream>>>(x, w, rstd, dnormed, d_resid, d);
     else
-        rmsnorm_backward_rows_kernel<1>
+        rmsnorm_backward_rows_kernel<1, R>
             <<<static_cast<unsigned>(n), threads, 0, stream>>>(x, w, rstd, dnormed, d_resid, d);
     SLM_CUDA_CHECK_LAUNCH("rmsnorm_backward_rows_kernel");
 
@@ -259,10 +264,10 @@ inline void rmsnorm_backward(const bf16* x, const bf16* w, const float* rstd, co
     const dim3 grid(static_cast<unsigned>((d / n_per + col_threads - 1) / col_threads),
                     static_cast<unsigned>(chunks));
     if (vec)  // partial rows are 32-byte aligned: the workspace is, and d % 8 == 0
-        rmsnorm_dw_partial_kernel<8>
+        rmsnorm_dw_partial_kernel<8, R>
             <<<grid, col_threads, 0, stream>>>(x, rstd, dnormed, partial, n, d);
     else
-        rmsnorm_dw_partial_kernel<1>
+        rmsnorm_dw_partial_kernel<1, R>
             <<<grid, col_threads, 0, stream>>>(x, rstd, dnormed, partial, n, d);
     SLM_CUDA_CHECK_LAUNCH("rmsnorm_dw_partial_kernel");
     rmsnorm_dw_finish_kernel<<<blocks_for(d, 256), 256, 0, stream>>>(partial, dw, chunks, d);

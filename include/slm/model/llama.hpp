@@ -1,6 +1,6 @@
 #pragma once
-// Llama<Backend, Attention, Storage>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional GQA,
-// untied or tied LM head) over one flat parameter layout. It owns the order of the ops; every op
+// Llama<Backend, Attention, Storage, Residual>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional
+// GQA, untied or tied LM head) over one flat parameter layout. It owns the order of the ops; every op
 // is the backend's and attention is the policy's, so the same code trains on the CPU reference
 // and on the GPU.
 //
@@ -10,6 +10,13 @@
 // WholeParameters those calls are views of the whole buffers and cost nothing, under ZeRO-3 they
 // are the per-unit all-gathers and reduce-scatters — then every forward (training, evaluate,
 // last_logits) is collective: all ranks must run it together.
+//
+// Residual is the element type of the residual stream (the embedding output and every block's
+// input and output, which the norms read and the blocks add into): the backend's activation
+// type by default, or float on a bf16 backend. In bf16 each of the 2·layers additions rounds the
+// stream again, and those roundings dominate a bf16 model's error against fp32 (about 1% of the
+// logits at llama_100m); an fp32 stream, as PyTorch's autocast keeps it, roughly halves that for
+// 2 more bytes per element of three saved buffers per layer and wider norm passes.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -29,20 +36,29 @@
 namespace slm {
 
 template <Backend B, attention::AttentionPolicy A,
-          model::ParameterStorage<B> Storage = model::WholeParameters>
+          model::ParameterStorage<B> Storage = model::WholeParameters,
+          class Residual = typename B::Act>
 class Llama {
 public:
     using BackendType = B;
     using AttentionType = A;
     using Master = typename B::Master;
     using Act = typename B::Act;
+    using Resid = Residual;
     using Grad = typename B::Grad;
     using Stat = typename B::Stat;
     using Kernel = attention::AttentionKernel<A, B>;
     using StorageType = Storage;
     // The same model over another storage (the trainer picks the parallel policy's).
     template <model::ParameterStorage<B> Other>
-    using with_storage = Llama<B, A, Other>;
+    using with_storage = Llama<B, A, Other, Residual>;
+
+    // The backend's element sizes, with this model's residual stream.
+    static Precision precision() {
+        Precision p = B::precision();
+        p.residual = static_cast<int64_t>(sizeof(Residual));
+        return p;
+    }
 
     Llama(const ModelConfig& config, B& backend, uint64_t seed = 1234, const Storage& storage = {})
         : config_((config.validate(), config)),
@@ -145,11 +161,11 @@ private:
     }
 
     ActivationLayout make_activation_layout(int64_t batch, int64_t seq) const {
-        const auto p = backend_.precision();
+        const auto p = precision();
         const int64_t chunk = backend_.loss_chunk_rows(batch * seq, config_.vocab);
         return ActivationLayout(config_, batch, seq, p.activation, p.statistic,
                                 Kernel::footprint(attention_shape(batch, seq)),
-                                chunk * config_.vocab * p.activation);
+                                chunk * config_.vocab * p.activation, p.residual);
     }
 
     template <class U>
@@ -182,10 +198,10 @@ private:
         backend_.upload(at<int32_t>(a.tokens()), tokens, n);
         const auto embedding = store_.gather(units_.embedding());
         backend_.embedding_forward(at<int32_t>(a.tokens()), embedding.at(layout_.embed()),
-                                   at<Act>(a.layer(0).resid_in), n, d, c.vocab);
+                                   at<Resid>(a.layer(0).resid_in), n, d, c.vocab);
         const auto& l0 = a.layer(0);
         auto w = store_.gather(units_.layer(0));
-        backend_.add_rmsnorm_forward(at<Act>(l0.resid_in), nullptr, at<Act>(l0.resid_in),
+        backend_.add_rmsnorm_forward(at<Resid>(l0.resid_in), nullptr, at<Resid>(l0.resid_in),
                                      w.at(layout_.layer(0).attn_norm), at<Act>(l0.norm1),
                                      at<Stat>(l0.rstd1), n, d, c.norm_eps);
         store_.release(units_.embedding());
@@ -202,7 +218,7 @@ private:
                                 arena_->data() + al.attn_saved);
             }
             backend_.linear_forward(at<Act>(al.attn_out), w.at(pl.o), delta, n, c.q_width(), d);
-            backend_.add_rmsnorm_forward(at<Act>(al.resid_in), delta, at<Act>(al.resid_mid),
+            backend_.add_rmsnorm_forward(at<Resid>(al.resid_in), delta, at<Resid>(al.resid_mid),
                                          w.at(pl.mlp_norm), at<Act>(al.norm2), at<Stat>(al.rstd2),
                                          n, d, c.norm_eps);
             backend_.linear_forward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(al.gate_up), n,
@@ -212,12 +228,12 @@ private:
             // The residual add closing this block is fused with the norm opening the next, so the
             // next unit is gathered before this one is released.
             const bool last = l + 1 == c.layers;
-            Act* next_resid = at<Act>(last ? a.resid_final() : a.layer(l + 1).resid_in);
+            Resid* next_resid = at<Resid>(last ? a.resid_final() : a.layer(l + 1).resid_in);
             Act* next_norm = at<Act>(last ? a.norm_final() : a.layer(l + 1).norm1);
             Stat* next_rstd = at<Stat>(last ? a.rstd_final() : a.layer(l + 1).rstd1);
             const int64_t next_w = last ? layout_.final_norm() : layout_.layer(l + 1).attn_norm;
             const auto next = store_.gather(last ? units_.final_norm() : units_.layer(l + 1));
-            backend_.add_rmsnorm_forward(at<Act>(al.resid_mid), delta, next_resid, next.at(next_w),
+            backend_.add_rmsnorm_forward(at<Resid>(al.resid_mid), delta, next_resid, next.at(next_w),
                                          next_norm, next_rstd, n, d, c.norm_eps);
             store_.release(units_.layer(l));
             w = next;
@@ -260,7 +276,7 @@ private:
             const int64_t unit = units_.final_norm();
             const auto w = store_.gather(unit);
             const auto g = store_.gradients_for(unit);
-            backend_.rmsnorm_backward(at<Act>(a.resid_final()), w.at(layout_.final_norm()),
+            backend_.rmsnorm_backward(at<Resid>(a.resid_final()), w.at(layout_.final_norm()),
                                       at<Stat>(a.rstd_final()), d_norm, d_resid,
                                       g.at(layout_.final_norm()), n, d);
             store_.gradients_done(unit);
@@ -279,7 +295,7 @@ private:
                                      at<Act>(a.d_gate_up()), n, f);
             backend_.linear_backward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(a.d_gate_up()),
                                      d_norm, g.at(pl.gate_up), n, d, 2 * f);
-            backend_.rmsnorm_backward(at<Act>(al.resid_mid), w.at(pl.mlp_norm), at<Stat>(al.rstd2),
+            backend_.rmsnorm_backward(at<Resid>(al.resid_mid), w.at(pl.mlp_norm), at<Stat>(al.rstd2),
                                       d_norm, d_resid, g.at(pl.mlp_norm), n, d);
             backend_.linear_backward(at<Act>(al.attn_out), w.at(pl.o), d_resid,
                                      at<Act>(a.d_attn_out()), g.at(pl.o), n, c.q_width(), d);
@@ -292,7 +308,7 @@ private:
             backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
             backend_.linear_backward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(a.d_qkv()), d_norm,
                                      g.at(pl.qkv), n, d, c.qkv_width());
-            backend_.rmsnorm_backward(at<Act>(al.resid_in), w.at(pl.attn_norm), at<Stat>(al.rstd1),
+            backend_.rmsnorm_backward(at<Resid>(al.resid_in), w.at(pl.attn_norm), at<Stat>(al.rstd1),
                                       d_norm, d_resid, g.at(pl.attn_norm), n, d);
             store_.gradients_done(units_.layer(l));
             store_.release(units_.layer(l));

@@ -127,3 +127,23 @@ TEST_CASE("memory estimate: buffers by precision, activations by attention polic
     CHECK(static_cast<double>(flash16.activations) / static_cast<double>(flash.activations) ==
           doctest::Approx(2.0).epsilon(0.01));
 }
+
+TEST_CASE("memory estimate: an fp32 residual stream adds 2 bytes per element of its 2L+1 buffers") {
+    using Flash = slm::attention::AttentionKernel<slm::attention::Flash, slm::cpu::Backend<float>>;
+    const auto c = slm::presets::llama_100m();
+    const slm::AttentionShape s{8, 2048, c.heads, c.kv_heads, c.head_dim()};
+    slm::Precision bf16_stream{4, 2, 4, 8, 2, 4};
+    slm::Precision fp32_stream = bf16_stream;
+    fp32_stream.residual = 4;
+    const auto a = slm::estimate_training_memory(c, 8, 2048, bf16_stream, Flash::footprint(s), 0);
+    const auto b = slm::estimate_training_memory(c, 8, 2048, fp32_stream, Flash::footprint(s), 0);
+    // resid_in and resid_mid per layer, resid_final once; n·d is a multiple of the alignment.
+    const int64_t n = 8 * 2048, d = c.hidden;
+    CHECK(b.activations - a.activations == (2 * c.layers + 1) * n * d * 2);
+    CHECK(b.parameters == a.parameters);
+    // residual = 0 means "the activation size": the same layout as before the field existed.
+    slm::Precision explicit_bf16 = bf16_stream;
+    explicit_bf16.residual = 2;
+    CHECK(slm::estimate_training_memory(c, 8, 2048, explicit_bf16, Flash::footprint(s), 0)
+              .activations == a.activations);
+}
