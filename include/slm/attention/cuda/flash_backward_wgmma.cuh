@@ -6,8 +6,8 @@
 // cores, bounds it; here the tensor cores read each operand once per warpgroup.
 //
 // CTA: two warpgroups, 128 keys (warpgroup w: keys 64w..64w+63), BlockM queries per step, taken
-// 64 at a time. Per 64 queries,
-// in the transposed orientation (rows = keys, columns = queries), every product a wgmma:
+// 64 at a time. Per 64 queries, in the transposed orientation (rows = keys, columns = queries),
+// every product a wgmma:
 //   Sᵀ = K·Qᵀ, dPᵀ = V·dOᵀ            (A = K or V, B = Q or dO: both K-major tiles)
 //   Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ = Pᵀ∘(dPᵀ − delta)       (registers)
 //   dV += Pᵀ·dO, dK += dSᵀ·Q           (A = Pᵀ, dSᵀ from registers, B MN-major)
@@ -45,22 +45,6 @@ struct WarpgroupBackwardTiles {
     static constexpr int ds_bytes = BlockN * BlockM * 2;
     static constexpr int smem_bytes = 2 * kv_bytes + 4 * q_bytes + ds_bytes + 4 * BlockM * 4 + 1024;
 };
-
-// Rows × D tile ← rows [0, Rows) of a strided global matrix into a 128-byte-swizzled tile (rows
-// past valid_rows zero-filled), 16 bytes per cp.async. The caller commits the group.
-template <int Rows, int D, int Threads>
-__device__ __forceinline__ void load_swizzled(unsigned char* tile, const bf16* src, int64_t ld,
-                                              int valid_rows, const bf16* fallback, int tid) {
-    constexpr int chunks = D / 8, total = Rows * chunks;
-    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
-#pragma unroll
-    for (int k = 0; k < total / Threads; ++k) {
-        const int i = tid + k * Threads, r = i / chunks, c = i % chunks;
-        const bool valid = r < valid_rows;
-        cuda::mma::cp_async_16(tile + cuda::wgmma::swizzled_offset(Rows, r, c),
-                               valid ? src + r * ld + c * 8 : fallback, valid);
-    }
-}
 
 // qkv: (B·T, qkv_stride), d_out: (B·T, heads·D), lse, delta: (B, heads, T) → the k and v parts
 // of d_qkv for every position, and scale⁻¹·dQ added into dq_acc (B·T, heads·D).

@@ -1,6 +1,7 @@
 #pragma once
 // What the Flash attention kernels on the GPU share: the problem description they take by value,
-// the tile sizes per head_dim, and the cp.async loader of a (rows × head_dim) tile.
+// the tile sizes per head_dim, the cp.async loaders of a (rows × head_dim) tile (padded for the
+// mma.sync kernels, 128-byte swizzled for the warpgroup ones) and the grid order.
 //
 // Shared-memory tiles are row-major bf16 with 8 elements (16 bytes) of padding per row: a row of
 // 64 or 128 elements would otherwise put the 8 rows one ldmatrix reads in the same banks; with
@@ -13,6 +14,7 @@
 
 #include "slm/core/shapes.hpp"
 #include "slm/cuda/mma.cuh"
+#include "slm/cuda/wgmma.cuh"
 
 namespace slm::attention::cuda_flash {
 
@@ -93,6 +95,23 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int64_t l
         const bool valid = r < valid_rows;
         const bf16* from = valid ? src + r * ld + c : fallback;
         cuda::mma::cp_async_16(tile + r * padded<D> + c, from, valid);
+    }
+}
+
+// load_tile for the warpgroup kernels: the same rows into a 128-byte-swizzled tile
+// (cuda/wgmma.cuh) with no padding, rows past valid_rows zero-filled, 16 bytes per cp.async. The
+// caller commits the group.
+template <int Rows, int D, int Threads>
+__device__ __forceinline__ void load_swizzled(unsigned char* tile, const bf16* src, int64_t ld,
+                                              int valid_rows, const bf16* fallback, int tid) {
+    constexpr int chunks = D / 8, total = Rows * chunks;
+    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
+#pragma unroll
+    for (int k = 0; k < total / Threads; ++k) {
+        const int i = tid + k * Threads, r = i / chunks, c = i % chunks;
+        const bool valid = r < valid_rows;
+        cuda::mma::cp_async_16(tile + cuda::wgmma::swizzled_offset(Rows, r, c),
+                               valid ? src + r * ld + c * 8 : fallback, valid);
     }
 }
 

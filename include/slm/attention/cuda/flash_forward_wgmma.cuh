@@ -16,7 +16,6 @@
 #include <cmath>
 #include <cstdint>
 
-#include "slm/attention/cuda/flash_backward_wgmma.cuh"
 #include "slm/attention/cuda/flash_common.cuh"
 #include "slm/cuda/mma.cuh"
 #include "slm/cuda/wgmma.cuh"
