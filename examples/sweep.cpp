@@ -6,6 +6,13 @@
 //
 //   sweep --out runs/sweep/sweep.jsonl --loss-data data/study --time-limit 540
 //
+// Data-parallel points (sweep/ranked_sweep.hpp): started as W ranks, by a launcher or --nproc,
+// it measures every grid point under each --parallel policy at W GPUs, after the single-GPU run
+// above has measured the calibration presets in the same file:
+//
+//   mpirun -np 8 -x NCCL_NVLS_ENABLE=0 sweep --parallel ddp,zero2,zero3 --out runs/sweep/sweep.jsonl
+//   sweep --nproc 8 --parallel ddp,zero2,zero3 --out runs/sweep/sweep.jsonl
+//
 // Exit status: 0 complete; 3 stopped at --time-limit with points left (run again to resume);
 // 2 usage error; 1 any other error.
 #include <chrono>
@@ -14,13 +21,17 @@
 #include <vector>
 
 #include "cli.hpp"
+#include "launch_local.hpp"
 #include "slm/cost/catalog_json.hpp"
 #include "slm/data/find_shards.hpp"
+#include "slm/parallel/launch.hpp"
 #include "slm/slm.hpp"
 #include "sweep/device.hpp"
 #include "sweep/loss_curve_run.hpp"
 #include "sweep/measure.hpp"
 #include "sweep/predict.hpp"
+#include "sweep/ranked_sweep.hpp"
+#include "sweep/start_ranks.hpp"
 #include "sweep/summary.hpp"
 
 namespace {
@@ -49,6 +60,11 @@ slm::cli::Flags make_flags() {
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
          {"--seed", "1234", "seed of the loss-curve runs"},
+         {"--parallel", "single", "comma list of single|ddp|zero1|zero2|zero3: single measures one process alone "
+                                  "(only without other ranks); each other policy is measured data-parallel at "
+                                  "gpus = the ranks this job has (CPU: over MPI, GPU: over NCCL)"},
+         {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under mpirun); "
+                          "not under another launcher"},
          {"--derive-only", "false", "measure nothing: recompute predictions, costs and best lines from the file "
                                     "(after a --catalog change, say); give the --presets the sweep ran", true}});
 }
@@ -64,12 +80,37 @@ std::string duration_text(double seconds) {
 
 int main(int argc, char** argv) {
     auto flags = make_flags();
+    int rank = 0, world = 1;  // for messages: only rank 0 prints the usage
     try {
         if (!flags.parse(argc, argv)) return 0;
+        const slm::parallel::LaunchInfo launch = slm::parallel::from_environment();
+        rank = launch.rank;
+        world = launch.world_size;
         const std::string device_flag = flags.choice("--device", {"auto", "cpu", "cuda"});
-        const auto catalog = slm::cost::load_catalog(flags.text("--catalog"));
+        const auto policies = sweep::split_list(flags.text("--parallel"));
+        for (const auto& p : policies)
+            if (p != "single" && p != "ddp" && p != "zero1" && p != "zero2" && p != "zero3")
+                throw slm::cli::UsageError("--parallel: '" + p + "' is not single, ddp, zero1, zero2 or zero3");
+        if (policies.empty()) throw slm::cli::UsageError("--parallel is empty; give e.g. ddp,zero2,zero3");
+        const bool run_single = std::find(policies.begin(), policies.end(), "single") != policies.end();
+        const int nproc = static_cast<int>(flags.integer("--nproc", 1));
+        if (flags.given("--nproc") && (launch.launcher != slm::parallel::Launcher::none || !launch.alone()))
+            throw slm::cli::UsageError("--nproc starts its own ranks, but this process is already rank " +
+                                       std::to_string(launch.rank) + " of " + std::to_string(launch.world_size) +
+                                       " started by " + std::string(slm::parallel::launcher_name(launch.launcher)) +
+                                       ": drop --nproc, or start sweep --nproc N once, without a launcher");
         const bool derive_only = flags.on("--derive-only");
-        const sweep::Target target = sweep::pick_target(device_flag, catalog, flags.text("--gpu"));
+        if (derive_only && (nproc > 1 || world > 1))
+            throw slm::cli::UsageError("--derive-only measures nothing: run it as one process, without --nproc or a launcher");
+        if (nproc > 1) {  // this process starts the ranks and waits for them
+            const auto args = slm::cli::arguments_without(argc, argv, "--nproc");
+            const std::string self = slm::cli::this_program(argv[0]);
+            if (device_flag == "cpu" || !slm::cli::gpu_present())
+                slm::cli::exec_under_mpirun(self, args, nproc, "sweep --nproc");
+            return slm::cli::run_local_ranks(self, args, nproc, "sweep --nproc");
+        }
+        const auto catalog = slm::cost::load_catalog(flags.text("--catalog"));
+        sweep::Target target = sweep::pick_target(device_flag, catalog, flags.text("--gpu"), launch.local_rank);
         // Deriving only, the grid is the GPU study's unless told otherwise, wherever this runs.
         const bool gpu = target.on_gpu || derive_only;
         auto list_or = [&](const char* flag, const char* gpu_default, const char* cpu_default) {
@@ -105,12 +146,40 @@ int main(int argc, char** argv) {
         const double time_limit = flags.real("--time-limit");
         const auto counts = integers("--predict-counts", flags.text("--predict-counts"));
 
-        sweep::Records records(flags.text("--out"));
         const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq);
+        const auto ranked = sweep::ranked_points(grid, policies);
         const auto& device = target.device;
+        using clock = std::chrono::steady_clock;
+        const auto start = clock::now();
+        auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - start).count(); };
+        auto over_limit = [&](double next_seconds) {
+            return time_limit > 0 && elapsed() + next_seconds > time_limit;
+        };
+        sweep::Predictor predictor_base{{}, target.estimate, target.precision};
+        // The ranks agree over MPI or the TCP rendezvous, once sure they were given the same flags.
+        sweep::Ranks ranks;
+        if (world > 1) {
+            slm::parallel::ConfigSummary config;
+            std::string arguments;
+            for (int i = 1; i < argc; ++i) arguments += std::string(i > 1 ? " " : "") + argv[i];
+            config.add("arguments", arguments);
+            ranks = sweep::start_ranks(launch, target.on_gpu, config);
+        }
+        if (!ranks.lead()) {  // rank 0 alone reads and writes the file and reports
+            sweep::RankedSweep s{target, ranks, nullptr, catalog, predictor_base, calibrate_on, grid, warmup, steps, over_limit};
+            sweep::run_ranked_points(s, ranked);
+            return 0;
+        }
+
+        sweep::Records records(flags.text("--out"));
         if (derive_only)
             std::printf("sweep --derive-only: recomputing predictions, costs and best lines in %s\n",
                         records.file().c_str());
+        else if (!run_single) {
+            // run_ranked_points says what it measures
+        } else if (world > 1)
+            std::printf("note: --parallel single measures one process alone, so it is skipped at %d ranks "
+                        "(run sweep without a launcher for it)\n", world);
         else
             std::printf("sweep on %s (%s): %zu grid points, %zu already in %s\n", device.gpu.c_str(),
                     device.device_name.c_str(), grid.size(),
@@ -120,24 +189,18 @@ int main(int argc, char** argv) {
                     records.file().c_str());
         std::fflush(stdout);
 
-        using clock = std::chrono::steady_clock;
-        const auto start = clock::now();
-        auto elapsed = [&] { return std::chrono::duration<double>(clock::now() - start).count(); };
-        auto over_limit = [&](double next_seconds) {
-            return time_limit > 0 && elapsed() + next_seconds > time_limit;
-        };
-        sweep::Predictor predictor_base{{}, target.estimate, target.precision};
         if (derive_only && !target.on_gpu)
             slm::require(sweep::use_gpu_estimates(predictor_base),
                          "--derive-only without a GPU needs the CUDA build of sweep (its memory "
                          "predictions use the GPU backend's precision and attention footprints)");
         bool stopped = false;
         int done = 0, todo = 0;
-        for (const auto& p : grid) todo += !records.has_measurement(sweep::key(device.gpu, 1, p));
+        const bool alone = run_single && world == 1;  // the single-GPU grid below
+        for (const auto& p : grid) todo += alone && !records.has_measurement(sweep::key(device.gpu, 1, p));
         double point_seconds = gpu ? 20 : 10;  // a guess until the first point is timed
         for (const auto& p : grid) {
             const std::string k = sweep::key(device.gpu, 1, p);
-            if (derive_only || records.has_measurement(k)) continue;
+            if (derive_only || !alone || records.has_measurement(k)) continue;
             const bool calibration = std::find(calibrate_on.begin(), calibrate_on.end(), p.preset) != calibrate_on.end();
             if (!calibration && sweep::in_catalog(catalog, device.gpu)) {
                 // Before the first non-calibration point: freeze the model's predictions for the rest.
@@ -176,7 +239,14 @@ int main(int argc, char** argv) {
             records.append(std::move(line));
         }
 
-        if (!stopped && !derive_only && !flags.text("--loss-data").empty()) {
+        if (!stopped && !derive_only && !ranked.empty()) {  // every rank is here (sweep/ranked_sweep.hpp)
+            sweep::RankedSweep s{target, ranks, &records, catalog, predictor_base, calibrate_on, grid, warmup, steps, over_limit};
+            stopped = sweep::run_ranked_points(s, ranked);
+        }
+
+        if (world > 1 && !flags.text("--loss-data").empty())
+            std::printf("note: loss curves run on one process: the sweep without a launcher makes them\n");
+        if (!stopped && !derive_only && world == 1 && !flags.text("--loss-data").empty()) {
             const auto shards = slm::data::find_shards(flags.text("--loss-data"));
             const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
             std::vector<std::pair<int64_t, std::string>> curves;  // smallest global batch first
@@ -245,10 +315,15 @@ int main(int argc, char** argv) {
         std::printf("\nsweep complete: %s (tools/report turns it into tables and plots)\n", records.file().c_str());
         return 0;
     } catch (const slm::cli::UsageError& e) {
-        std::fprintf(stderr, "sweep: %s\n\n%s", e.what(), flags.usage().c_str());
+        if (rank == 0) std::fprintf(stderr, "sweep: %s\n\n%s", e.what(), flags.usage().c_str());
         return 2;
-    } catch (const slm::Error& e) {
-        std::fprintf(stderr, "sweep: error: %s\n", e.what());
+    } catch (const sweep::RankZeroFailed&) {
+        return 1;  // rank 0 printed why
+    } catch (const std::exception& e) {  // slm::Error, and what the standard library throws
+        if (world > 1) std::fprintf(stderr, "sweep: rank %d: error: %s\n", rank, e.what());
+        else std::fprintf(stderr, "sweep: error: %s\n", e.what());
+        std::fflush(stderr);
+        slm::cli::end_every_rank_at_exit();
         return 1;
     }
 }

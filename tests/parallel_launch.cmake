@@ -39,6 +39,15 @@ if(MPI_CXX_FOUND AND MPIEXEC_EXECUTABLE)
     set_tests_properties("${name}" PROPERTIES TIMEOUT 120)
   endif()
 
+  # sweep --parallel: data-parallel points measured on 2 CPU ranks, resumed, under --nproc too.
+  if(SLM_BUILD_EXAMPLES)
+    set(name "mpi: sweep --parallel ddp,zero3 on 2 CPU ranks (mpirun and --nproc) measures gpus=2 points after their frozen predictions, and resumes")
+    add_test(NAME "${name}"
+             COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/cli/sweep_parallel.sh $<TARGET_FILE_DIR:sweep>
+                     ${SLM_LAUNCH_MPIRUN})
+    set_tests_properties("${name}" PROPERTIES TIMEOUT 120)
+  endif()
+
   # Two GPU processes (needs 2 GPUs: elsewhere each prints "skipped: ..." and ctest skips it).
   if(SLM_HAS_CUDA)
     add_executable(slm_mpi_launch_nccl_two_ranks mpi/launch_nccl_two_ranks.cu)

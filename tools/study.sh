@@ -6,9 +6,14 @@
 #
 #   tools/study.sh                     # everything, no time limit
 #   STUDY_TIME_LIMIT=540 tools/study.sh  # stop cleanly after ~9 minutes (exit 3: run again)
+#   STUDY_GPUS=8 tools/study.sh          # then the data-parallel points on 8 GPUs (2, 4, 8 ...)
 #
 # Environment: STUDY_OUT (default runs/sweep), STUDY_DATA (default data/study), STUDY_TIME_LIMIT
 # (seconds for the whole command, build included; 0 = none). Extra arguments go to sweep.
+# STUDY_GPUS=N (default 1: the single-GPU study only): once the single-GPU sweep is complete, the
+# same sweep runs as N ranks (mpirun when there is one, else sweep --nproc N) with --parallel
+# STUDY_PARALLEL (default ddp,zero2,zero3), measuring every grid point under each scheme at N GPUs
+# after freezing its prediction (docs/sweep_format.md).
 # When $OUT is set (the GPU machine's return folder), the JSON lines and the report are copied there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -44,6 +49,25 @@ if [ "$limit" -gt 0 ]; then
 fi
 "$build/examples/sweep" "${args[@]}" "$@"
 status=$?
+
+gpus="${STUDY_GPUS:-1}"
+if [ "$status" -eq 0 ] && [ "$gpus" -gt 1 ]; then
+  ranked=(--out "$out/sweep.jsonl" --parallel "${STUDY_PARALLEL:-ddp,zero2,zero3}")
+  if [ "$limit" -gt 0 ]; then
+    left=$(( limit - ($(date +%s) - start) - 60 ))
+    [ "$left" -lt 30 ] && left=30
+    ranked+=(--time-limit "$left")
+  fi
+  export NCCL_NVLS_ENABLE=0  # NVLink multicast off (the device machines' rule)
+  if command -v mpirun > /dev/null; then
+    launcher=(mpirun -np "$gpus" --bind-to none -x NCCL_NVLS_ENABLE)
+    [ "$(id -u)" -eq 0 ] && launcher+=(--allow-run-as-root)
+    "${launcher[@]}" "$build/examples/sweep" "${ranked[@]}" "$@"
+  else
+    "$build/examples/sweep" --nproc "$gpus" "${ranked[@]}" "$@"
+  fi
+  status=$?
+fi
 
 if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
   tools/report/report "$out/sweep.jsonl" "$out/report" || echo "study.sh: report FAILED"

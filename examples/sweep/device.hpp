@@ -1,7 +1,9 @@
 #pragma once
 // Where the sweep runs: the GPU (when this program was built by nvcc and one is visible) or the
-// CPU, as one Target whose functions hide the backend types: measuring a point, running a loss
-// curve, and estimating memory with that backend's precision and attention footprints.
+// CPU, as one Target whose functions hide the backend types: measuring a point (alone, or on the
+// sweep's ranks under a data-parallel policy), running a loss curve, and estimating memory with
+// that backend's precision and attention footprints. A rank of a multi-GPU sweep uses GPU
+// LOCAL_RANK.
 #include <chrono>
 #include <filesystem>
 #include <functional>
@@ -10,8 +12,10 @@
 #include <vector>
 
 #include "../device_choice.hpp"
+#include "../parallel_choice.hpp"
 #include "loss_curve_run.hpp"
 #include "measure.hpp"
+#include "measure_ranks.hpp"
 #include "predict.hpp"
 #include "slm/attention/flash.hpp"
 #include "slm/attention/naive.hpp"
@@ -35,6 +39,10 @@ struct Target {
     slm::Precision precision;
     MemoryEstimator estimate;
     std::function<Json(const Point&, int warmup, int steps)> measure;
+    // Every rank calls it: p under p.parallel over a communicator made for this point (Mpi on the
+    // CPU, Nccl bootstrapped over `ranks` on GPUs); the line on rank 0. Empty in a CPU build
+    // without MPI.
+    std::function<Json(const Point&, int warmup, int steps, Ranks& ranks)> measure_ranked;
     std::function<Json(const LossRun&, const std::vector<std::filesystem::path>&,
                        const std::filesystem::path&)>
         loss_curve;
@@ -59,6 +67,24 @@ void bind_backend(Target& t, Timer timer) {
                       const std::filesystem::path& dir) {
         return r.attention == "naive" ? run_loss_curve<NaiveModel>(r, shards, dir)
                                       : run_loss_curve<FlashModel>(r, shards, dir);
+    };
+}
+
+// Binds measure_ranked; `make_comm(ranks)` makes the communicator for one point.
+template <class Backend, class Timer, class MakeComm>
+void bind_ranked(Target& t, Timer timer, MakeComm make_comm) {
+    using NaiveModel = slm::Llama<Backend, slm::attention::Naive>;
+    using FlashModel = slm::Llama<Backend, slm::attention::Flash>;
+    t.measure_ranked = [device = t.device, timer, make_comm](const Point& p, int warmup, int steps, Ranks& ranks) {
+        const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
+        Json line;
+        slm::cli::with_policy(p.parallel, make_comm(ranks), [&](auto policy) {
+            line = p.attention == "naive"
+                       ? measure_on_ranks<NaiveModel>(p, device, timer, warmup, steps, std::move(policy), ranks, before)
+                       : measure_on_ranks<FlashModel>(p, device, timer, warmup, steps, std::move(policy), ranks, before);
+            return 0;
+        });
+        return line;
     };
 }
 
@@ -95,14 +121,20 @@ inline bool use_gpu_estimates(Predictor& p) {
 }
 
 inline Target pick_target(const std::string& device_flag, const std::vector<slm::cost::GpuSpec>& catalog,
-                          const std::string& gpu_override) {
+                          const std::string& gpu_override, int local_rank = 0) {
     Target t;
 #if defined(__CUDACC__)
     slm::require(device_flag != "cuda" || slm::cli::gpu_present(),
                  "--device cuda: no GPU is visible (check nvidia-smi and CUDA_VISIBLE_DEVICES), or use --device cpu");
     if (device_flag != "cpu" && slm::cli::gpu_present()) {
+        int count = 0;
+        cudaGetDeviceCount(&count);
+        slm::require(local_rank < count, "this rank's LOCAL_RANK is " + std::to_string(local_rank) + " but " +
+                                             std::to_string(count) + " GPU(s) are visible: start at most " +
+                                             std::to_string(count) + " ranks per node (CUDA_VISIBLE_DEVICES)");
+        SLM_CUDA_CHECK(cudaSetDevice(local_rank));
         cudaDeviceProp prop{};
-        cudaGetDeviceProperties(&prop, 0);
+        cudaGetDeviceProperties(&prop, local_rank);
         t.on_gpu = true;
         t.device.device_name = prop.name;
         const slm::cost::GpuSpec* spec = gpu_override.empty()
@@ -121,8 +153,12 @@ inline Target pick_target(const std::string& device_flag, const std::vector<slm:
         t.device.memory_limit = static_cast<int64_t>(free) - (int64_t{512} << 20);
         t.device.memory_in_use = gpu_memory_in_use;
         t.device.synchronize = [] { cudaDeviceSynchronize(); };
-        bind_backend<slm::cuda::Backend>(t, [](slm::cuda::Backend& b, const std::function<void()>& fn) {
+        auto timer = [](slm::cuda::Backend& b, const std::function<void()>& fn) {
             return slm::cuda::seconds_on_stream(b.stream(), fn);
+        };
+        bind_backend<slm::cuda::Backend>(t, timer);
+        bind_ranked<slm::cuda::Backend>(t, timer, [](Ranks& r) {
+            return r.world_size() == 1 ? slm::parallel::Nccl(r.launch()) : slm::parallel::Nccl(r.launch(), r);
         });
         return t;
     }
@@ -132,7 +168,11 @@ inline Target pick_target(const std::string& device_flag, const std::vector<slm:
     t.device.gpu = "CPU";
     t.device.device_name = "CPU, " + std::to_string(std::thread::hardware_concurrency()) + " threads";
     using Cpu = slm::cpu::Backend<float>;
-    bind_backend<Cpu>(t, [](Cpu&, const std::function<void()>& fn) { return steady_seconds(fn); });
+    auto timer = [](Cpu&, const std::function<void()>& fn) { return steady_seconds(fn); };
+    bind_backend<Cpu>(t, timer);
+#if SLM_EXAMPLES_HAVE_MPI
+    bind_ranked<Cpu>(t, timer, [](Ranks&) { return slm::parallel::Mpi{}; });
+#endif
     return t;
 }
 

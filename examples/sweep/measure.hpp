@@ -32,14 +32,15 @@ struct Device {
 
 inline double gib(int64_t bytes) { return static_cast<double>(bytes) / (1024.0 * 1024.0 * 1024.0); }
 
-// Fields every line about a point carries.
-inline Json identity(const Device& d, const Point& p, const slm::ModelConfig& model) {
-    return Json{{"key", key(d.gpu, 1, p)},      {"gpu", d.gpu},
-                {"device_name", d.device_name}, {"gpus", 1},
+// Fields every line about a point carries; `gpus` ranks of p.micro_batch each (data-parallel
+// under p.parallel when more than one, or when p.parallel is not "single").
+inline Json identity(const Device& d, const Point& p, const slm::ModelConfig& model, int gpus = 1) {
+    return Json{{"key", key(d.gpu, gpus, p)},   {"gpu", d.gpu},
+                {"device_name", d.device_name}, {"gpus", gpus},
                 {"preset", p.preset},           {"params", slm::parameter_count(model)},
                 {"attention", p.attention},     {"parallel", p.parallel},
                 {"micro_batch", p.micro_batch}, {"seq", p.seq},
-                {"grad_accum", 1},              {"global_batch", p.micro_batch}};
+                {"grad_accum", 1},              {"global_batch", p.micro_batch * gpus}};
 }
 
 inline void add_cost(Json& line, double tokens_per_s, int gpus, double dollars_per_hour) {

@@ -50,13 +50,16 @@ inline bool in_catalog(const std::vector<slm::cost::GpuSpec>& catalog, const std
     return false;
 }
 
-// The measured lines of `presets` on catalog GPUs, as calibration points (may be empty).
+// The single-GPU measured lines of `presets` on catalog GPUs, as calibration points (may be
+// empty). Data-parallel lines calibrate nothing: their idle time includes waiting for peers, and
+// they are what the model is checked against.
 inline std::vector<slm::cost::MeasuredStep> calibration_points(
     const Records& records, const std::vector<std::string>& presets,
     const std::vector<slm::cost::GpuSpec>& catalog) {
     std::vector<slm::cost::MeasuredStep> points;
     for (const auto& l : records.lines()) {
         if (l.value("kind", "") != "measured" || !l.contains("ops_ms")) continue;
+        if (l.value("gpus", 1) != 1 || l.value("parallel", "single") != "single") continue;
         if (!in_catalog(catalog, l.value("gpu", ""))) continue;  // a CPU run, say
         for (const auto& p : presets)
             if (l.value("preset", "") == p) points.push_back(measured_step(l, catalog));
@@ -105,16 +108,19 @@ inline Json predicted_line(const Predictor& pr, const slm::cost::GpuSpec& gpu, i
 }
 
 // This GPU's grid points that have no measurement yet, predicted now and kept: the check of the
-// model against the measurement that follows.
+// model against the measurement that follows. At `gpus` GPUs each point is predicted under its
+// own p.parallel scheme; the line's check_key is the key the measured line will carry.
 inline std::vector<Json> predictions_before_measurement(const Predictor& pr, const Records& records,
                                                         const slm::cost::GpuSpec& gpu,
                                                         const std::string& device_gpu,
-                                                        const std::vector<Point>& grid) {
+                                                        const std::vector<Point>& grid, int gpus = 1) {
     std::vector<Json> lines;
     for (const auto& p : grid) {
-        const std::string k = key(device_gpu, 1, p);
+        const std::string k = key(device_gpu, gpus, p);
         if (records.has_measurement(k) || records.has("predicted", "before/" + k)) continue;
-        Json line = predicted_line(pr, gpu, 1, slm::cost::Scheme::single, p);
+        Json line = predicted_line(pr, gpu, gpus, slm::cost::scheme_by_name(p.parallel), p);
+        slm::require(line.at("key") == k, "sweep: the prediction's key " + line.at("key").get<std::string>() +
+                                              " differs from the measured point's " + k);
         line["key"] = "before/" + k;
         line["check_key"] = k;
         line["before_measurement"] = true;
