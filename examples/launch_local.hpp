@@ -134,7 +134,8 @@ inline std::string describe(int status) {
 
 // Starts `ranks` copies of `program args` with the torchrun-style environment (see the top),
 // waits for all of them and returns 0 when all exit 0. When one fails, the others get SIGTERM
-// (SIGKILL after grace_s seconds), and it prints which rank failed how and returns 1.
+// (SIGKILL after grace_s seconds), and it prints which rank failed how and returns that rank's
+// exit status (1 when it was killed by a signal).
 // SIGINT, SIGTERM and SIGHUP sent to this process are passed on to the ranks.
 inline int run_local_ranks(const std::string& program, const std::vector<std::string>& args,
                            int ranks, const char* who, int grace_s = 10) {
@@ -236,7 +237,9 @@ inline int run_local_ranks(const std::string& program, const std::vector<std::st
     if (failed_rank >= 0) {
         std::fprintf(stderr, "%s: error: rank %d of %d %s; stopped the other ranks\n", who,
                      failed_rank, ranks, describe(failed_status).c_str());
-        return 1;
+        // Its own exit status when it exited (2: usage, 3: the sweep's --time-limit stop, which
+        // every rank takes together), so a caller sees what one process would have said.
+        return WIFEXITED(failed_status) ? WEXITSTATUS(failed_status) : 1;
     }
     return 0;
 }

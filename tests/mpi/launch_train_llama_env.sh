@@ -113,6 +113,15 @@ for run in ddp zero3; do
   [ "$n" -eq 1 ] && [ "$m" -eq 1 ] || fail "$run: $n 'validation loss:' and $m 'model tiny:' lines (want 1 each: rank 0 alone prints)"
   grep -q "x 2 rank(s) = 128 tokens/step (global batch 4)" "$work/$run.log" || fail "$run: no 'global batch 4' line"
   [ -f "$work/$run/checkpoint.bin" ] || fail "$run wrote no checkpoint"
+  # The weights themselves: the same as the one-process run's up to the order of the sums across
+  # ranks (fp32), tensor by tensor (checkpoint_diff exits 0 only when every tensor is within).
+  expect 0 "largest relative error of the weights .*PASS" 1 -- \
+    "$bin/checkpoint_diff" --a "$work/$run/checkpoint.bin" --b "$work/single/checkpoint.bin" \
+    --tolerance 1e-5
 done
+# And checkpoint_diff fails a run that is not the same: a different global batch.
+train single2 "${clean[@]}" "$bin/train_llama" "${common[@]}" --batch 2
+expect 1 "largest relative error of the weights .*FAIL" 1 -- \
+  "$bin/checkpoint_diff" --a "$work/single2/checkpoint.bin" --b "$work/single/checkpoint.bin"
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all ok"
