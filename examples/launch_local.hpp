@@ -4,7 +4,8 @@
 //     torchrun-style environment RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR=127.0.0.1 and
 //     MASTER_PORT = a free port (slm::parallel::from_environment reads it; the TCP rendezvous
 //     listens there). The parent waits for all of them; when one fails it stops the others
-//     (SIGTERM, then SIGKILL after a grace period) and returns 1, naming the rank.
+//     (SIGTERM, then SIGKILL after a grace period) and returns that rank's exit status (1 when a
+//     signal ended it), naming the rank.
 //   CPU ranks talk over MPI, which needs mpirun to start them (exec_under_mpirun): the program
 //     replaces itself with `mpirun -np N --oversubscribe ... PROGRAM ARGS` (OpenMPI's flags).
 // The ranks get the program's arguments without --nproc (arguments_without).
@@ -156,10 +157,22 @@ inline int run_local_ranks(const std::string& program, const std::vector<std::st
                  who, ranks, port);
     std::fflush(stderr);
 
-    struct sigaction action {};
-    action.sa_handler = remember_signal;
-    sigemptyset(&action.sa_mask);
-    for (const int s : {SIGINT, SIGTERM, SIGHUP}) ::sigaction(s, &action, nullptr);
+    // SIGINT, SIGTERM and SIGHUP are remembered (and passed on) while the ranks run; the
+    // caller's own handling comes back when this returns.
+    struct HandlersWhileRanksRun {
+        const int signals[3] = {SIGINT, SIGTERM, SIGHUP};
+        struct sigaction previous[3] {};
+        HandlersWhileRanksRun() {
+            forwarded_signal = 0;
+            struct sigaction action {};
+            action.sa_handler = remember_signal;
+            sigemptyset(&action.sa_mask);
+            for (int i = 0; i < 3; ++i) ::sigaction(signals[i], &action, &previous[i]);
+        }
+        ~HandlersWhileRanksRun() {
+            for (int i = 0; i < 3; ++i) ::sigaction(signals[i], &previous[i], nullptr);
+        }
+    } handlers;
 
     std::vector<pid_t> pids(static_cast<size_t>(ranks), -1);
     std::vector<bool> running(static_cast<size_t>(ranks), false);
