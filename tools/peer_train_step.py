@@ -24,11 +24,8 @@ reported as "out of memory" and the other mode still runs (exit status 0).
 
 Loss curve (--loss-steps N > 0, with --data DIR): instead of timing, train N steps on real
 tokens and print the training loss every 50 steps and at the end, to compare with train_llama's
-curve. Data: the first tokens*.bin shard (sorted by name) of DIR, from our prepare_data. Its
-format (include/slm/data/shard.hpp): a 40-byte little-endian header -- magic "SLMTOKS\\0",
-version u32 (= 1), token width u32 (2 or 4 bytes), vocab u64, token count u64, FNV-1a checksum
-u64 (not verified here; train_llama verifies it) -- then the tokens as little-endian u16 or
-u32. Row r of step s is window k = s*micro_batch + r: tokens [k*seq, k*seq + seq + 1) of the
+curve (tools/peer_loss_curve.py, which also reads the shard format). Data: the first tokens*.bin
+shard (sorted by name) of DIR, from our prepare_data. Row r of step s is window k = s*micro_batch + r: tokens [k*seq, k*seq + seq + 1) of the
 shard (consecutive windows in order, adjacent windows sharing one token, so every token is
 predicted once); the model reads the first seq tokens and the loss is the mean cross-entropy
 against the last seq (computed here in fp32 from the logits, the same as HF's own loss but
@@ -58,10 +55,7 @@ Prints a table and writes a JSON list of rows (one per mode) to --out.
 import argparse
 import gc
 import json
-import math
-import os
 import statistics
-import struct
 import sys
 import time
 
@@ -77,9 +71,6 @@ MAX_POSITIONS = 2048
 GIB = float(1 << 30)
 LOSS_PRINT_EVERY = 50
 
-SHARD_MAGIC = b"SLMTOKS\0"
-SHARD_VERSION = 1
-SHARD_HEADER_BYTES = 40
 
 NAME = "peer_train_step"
 
@@ -136,69 +127,6 @@ def parse_args():
         import peer_distributed  # tools/, next to this file; imports no torch at load time
         peer_distributed.check_args(p, args)
     return args
-
-
-# ------------------------------------------------------------------------------- token shards
-
-def first_shard(directory):
-    if not os.path.isdir(directory):
-        fail(f"data directory '{directory}' does not exist; run prepare_data first")
-    names = sorted(n for n in os.listdir(directory) if n.startswith("tokens") and n.endswith(".bin"))
-    if not names:
-        fail(f"no tokens*.bin shards in '{directory}'; run prepare_data --out {directory} first")
-    return os.path.join(directory, names[0])
-
-
-def open_shard(path):
-    """The shard's tokens as a read-only numpy memmap (uint16 or uint32), and its vocab."""
-    try:
-        import numpy as np
-    except ImportError:
-        fail("numpy is not installed; --loss-steps reads the token shards with numpy")
-    size = os.path.getsize(path)
-    if size < SHARD_HEADER_BYTES:
-        fail(f"token shard '{path}' is too short ({size} bytes; the header alone is "
-             f"{SHARD_HEADER_BYTES})")
-    with open(path, "rb") as f:
-        header = f.read(SHARD_HEADER_BYTES)
-    magic, version, width, vocab, count, _checksum = struct.unpack("<8sIIQQQ", header)
-    if magic != SHARD_MAGIC:
-        fail(f"'{path}' has a bad magic number (not an SLMTOKS token shard)")
-    if version != SHARD_VERSION:
-        fail(f"token shard '{path}' has version {version}; this reader knows {SHARD_VERSION}")
-    if width not in (2, 4):
-        fail(f"token shard '{path}' has token width {width} bytes (must be 2 or 4)")
-    if count * width != size - SHARD_HEADER_BYTES:
-        fail(f"token shard '{path}' holds {size - SHARD_HEADER_BYTES} token bytes but its header "
-             f"says {count} tokens of {width} bytes (truncated or padded)")
-    dtype = np.dtype("<u2") if width == 2 else np.dtype("<u4")
-    tokens = np.memmap(path, dtype=dtype, mode="r", offset=SHARD_HEADER_BYTES, shape=(count,))
-    return tokens, vocab
-
-
-class ShardWindows:
-    """Consecutive windows of seq + 1 tokens (stride seq) of one shard, in order."""
-
-    def __init__(self, path, seq):
-        self.path, self.seq = path, seq
-        self.tokens, self.vocab = open_shard(path)
-        self.windows = (len(self.tokens) - 1) // seq if len(self.tokens) > seq else 0
-        if self.windows == 0:
-            fail(f"token shard '{path}' has {len(self.tokens)} tokens, fewer than one window of "
-                 f"seq + 1 = {seq + 1}")
-        if self.vocab > VOCAB:
-            fail(f"the data's vocabulary ({self.vocab}) is larger than the model's ({VOCAB}); "
-                 f"prepare the data with --vocab {VOCAB} or less")
-
-    def batch(self, step, micro_batch):
-        """(micro_batch, seq + 1) int64 numpy array for this step."""
-        import numpy as np
-        rows = []
-        for r in range(micro_batch):
-            k = (step * micro_batch + r) % self.windows
-            rows.append(np.asarray(self.tokens[k * self.seq: k * self.seq + self.seq + 1],
-                                   dtype=np.int64))
-        return np.stack(rows)
 
 
 # ------------------------------------------------------------------------------------- torch
@@ -360,44 +288,6 @@ def measure_speed(torch, transformers, args, mode, state):
     return row
 
 
-def measure_loss(torch, transformers, args, mode, state):
-    path = first_shard(args.data)
-    data = ShardWindows(path, args.seq)
-    needed = args.loss_steps * args.micro_batch
-    print(f"# data: {path}: {len(data.tokens)} tokens, vocab {data.vocab}, {data.windows} windows "
-          f"of {args.seq} + 1", flush=True)
-    if needed > data.windows:
-        print(f"# note: {args.loss_steps} steps x {args.micro_batch} rows = {needed} windows > "
-              f"{data.windows}; the shard is read again from the start "
-              f"({needed / data.windows:.2f} passes)", flush=True)
-    params = setup(torch, transformers, args, mode, state)
-    step = state["step"]
-    row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,
-           "params": params, "data": path, "lr": args.lr, "loss_steps": args.loss_steps}
-    losses = []
-    t0 = time.perf_counter()
-    for s in range(args.loss_steps):
-        window = torch.from_numpy(data.batch(s, args.micro_batch)).to("cuda", non_blocking=True)
-        inputs, targets = window[:, :-1].contiguous(), window[:, 1:].contiguous()
-        loss = float(step(inputs, targets=targets).item())
-        losses.append(loss)
-        if not math.isfinite(loss):
-            print(f"{mode}: step {s + 1}: loss {loss}; stopping", flush=True)
-            break
-        n = s + 1
-        if n == 1 or n % LOSS_PRINT_EVERY == 0 or n == args.loss_steps:
-            recent = losses[-LOSS_PRINT_EVERY:]
-            print(f"{mode}: step {n:5d}  loss {loss:.4f}  (mean of last {len(recent)}: "
-                  f"{sum(recent) / len(recent):.4f})  {time.perf_counter() - t0:.0f} s", flush=True)
-    row["losses"] = losses
-    row["final_loss"] = losses[-1] if losses else None
-    row["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / GIB
-    row["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / GIB
-    print(f"{mode}: final loss {row['final_loss']:.4f} after {len(losses)} steps "
-          f"(ln {VOCAB} = {math.log(VOCAB):.4f})", flush=True)
-    return row
-
-
 def free(torch, state, mode):
     state.clear()
     if mode == "compile":
@@ -413,7 +303,9 @@ def run_mode(torch, transformers, args, mode):
     torch.cuda.reset_peak_memory_stats()
     try:
         if args.loss_steps > 0:
-            row = measure_loss(torch, transformers, args, mode, state)
+            import peer_loss_curve  # tools/, next to this file
+            row = peer_loss_curve.measure_loss(sys.modules[__name__], torch, transformers, args,
+                                               mode, state)
         else:
             row = measure_speed(torch, transformers, args, mode, state)
     except Exception as e:  # noqa: BLE001 -- only out-of-memory is caught; the rest re-raises
