@@ -51,6 +51,18 @@ inline void add_cost(Json& line, double tokens_per_s, int gpus, double dollars_p
     line["dollars_per_mtok"] = 1e6 / per_dollar;
 }
 
+// The per-op profile as {op: milliseconds per step} plus "idle".
+template <class Profile>
+Json ops_ms(const Profile& ops) {
+    Json out = Json::object();
+    const auto steps = static_cast<double>(ops.steps);
+    for (int i = 0; i < slm::op_count; ++i)
+        out[std::string(slm::op_names[static_cast<size_t>(i)])] =
+            1e3 * ops.seconds[static_cast<size_t>(i)] / steps;
+    out["idle"] = 1e3 * ops.idle_seconds() / steps;
+    return out;
+}
+
 // `step_seconds(backend, fn)` runs fn and returns its duration by the device's clock.
 template <class Model, class StepTimer>
 Json measure_point(const Point& p, const Device& device, StepTimer step_seconds, int warmup,
@@ -97,12 +109,7 @@ Json measure_point(const Point& p, const Device& device, StepTimer step_seconds,
                                   (device.peak_tflops * 1e12);
         if (device.memory_in_use) measured["memory_gib"] = gib(device.memory_in_use() - before);
         add_cost(measured, tokens_per_s, 1, device.dollars_per_hour);
-        Json op_ms = Json::object();
-        for (int i = 0; i < slm::op_count; ++i)
-            op_ms[std::string(slm::op_names[static_cast<size_t>(i)])] =
-                1e3 * ops.seconds[static_cast<size_t>(i)] / static_cast<double>(ops.steps);
-        op_ms["idle"] = 1e3 * ops.idle_seconds() / static_cast<double>(ops.steps);
-        measured["ops_ms"] = op_ms;
+        measured["ops_ms"] = ops_ms(ops);
         return measured;
     } catch (const slm::Error& e) {
         const std::string what = e.what();

@@ -93,12 +93,7 @@ Json measure_on_ranks(const Point& p, const Device& device, StepTimer step_secon
     if (memory >= 0) measured["memory_gib"] = gib(memory);
     measured["state_gib"] = gib(state);
     add_cost(measured, tokens_per_s, world, device.dollars_per_hour);
-    Json op_ms = Json::object();
-    for (int i = 0; i < slm::op_count; ++i)
-        op_ms[std::string(slm::op_names[static_cast<size_t>(i)])] =
-            1e3 * ops.seconds[static_cast<size_t>(i)] / static_cast<double>(ops.steps);
-    op_ms["idle"] = 1e3 * ops.idle_seconds() / static_cast<double>(ops.steps);
-    measured["ops_ms"] = op_ms;
+    measured["ops_ms"] = ops_ms(ops);
     return measured;
 }
 
