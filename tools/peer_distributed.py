@@ -141,16 +141,7 @@ def measure(peer, torch, transformers, args, mode, state, ctx):
             what = " (includes compilation)" if i == 0 else ""
             say(ctx, f"# compile: warm-up step {i + 1} (rank 0): {warm[-1]:.2f} s{what}")
     dist.barrier(device_ids=[ctx.local_rank])
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times, last_loss = [], None
-    for _ in range(args.steps):
-        start.record()
-        last_loss = step(ids, labels=ids)
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) / 1e3)
+    times, last_loss = peer.timed_steps(torch, step, ids, args.steps)
     return {"params": params, "warmup_s": warm, "times": times,
             "last_loss": float(last_loss.item())}
 

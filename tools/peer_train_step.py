@@ -222,6 +222,22 @@ def make_step(torch, forward, optimizer, autocast=True):
     return step
 
 
+def timed_steps(torch, step, ids, steps):
+    """Peak memory statistics reset, then `steps` steps each timed by CUDA events: (seconds per
+    step, the last step's loss)."""
+    torch.cuda.synchronize()
+    torch.cuda.reset_peak_memory_stats()
+    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    times, last_loss = [], None
+    for _ in range(steps):
+        start.record()
+        last_loss = step(ids, labels=ids)
+        stop.record()
+        stop.synchronize()
+        times.append(start.elapsed_time(stop) / 1e3)
+    return times, last_loss
+
+
 def setup(torch, transformers, args, mode, state):
     """Builds model, optimizer and step function into `state` (so the caller can free them)."""
     state["model"] = build_model(torch, transformers, args.preset, args.seed)
@@ -261,16 +277,7 @@ def measure_speed(torch, transformers, args, mode, state):
         print(f"# compile: compilation took about {row['compile_s']:.1f} s "
               f"(first warm-up step {warm[0]:.1f} s)", flush=True)
 
-    torch.cuda.synchronize()
-    torch.cuda.reset_peak_memory_stats()
-    start, stop = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    times, last_loss = [], None
-    for _ in range(args.steps):
-        start.record()
-        last_loss = step(ids, labels=ids)
-        stop.record()
-        stop.synchronize()
-        times.append(start.elapsed_time(stop) / 1e3)
+    times, last_loss = timed_steps(torch, step, ids, args.steps)
     median = statistics.median(times)
     tokens_per_s = args.micro_batch * args.seq / median
     row.update({
