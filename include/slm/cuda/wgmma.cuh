@@ -34,6 +34,13 @@ __device__ __forceinline__ uint32_t swizzled_offset(int rows, int r, int chunk) 
     return static_cast<uint32_t>((chunk / 8) * rows * 128 + r * 128 + (((chunk % 8) ^ (r % 8)) * 16));
 }
 
+// `p` (dynamic shared memory) rounded up to the next 1024-byte boundary, where swizzled tiles
+// must start; a kernel asks for 1024 bytes more than its tiles need.
+__device__ __forceinline__ unsigned char* swizzle_aligned(unsigned char* p) {
+    return reinterpret_cast<unsigned char*>((reinterpret_cast<uintptr_t>(p) + 1023) &
+                                            ~uintptr_t{1023});
+}
+
 // The descriptor of a 128-byte-swizzled operand starting at `start` (shared memory).
 __device__ __forceinline__ uint64_t descriptor(const void* start, uint32_t leading_bytes,
                                                uint32_t stride_bytes) {

@@ -140,35 +140,20 @@ __global__ void __launch_bounds__(BlockN / 16 * 32)
 
     const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
     const int g = lane / 4, t = lane % 4;
-    const int k_tiles = (p.seq + BlockN - 1) / BlockN;
-    const WorkItem item = work_item(p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
-    const int kvh = item.unit % p.kv_heads, b = item.unit / p.kv_heads;
-    const int j0 = item.tile * BlockN;
-
-    const bf16* seq_rows = qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride;  // position 0
-    const bf16* k_g = seq_rows + static_cast<int64_t>(j0) * p.qkv_stride + p.k_offset + kvh * D;
-    const bf16* v_g = seq_rows + static_cast<int64_t>(j0) * p.qkv_stride + p.v_offset + kvh * D;
-    // Steps: (query head of the group, query tile from the diagonal on), head-major.
-    const int it0 = j0 / BlockM, q_tiles = (p.seq + BlockM - 1) / BlockM;
-    const int per_head = q_tiles - it0, n_steps = p.group * per_head;
-    auto step_head = [&](int s) { return kvh * p.group + s / per_head; };
-    auto step_row = [&](int s) { return (it0 + s % per_head) * BlockM; };
+    const auto tile = key_tile<D, BlockN, BlockM>(qkv, p);
+    const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
     auto load_step = [&](int s, int buf) {
-        const int h = step_head(s), i0 = step_row(s);
-        const bf16* q_g = seq_rows + static_cast<int64_t>(i0) * p.qkv_stride + h * D;
-        const bf16* do_g = d_out + (static_cast<int64_t>(b) * p.seq + i0) * p.out_stride + h * D;
-        load_tile<BlockM, D, threads>(q_s + buf * BlockM * ld, q_g, p.qkv_stride, p.seq - i0, q_g,
-                                      tid);
-        load_tile<BlockM, D, threads>(do_s + buf * BlockM * ld, do_g, p.out_stride, p.seq - i0,
-                                      do_g, tid);
-        const int64_t stat = (static_cast<int64_t>(b) * p.heads + h) * p.seq + i0;
-        load_row_stats<BlockM, threads>(lse_s + buf * BlockM, lse + stat, p.seq - i0, lse + stat,
-                                        tid);
-        load_row_stats<BlockM, threads>(delta_s + buf * BlockM, delta + stat, p.seq - i0,
-                                        delta + stat, tid);
+        load_key_tile_step<D, BlockN, BlockM, threads>(
+            tile, s, buf, d_out, lse, delta, lse_s, delta_s, p, tid,
+            [&](int bb, const bf16* q_g, const bf16* do_g, int valid) {
+                load_tile<BlockM, D, threads>(q_s + bb * BlockM * ld, q_g, p.qkv_stride, valid,
+                                              q_g, tid);
+                load_tile<BlockM, D, threads>(do_s + bb * BlockM * ld, do_g, p.out_stride, valid,
+                                              do_g, tid);
+            });
     };
-    load_tile<BlockN, D, threads>(k_s, k_g, p.qkv_stride, p.seq - j0, k_g, tid);
-    load_tile<BlockN, D, threads>(v_s, v_g, p.qkv_stride, p.seq - j0, v_g, tid);
+    load_tile<BlockN, D, threads>(k_s, tile.k, p.qkv_stride, p.seq - j0, tile.k, tid);
+    load_tile<BlockN, D, threads>(v_s, tile.v, p.qkv_stride, p.seq - j0, tile.v, tid);
     load_step(0, 0);
     cp_async_commit();
 
@@ -186,7 +171,7 @@ __global__ void __launch_bounds__(BlockN / 16 * 32)
             cp_async_wait<0>();
         }
         __syncthreads();
-        const int h = step_head(s), i0 = step_row(s);
+        const int h = tile.head(s, p), i0 = tile.row(s);
         const bf16* q_t = q_s + buf * BlockM * ld;
         const bf16* do_t = do_s + buf * BlockM * ld;
         const float* lse_t = lse_s + buf * BlockM;
@@ -318,25 +303,8 @@ __global__ void __launch_bounds__(BlockN / 16 * 32)
         }
     }
 
-    // dK = scale·Σ dSᵀ·Q and dV, once per key of the sequence (rows past it are padding).
-    bf16* dk_g = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + p.k_offset + kvh * D;
-    bf16* dv_g = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + p.v_offset + kvh * D;
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
-        const int col = dt * 8 + 2 * t;
-        if (key_lo < p.seq) {
-            const int64_t at = static_cast<int64_t>(key_lo) * p.qkv_stride + col;
-            *reinterpret_cast<uint32_t*>(dk_g + at) =
-                pack_bf16(dk[dt][0] * p.scale, dk[dt][1] * p.scale);
-            *reinterpret_cast<uint32_t*>(dv_g + at) = pack_bf16(dv[dt][0], dv[dt][1]);
-        }
-        if (key_hi < p.seq) {
-            const int64_t at = static_cast<int64_t>(key_hi) * p.qkv_stride + col;
-            *reinterpret_cast<uint32_t*>(dk_g + at) =
-                pack_bf16(dk[dt][2] * p.scale, dk[dt][3] * p.scale);
-            *reinterpret_cast<uint32_t*>(dv_g + at) = pack_bf16(dv[dt][2], dv[dt][3]);
-        }
-    }
+    store_key_rows<D>([&](int dt, int c) { return dk[dt][c]; },
+                      [&](int dt, int c) { return dv[dt][c]; }, b, kvh, key_lo, d_qkv, p, t);
 }
 
 }  // namespace slm::attention::cuda_flash

@@ -181,6 +181,81 @@ __device__ __forceinline__ QueryTile query_tile(const bf16* qkv, const Problem& 
     return t;
 }
 
+// The key tile a backward CTA owns (heavy causal tiles first, as work_item orders them) and the
+// steps it walks: (query head of its kv group, query tile of BlockM rows from the diagonal on),
+// head-major. k and v are the tile's first key's rows of its kv head.
+template <int D, int BlockN, int BlockM>
+struct KeyTile {
+    int kvh, b, j0, it0, per_head, n_steps;
+    const bf16 *seq_rows, *k, *v;  // seq_rows: the sequence's position 0 in qkv
+
+    __device__ __forceinline__ int head(int s, const Problem& p) const {
+        return kvh * p.group + s / per_head;
+    }
+    __device__ __forceinline__ int row(int s) const { return (it0 + s % per_head) * BlockM; }
+};
+template <int D, int BlockN, int BlockM>
+__device__ __forceinline__ KeyTile<D, BlockN, BlockM> key_tile(const bf16* qkv, const Problem& p) {
+    const int k_tiles = (p.seq + BlockN - 1) / BlockN;
+    const WorkItem item = work_item(p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
+    KeyTile<D, BlockN, BlockM> t;
+    t.kvh = item.unit % p.kv_heads;
+    t.b = item.unit / p.kv_heads;
+    t.j0 = item.tile * BlockN;
+    t.seq_rows = qkv + static_cast<int64_t>(t.b) * p.seq * p.qkv_stride;
+    const bf16* first = t.seq_rows + static_cast<int64_t>(t.j0) * p.qkv_stride + t.kvh * D;
+    t.k = first + p.k_offset;
+    t.v = first + p.v_offset;
+    t.it0 = t.j0 / BlockM;
+    t.per_head = (p.seq + BlockM - 1) / BlockM - t.it0;
+    t.n_steps = p.group * t.per_head;
+    return t;
+}
+
+// Step s of a key tile: the rows of Q and dO it reads (query head h, rows from i0), and into the
+// double buffers at `buf` its rows' lse and delta. `load` moves a (BlockM × D) tile (the padded
+// load_tile or load_swizzled, with the caller's shared buffers bound). The caller commits.
+template <int D, int BlockN, int BlockM, int Threads, class LoadRows>
+__device__ __forceinline__ void load_key_tile_step(const KeyTile<D, BlockN, BlockM>& tile, int s,
+                                                   int buf, const bf16* d_out, const float* lse,
+                                                   const float* delta, float* lse_s,
+                                                   float* delta_s, const Problem& p, int tid,
+                                                   LoadRows load) {
+    const int h = tile.head(s, p), i0 = tile.row(s);
+    const bf16* q_g = tile.seq_rows + static_cast<int64_t>(i0) * p.qkv_stride + h * D;
+    const bf16* do_g = d_out + (static_cast<int64_t>(tile.b) * p.seq + i0) * p.out_stride + h * D;
+    load(buf, q_g, do_g, p.seq - i0);
+    const int64_t stat = (static_cast<int64_t>(tile.b) * p.heads + h) * p.seq + i0;
+    load_row_stats<BlockM, Threads>(lse_s + buf * BlockM, lse + stat, p.seq - i0, lse + stat, tid);
+    load_row_stats<BlockM, Threads>(delta_s + buf * BlockM, delta + stat, p.seq - i0,
+                                    delta + stat, tid);
+}
+
+// dK = scale·Σ dSᵀ·Q and dV of this lane's two keys (key_lo and key_lo + 8) of kv head kvh,
+// columns 8dt + 2t and 8dt + 2t + 1 of each C fragment dt; keys past the sequence are padding
+// and not stored. dk(dt, c), dv(dt, c): element c of the accumulators' C fragment dt.
+template <int D, class DkAt, class DvAt>
+__device__ __forceinline__ void store_key_rows(DkAt dk, DvAt dv, int b, int kvh, int key_lo,
+                                               bf16* d_qkv, const Problem& p, int t) {
+    bf16* rows = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + kvh * D;
+    bf16* dk_g = rows + p.k_offset;
+    bf16* dv_g = rows + p.v_offset;
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+        const int col = dt * 8 + 2 * t;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int key = key_lo + 8 * r;
+            if (key >= p.seq) continue;
+            const int64_t at = static_cast<int64_t>(key) * p.qkv_stride + col;
+            *reinterpret_cast<uint32_t*>(dk_g + at) =
+                cuda::mma::pack_bf16(dk(dt, 2 * r) * p.scale, dk(dt, 2 * r + 1) * p.scale);
+            *reinterpret_cast<uint32_t*>(dv_g + at) =
+                cuda::mma::pack_bf16(dv(dt, 2 * r), dv(dt, 2 * r + 1));
+        }
+    }
+}
+
 // Key/value tile j of a QueryTile into buffer `buf` of the double-buffered k_s and v_s, each
 // 2 × (BlockN, padded<D>). The caller commits the group.
 template <int D, int BlockN, int Threads>

@@ -68,6 +68,51 @@ __device__ __forceinline__ void online_softmax(float (&sc)[NT][4], float (&o)[DT
     }
 }
 
+// The epilogue of a forward warp: its 16 query rows from warp_first, O / l as bf16 through
+// `stage` (16 rows × padded<D> bf16 of shared memory that only this warp uses now) so the global
+// stores are 16 bytes wide, and the rows' log-sum-exp; rows past the sequence are not stored.
+// o(dt, c) is element c of the output accumulator's C fragment dt (columns 8dt..8dt+7); m and l
+// are the rows' running max and this lane's partial sums (online_softmax).
+template <int D, class Accumulator>
+__device__ __forceinline__ void store_forward_rows(Accumulator o, const float (&m)[2],
+                                                   float (&l)[2], bf16* stage, bf16* out,
+                                                   float* lse, const Problem& p, int b, int h,
+                                                   int warp_first, int lane) {
+    constexpr int ld = padded<D>, chunks = D / 8;
+    const int g = lane / 4, t = lane % 4;
+    float inv[2];
+#pragma unroll
+    for (int r = 0; r < 2; ++r) {
+        l[r] = quad_sum(l[r]);
+        inv[r] = 1.0f / l[r];
+    }
+#pragma unroll
+    for (int dt = 0; dt < D / 8; ++dt) {
+        const int col = dt * 8 + 2 * t;
+        *reinterpret_cast<uint32_t*>(stage + g * ld + col) =
+            cuda::mma::pack_bf16(o(dt, 0) * inv[0], o(dt, 1) * inv[0]);
+        *reinterpret_cast<uint32_t*>(stage + (g + 8) * ld + col) =
+            cuda::mma::pack_bf16(o(dt, 2) * inv[1], o(dt, 3) * inv[1]);
+    }
+    __syncwarp();
+    bf16* o_g = out + (static_cast<int64_t>(b) * p.seq + warp_first) * p.out_stride + h * D;
+#pragma unroll
+    for (int k = 0; k < 16 * chunks / 32; ++k) {
+        const int i = lane + 32 * k, r = i / chunks, c = (i % chunks) * 8;
+        if (warp_first + r < p.seq)
+            *reinterpret_cast<uint4*>(o_g + r * p.out_stride + c) =
+                *reinterpret_cast<const uint4*>(stage + r * ld + c);
+    }
+    if (t == 0) {
+        float* lse_row = lse + (static_cast<int64_t>(b) * p.heads + h) * p.seq;
+#pragma unroll
+        for (int r = 0; r < 2; ++r) {
+            const int row = warp_first + g + 8 * r;
+            if (row < p.seq) lse_row[row] = (m[r] * p.scale_log2 + log2f(l[r])) * ln2;
+        }
+    }
+}
+
 // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, heads·D) bf16, lse: (B, heads, T) fp32.
 // Grid: ceil(T / BlockM) · B · heads CTAs, latest query tiles first. Block: BlockM / 16 warps.
 template <int D, int BlockM, int BlockN, int MinBlocks>
@@ -162,41 +207,9 @@ __global__ void __launch_bounds__(BlockM / 16 * 32, MinBlocks)
         __syncthreads();  // buffer `buf` is free for tile j+2
     }
 
-    // Epilogue: O / l through this warp's own rows of q_s (only this warp read them) so the global
-    // stores are 16 bytes wide; rows past the sequence are not stored.
-    float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        l[r] = quad_sum(l[r]);
-        inv[r] = 1.0f / l[r];
-    }
-    bf16* stage = q_s + warp * 16 * ld;
-#pragma unroll
-    for (int dt = 0; dt < DT; ++dt) {
-        const int col = dt * 8 + 2 * t;
-        *reinterpret_cast<uint32_t*>(stage + g * ld + col) =
-            pack_bf16(o[dt][0] * inv[0], o[dt][1] * inv[0]);
-        *reinterpret_cast<uint32_t*>(stage + (g + 8) * ld + col) =
-            pack_bf16(o[dt][2] * inv[1], o[dt][3] * inv[1]);
-    }
-    __syncwarp();
-    constexpr int chunks = D / 8;
-    bf16* o_g = out + (static_cast<int64_t>(b) * p.seq + warp_first) * p.out_stride + h * D;
-#pragma unroll
-    for (int k = 0; k < 16 * chunks / 32; ++k) {
-        const int i = lane + 32 * k, r = i / chunks, c = (i % chunks) * 8;
-        if (warp_first + r < p.seq)
-            *reinterpret_cast<uint4*>(o_g + r * p.out_stride + c) =
-                *reinterpret_cast<const uint4*>(stage + r * ld + c);
-    }
-    if (t == 0) {
-        float* lse_row = lse + (static_cast<int64_t>(b) * p.heads + h) * p.seq;
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int row = r == 0 ? row_lo : row_hi;
-            if (row < p.seq) lse_row[row] = (m[r] * p.scale_log2 + log2f(l[r])) * ln2;
-        }
-    }
+    // Epilogue through this warp's own rows of q_s (only this warp read them).
+    store_forward_rows<D>([&](int dt, int c) { return o[dt][c]; }, m, l, q_s + warp * 16 * ld,
+                          out, lse, p, b, h, warp_first, lane);
 }
 
 }  // namespace slm::attention::cuda_flash

@@ -17,6 +17,7 @@
 #include <cstdint>
 
 #include "slm/attention/cuda/flash_common.cuh"
+#include "slm/attention/cuda/flash_forward.cuh"
 #include "slm/cuda/mma.cuh"
 #include "slm/cuda/wgmma.cuh"
 
@@ -32,8 +33,8 @@ struct WarpgroupForwardTiles {
     static constexpr int q_bytes = BlockM * D * 2, kv_bytes = BlockN * D * 2;
     // Q, then K and V double-buffered, each on a 1024-byte boundary; 1024 bytes to align.
     static constexpr int smem_bytes = q_bytes + 4 * kv_bytes + 1024;
-    // The epilogue stages O through the K and V buffers: 16 rows of D + 8 bf16 per warp.
-    static_assert(8 * 16 * (D + 8) * 2 <= 4 * kv_bytes, "the staging area fits the K, V buffers");
+    // The epilogue stages O through the K and V buffers: 16 rows of padded<D> bf16 per warp.
+    static_assert(8 * 16 * padded<D> * 2 <= 4 * kv_bytes, "the staging area fits the K, V buffers");
 };
 
 // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, heads·D) bf16, lse: (B, heads, T) fp32.
@@ -49,8 +50,7 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
     namespace wg = cuda::wgmma;
 
     extern __shared__ unsigned char smem_raw[];
-    unsigned char* smem = reinterpret_cast<unsigned char*>(
-        (reinterpret_cast<uintptr_t>(smem_raw) + 1023) & ~uintptr_t{1023});
+    unsigned char* smem = wg::swizzle_aligned(smem_raw);
     unsigned char* q_s = smem;
     unsigned char* k_s = q_s + Tiles::q_bytes;      // 2 buffers
     unsigned char* v_s = k_s + 2 * Tiles::kv_bytes;  // 2 buffers
@@ -161,42 +161,10 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
         __syncthreads();  // buffer `buf` is free for tile j+2
     }
 
-    // Epilogue: O / l through this warp's own staging rows (in the K, V buffers, free now) so the
-    // global stores are 16 bytes wide; rows past the sequence are not stored.
-    float inv[2];
-#pragma unroll
-    for (int r = 0; r < 2; ++r) {
-        l[r] = quad_sum(l[r]);
-        inv[r] = 1.0f / l[r];
-    }
-    constexpr int ld = D + 8;
-    bf16* stage = reinterpret_cast<bf16*>(k_s) + warp * 16 * ld;
-#pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
-        const int col = dt * 8 + 2 * t;
-        *reinterpret_cast<uint32_t*>(stage + g * ld + col) =
-            pack_bf16(o[4 * dt] * inv[0], o[4 * dt + 1] * inv[0]);
-        *reinterpret_cast<uint32_t*>(stage + (g + 8) * ld + col) =
-            pack_bf16(o[4 * dt + 2] * inv[1], o[4 * dt + 3] * inv[1]);
-    }
-    __syncwarp();
-    constexpr int chunks = D / 8;
-    bf16* o_g = out + (static_cast<int64_t>(b) * p.seq + warp_first) * p.out_stride + h * D;
-#pragma unroll
-    for (int k = 0; k < 16 * chunks / 32; ++k) {
-        const int i = lane + 32 * k, r = i / chunks, c = (i % chunks) * 8;
-        if (warp_first + r < p.seq)
-            *reinterpret_cast<uint4*>(o_g + r * p.out_stride + c) =
-                *reinterpret_cast<const uint4*>(stage + r * ld + c);
-    }
-    if (t == 0) {
-        float* lse_row = lse + (static_cast<int64_t>(b) * p.heads + h) * p.seq;
-#pragma unroll
-        for (int r = 0; r < 2; ++r) {
-            const int row = r == 0 ? row_lo : row_hi;
-            if (row < p.seq) lse_row[row] = (m[r] * p.scale_log2 + log2f(l[r])) * ln2;
-        }
-    }
+    // Epilogue through this warp's own staging rows in the K and V buffers (free now).
+    store_forward_rows<D>([&](int dt, int c) { return o[4 * dt + c]; }, m, l,
+                          reinterpret_cast<bf16*>(k_s) + warp * 16 * padded<D>, out, lse, p, b, h,
+                          warp_first, lane);
 }
 
 }  // namespace slm::attention::cuda_flash
