@@ -29,11 +29,17 @@ struct Device {
     std::function<void()> synchronize;
 };
 
-// `step_seconds(backend, fn)` runs fn once and returns its duration as the timer measures it.
-template <class Model, class Parallel = parallel::Single, class StepTimer>
+struct NoSetup {
+    template <class B>
+    void operator()(B&) const {}
+};
+
+// `step_seconds(backend, fn)` runs fn once and returns its duration as the timer measures it;
+// `setup(backend)` runs once before the warm-up steps (backend options under test).
+template <class Model, class Parallel = parallel::Single, class StepTimer, class Setup = NoSetup>
 void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch, int64_t seq,
                 const Device& device, StepTimer step_seconds, int64_t warmup = 3,
-                Parallel parallel = {}) {
+                Parallel parallel = {}, Setup setup = {}) {
     RunConfig run;
     run.batch = batch;
     run.seq = seq;
@@ -46,6 +52,7 @@ void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch
         const int gpus = parallel.world_size();
         Trainer<Model, Parallel> trainer(model, run, std::move(parallel));
         data::RandomTokens data(model.vocab, batch, seq, 1);
+        setup(trainer.backend());
         for (int64_t i = 0; i < warmup; ++i) trainer.train_step(data);
         if (device.synchronize) device.synchronize();
         std::vector<double> times;

@@ -136,3 +136,55 @@ TEST_CASE("cross-entropy: a target outside the vocabulary throws, naming its pos
                                                   101, scratch.data(), 37, 1.0, nullptr, dw.data());
     CHECK(ok.counted == 34);
 }
+
+// The two row kernels behind the vector path: the row held in registers (vocab up to
+// ce_row_register_capacity, one, two or four 16-byte packs per thread) and the three-pass kernel
+// (any vocab). Each is checked against the CPU reference, and they against each other.
+TEST_CASE("cross-entropy row kernels: in registers (1, 2, 4 packs) and in three passes") {
+    if (!gpu_available()) return;
+    namespace cu = slm::cuda;
+    slm::cuda::Backend backend;  // for uploads and downloads
+    cu::Gemm gemm;
+    cu::Workspace workspace;
+    cu::DeviceBuffer<cu::DeviceReport> report(1);
+    const int64_t n = 37, d = 40, chunk = 16;
+    const double grad_scale = 0.5;
+    // 1024 and 5000 → 1 pack per thread, 9000 → 2, 20000 → 4; 40000 is beyond the registers.
+    for (int64_t vocab : {1024, 5000, 9000, 20000, 40000}) {
+        CAPTURE(vocab);
+        const Problem p(n, d, vocab);
+        std::vector<double> logits(chunk * vocab), dx_ref(n * d), dw_ref(vocab * d, 0.0);
+        const auto ref = slm::cpu::lm_head_cross_entropy(p.x.data(), p.w.data(), p.targets.data(),
+                                                         n, d, vocab, logits.data(), chunk,
+                                                         grad_scale, dx_ref.data(), dw_ref.data());
+        auto x = to_device(backend, to_bf16(p.x));
+        auto w = to_device(backend, to_bf16(p.w));
+        auto targets = to_device(backend, p.targets);
+        auto scratch = backend.allocate<std::byte>(chunk * vocab * 2);
+        std::vector<double> losses, dxs[2], dws[2];
+        for (bool three_passes : {false, true}) {
+            CAPTURE(three_passes);
+            const cu::DeviceReport fresh{};
+            backend.upload(report.data(), &fresh, 1);
+            auto dx = backend.allocate<bf16>(n * d);
+            auto dw = to_device(backend, std::vector<float>(static_cast<size_t>(vocab * d), 0.0f));
+            cu::lm_head_cross_entropy(gemm, x.data(), w.data(), targets.data(), n, d, vocab,
+                                      scratch.data(), chunk, grad_scale, dx.data(), dw.data(),
+                                      report.data(), workspace, backend.stream(), three_passes);
+            cu::DeviceReport r{};
+            backend.download(&r, report.data(), 1);
+            REQUIRE(r.counted == n - 3);
+            const double mean = r.loss_sum / r.counted;
+            CHECK(std::abs(mean - ref.mean) / ref.mean < 1e-2);
+            dxs[three_passes] = to_double(to_host(backend, dx));
+            dws[three_passes] = to_double(to_host(backend, dw));
+            CHECK(relative_error(dxs[three_passes], dx_ref) < 1e-2);
+            CHECK(relative_error(dws[three_passes], dw_ref) < 1e-2);
+            losses.push_back(mean);
+        }
+        // The same sums in another order: fp32 rounding apart, and bf16 dlogits a rounding apart.
+        CHECK(std::abs(losses[0] - losses[1]) / losses[1] < 1e-5);
+        CHECK(relative_error(dxs[0], dxs[1]) < 2e-3);
+        CHECK(relative_error(dws[0], dws[1]) < 2e-3);
+    }
+}

@@ -130,3 +130,21 @@ TEST_CASE("GEMM: one algorithm choice per distinct problem, reused by later call
     CHECK(backend.gemm().cached_plans() == before + 2);
     backend.synchronize();
 }
+
+// With timed candidates the first call of a shape runs several algorithms before the real one:
+// beta = 0 into C itself, beta = 1 into a scratch copy. The result must still be one product
+// added once, with padding and gaps untouched.
+TEST_CASE("GEMM: timing the heuristic's candidates leaves the results exact (beta 0 and 1)") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    backend.gemm().set_timed_candidates(8);
+    CHECK(backend.gemm().timed_candidates() == 8);
+    for (Trans ta : {Trans::N, Trans::T})
+        for (const Case& base : {Case{ta, Trans::T, 37, 45, 200, 0, 1}, Case{ta, Trans::N, 64, 72, 128, 8, 1},
+                                 Case{ta, Trans::N, 29, 16, 24, 0, 3}, Case{ta, Trans::T, 256, 512, 384, 0, 1}}) {
+            run_case<bf16>(backend, base, 1.0f, 0.0f);
+            run_case<bf16>(backend, base, 0.5f, 1.0f);
+            run_case<float>(backend, base, 1.0f, 1.0f);
+        }
+    CHECK(throws_error_containing([&] { backend.gemm().set_timed_candidates(0); }, "outside [1, 16]"));
+}

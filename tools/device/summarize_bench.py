@@ -1,16 +1,35 @@
-import json, sys, os
-out = os.environ.get("OUT", ".")
-def load(name):
-    try: return json.load(open(os.path.join(out, name)))
-    except Exception as e: print("missing", name, e); return None
-a = load("attn.json")
-if a:
-    for b in a["benchmarks"]:
-        if b.get("error_occurred"): print(b["name"], b["error_message"][:100]); continue
-        print(f'{b["name"].split("/iterations")[0]:55s} {b.get("TFLOPs", b.get("tflops", 0)):7.1f} TFLOP/s')
-t = load("train.json")
-if t:
-    for b in t["benchmarks"]:
-        n = b["name"].split("/iterations")[0]
-        if b.get("error_occurred"): print(n, b["error_message"][:120]); continue
-        print(f'{n:45s} {b["tokens_per_s"]:9.0f} tok/s MFU {b.get("MFU_pct",0):5.1f}% mem {b.get("memory_GiB",0):6.2f} est {b["estimate_GiB"]:6.2f} attn {b.get("attention_ms",0):7.1f}ms mm {b.get("matmul_ms",0):7.1f}ms emb {b.get("embedding_ms",0):5.1f}ms comm {b.get("communication_ms",0):5.1f}ms idle {b.get("idle_ms",0):6.1f}ms')
+"""One line per benchmark from Google Benchmark JSON files, for the end of a device call's output.
+
+    python3 tools/device/summarize_bench.py $OUT/train.json $OUT/loss.json ...
+
+Prints the counters our benchmarks report that a given line has (tokens/s, MFU, memory and the
+per-op milliseconds of train_step_*; TFLOP/s, GB/s and the median of the kernel benchmarks).
+A missing or unreadable file is named and skipped.
+"""
+import json
+import sys
+
+# (counter, label, format) in print order; a line shows the ones it has.
+COUNTERS = [
+    ("tokens_per_s", "tok/s", "{:9.0f}"), ("MFU_pct", "MFU%", "{:5.1f}"),
+    ("memory_GiB", "GiB", "{:6.2f}"), ("median_ms", "ms", "{:8.3f}"),
+    ("TFLOPs", "TFLOP/s", "{:6.1f}"), ("GBps", "GB/s", "{:7.1f}"),
+    ("matmul_ms", "mm", "{:6.1f}"), ("attention_ms", "attn", "{:6.1f}"), ("loss_ms", "loss", "{:5.1f}"),
+    ("norm_ms", "norm", "{:5.1f}"), ("swiglu_ms", "swiglu", "{:5.1f}"), ("rope_ms", "rope", "{:4.1f}"),
+    ("optimizer_ms", "opt", "{:4.1f}"), ("communication_ms", "comm", "{:5.1f}"), ("idle_ms", "idle", "{:5.1f}"),
+]
+
+for path in sys.argv[1:]:
+    try:
+        with open(path) as f:
+            benchmarks = json.load(f)["benchmarks"]
+    except (OSError, ValueError, KeyError) as e:
+        print(f"{path}: no benchmarks ({e})")
+        continue
+    for b in benchmarks:
+        name = b["name"].split("/iterations")[0].split("/manual_time")[0]
+        if b.get("error_occurred"):
+            print(f"{name}: {b.get('error_message', 'error')[:120]}")
+            continue
+        parts = [f"{label} " + fmt.format(b[key]) for key, label, fmt in COUNTERS if key in b]
+        print(f"{name:60s} " + "  ".join(parts))

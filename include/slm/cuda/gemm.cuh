@@ -12,16 +12,24 @@
 // is called with the operands swapped and the transpose flags unchanged. An algorithm is chosen
 // once per (shape, strides, output type, pointer alignment) by cuBLASLt's heuristic and cached
 // with its descriptors; every GEMM shares one 32 MiB workspace.
+//
+// With set_timed_candidates(n > 1), the first call of each shape instead times the heuristic's
+// first n candidates on the call's own operands (beta = 0: into C itself, which the real call
+// then overwrites; beta ≠ 0: into a scratch copy of C's extent, or not at all when that does not
+// fit) and keeps the fastest. Timing noise can make two runs choose differently, so the choice
+// — and with it the last bits of the results — may differ from run to run: off by default.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <array>
 #include <compare>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "slm/core/error.hpp"
 #include "slm/cuda/check.cuh"
@@ -80,13 +88,28 @@ public:
                       alignment(a, batch.stride_a * bf, batch.count),
                       alignment(b, batch.stride_b * bf, batch.count),
                       alignment(c, batch.stride_c * cb, batch.count)};
-        const Plan& p = plan(key);
+        Plan& p = plan(key);
+        if (!p.tuned) {
+            const int64_t extent = (batch.count - 1) * batch.stride_c + (m - 1) * ldc + n;
+            choose_fastest(p, stream, alpha, a, b, beta, c, extent * cb);
+        }
         SLM_CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c,
                                         p.c, &p.algo, workspace_.data(),
                                         static_cast<size_t>(workspace_bytes), stream));
     }
 
     size_t cached_plans() const { return plans_.size(); }
+
+    // How many heuristic candidates a new shape times (1: the heuristic's first, untimed).
+    // Applies to shapes first seen after the call.
+    void set_timed_candidates(int n) {
+        require(n >= 1 && n <= max_candidates, "Gemm::set_timed_candidates: " + std::to_string(n) +
+                                                   " is outside [1, " +
+                                                   std::to_string(max_candidates) + "]");
+        timed_candidates_ = n;
+    }
+    int timed_candidates() const { return timed_candidates_; }
+    static constexpr int max_candidates = 16;
 
 private:
     struct Key {
@@ -104,6 +127,11 @@ private:
         cublasLtMatmulDesc_t desc = nullptr;
         cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
         cublasLtMatmulAlgo_t algo{};
+        // The heuristic's candidates, best first (fixed arrays: nvcc 13's front end fails on a
+        // std::vector of cuBLASLt's structs); n_candidates = 0 once timed.
+        std::array<cublasLtMatmulAlgo_t, max_candidates> candidates{};
+        int n_candidates = 0;
+        bool tuned = false;
         Plan() = default;
         Plan(const Plan&) = delete;
         Plan& operator=(const Plan&) = delete;
@@ -159,7 +187,66 @@ private:
         }
     }
 
-    const Plan& plan(const Key& key) {
+    // Times each candidate on the stream and keeps the fastest in p.algo, but leaves the
+    // heuristic's first choice unless another is at least min_gain faster: in isolation, back to
+    // back, a GEMM sees warmer caches than in the step, and a small edge here is noise there.
+    // Two rounds over the candidates (each run once untimed first), the faster of a candidate's
+    // two timings counting. A candidate cuBLASLt refuses at run time is skipped.
+    template <class C>
+    void choose_fastest(Plan& p, cudaStream_t stream, float alpha, const __nv_bfloat16* a,
+                        const __nv_bfloat16* b, float beta, C* c, int64_t c_bytes) {
+        constexpr int repeats = 3;
+        constexpr float min_gain = 0.03f;
+        p.tuned = true;
+        const int n_candidates = std::exchange(p.n_candidates, 0);
+        if (n_candidates < 2) return;
+        DeviceBuffer<std::byte> scratch;
+        void* target = c;
+        if (beta != 0.0f) {
+            try {
+                scratch = DeviceBuffer<std::byte>(c_bytes);
+            } catch (const Error&) {
+                return;  // no room for a copy of C: keep the heuristic's first choice
+            }
+            SLM_CUDA_CHECK(cudaMemsetAsync(scratch.data(), 0, static_cast<size_t>(c_bytes), stream));
+            target = scratch.data();
+        }
+        auto run = [&](const cublasLtMatmulAlgo_t& algo) {
+            return cublasLtMatmul(handle_, p.desc, &alpha, b, p.a, a, p.b, &beta, target, p.c,
+                                  target, p.c, &algo, workspace_.data(),
+                                  static_cast<size_t>(workspace_bytes), stream);
+        };
+        std::array<float, max_candidates> best_ms{};  // 0: refused
+        for (int i = 0; i < n_candidates; ++i)
+            if (run(p.candidates[static_cast<size_t>(i)]) != CUBLAS_STATUS_SUCCESS) best_ms[static_cast<size_t>(i)] = -1;
+        cudaEvent_t start, stop;
+        SLM_CUDA_CHECK(cudaEventCreate(&start));
+        SLM_CUDA_CHECK(cudaEventCreate(&stop));
+        for (int round = 0; round < 2; ++round)
+            for (int i = 0; i < n_candidates; ++i) {
+                float& best = best_ms[static_cast<size_t>(i)];
+                if (best < 0) continue;
+                SLM_CUDA_CHECK(cudaEventRecord(start, stream));
+                for (int r = 0; r < repeats; ++r) SLM_CUBLAS_CHECK(run(p.candidates[static_cast<size_t>(i)]));
+                SLM_CUDA_CHECK(cudaEventRecord(stop, stream));
+                SLM_CUDA_CHECK(cudaEventSynchronize(stop));
+                float ms = 0;
+                SLM_CUDA_CHECK(cudaEventElapsedTime(&ms, start, stop));
+                if (best == 0 || ms < best) best = ms;
+            }
+        (void)cudaEventDestroy(start);
+        (void)cudaEventDestroy(stop);
+        int chosen = 0;  // the heuristic's first (if it refused to run, the real call says so)
+        for (int i = 1; i < n_candidates; ++i) {
+            const float ms = best_ms[static_cast<size_t>(i)];
+            if (ms > 0 && ms < best_ms[static_cast<size_t>(chosen)] &&
+                ms < (1.0f - min_gain) * best_ms[0])
+                chosen = i;
+        }
+        p.algo = p.candidates[static_cast<size_t>(chosen)];
+    }
+
+    Plan& plan(const Key& key) {
         if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
         auto p = std::make_unique<Plan>();
         SLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
@@ -182,7 +269,7 @@ private:
         const uint32_t fp32_reductions =
             CUBLASLT_REDUCTION_SCHEME_COMPUTE_TYPE |
             (key.c_type == CUDA_R_32F ? CUBLASLT_REDUCTION_SCHEME_INPLACE : 0u);
-        cublasLtMatmulHeuristicResult_t result{};
+        std::array<cublasLtMatmulHeuristicResult_t, max_candidates> results{};
         int found = 0;
         for (const uint32_t reductions :
              {fp32_reductions, uint32_t{CUBLASLT_REDUCTION_SCHEME_MASK}}) {
@@ -195,7 +282,8 @@ private:
             pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);
             pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c);
             const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-                handle_, p->desc, p->a, p->b, p->c, p->c, pref.p, 1, &result, &found);
+                handle_, p->desc, p->a, p->b, p->c, p->c, pref.p, timed_candidates_,
+                results.data(), &found);
             if (status == CUBLAS_STATUS_NOT_SUPPORTED)
                 found = 0;  // "nothing fits": try the next
             else
@@ -212,13 +300,17 @@ private:
                  std::to_string(key.align_c) +
                  " bytes); hint: pad the dimensions and row "
                  "strides to multiples of 8 elements");
-        p->algo = result.algo;
+        p->algo = results[0].algo;
+        p->tuned = found < 2;
+        for (int i = 0; i < found && !p->tuned; ++i)
+            p->candidates[static_cast<size_t>(p->n_candidates++)] = results[static_cast<size_t>(i)].algo;
         return *plans_.emplace(key, std::move(p)).first->second;
     }
 
     cublasLtHandle_t handle_ = nullptr;
     DeviceBuffer<std::byte> workspace_;
     std::map<Key, std::unique_ptr<Plan>> plans_;
+    int timed_candidates_ = 1;
 };
 
 }  // namespace slm::cuda
