@@ -60,6 +60,8 @@ slm::cli::Flags make_flags() {
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"},
+         {"--gemm-candidates", "8", "GPU: cuBLASLt algorithms timed per GEMM shape, fastest kept (1: "
+                                    "the heuristic's choice, the same bits on every run)"},
          {"--parallel", "single", "single|ddp|zero1|zero2|zero3: train alone, or data-parallel over "
                                   "the ranks a launcher started (CPU: over MPI, GPU: over NCCL)"},
          {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under "
@@ -215,6 +217,8 @@ int main(int argc, char** argv) {
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
         run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
         run.profile_steps = flags.integer("--profile", 0);
+        run.gemm_candidates = flags.integer("--gemm-candidates", 1);
+        if (run.gemm_candidates > 16) throw slm::cli::UsageError("--gemm-candidates must be in [1, 16]");
         run.out_dir = flags.given("--out") ? fs::path(flags.text("--out")) : fs::path("runs") / preset;
         if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
             throw slm::cli::UsageError("--resume: there is no " +

@@ -26,6 +26,11 @@ struct RunConfig {
     int64_t profile_steps = 0;         // steps timed op by op after the first (0: none)
     std::filesystem::path out_dir = "runs/default";
     uint64_t seed = 1234;
+    // GPU: cuBLASLt algorithms timed per GEMM shape at its first use, the fastest kept
+    // (cuda::Gemm::set_timed_candidates). 1 takes the heuristic's first choice untimed, the same
+    // on every run; more can choose differently from run to run (timing noise), and so change
+    // the last bits of the results.
+    int64_t gemm_candidates = 8;
 
     int64_t tokens_per_step() const { return batch * seq * grad_accum; }
 
@@ -43,6 +48,8 @@ struct RunConfig {
         require(lr > 0 && min_lr >= 0 && min_lr <= lr,
                 "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
                     ", min_lr " + std::to_string(min_lr) + ")");
+        require(gemm_candidates >= 1 && gemm_candidates <= 16,
+                "RunConfig.gemm_candidates must be in [1, 16], got " + std::to_string(gemm_candidates));
         require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0 && profile_steps >= 0,
                 "RunConfig: warmup, eval_interval, checkpoint_interval and profile_steps must be >= 0");
     }

@@ -57,6 +57,8 @@ public:
         require(run.seq <= model_config.max_seq,
                 "--seq " + std::to_string(run.seq) + " is longer than the model's max_seq " +
                     std::to_string(model_config.max_seq) + " (preset '" + model_config.name + "')");
+        if constexpr (requires { backend_.gemm().set_timed_candidates(1); })
+            backend_.gemm().set_timed_candidates(static_cast<int>(run.gemm_candidates));
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
 
