@@ -2,6 +2,7 @@
 // Byte offsets of everything a training step keeps in the activation arena for one micro-batch.
 // The model carves its arena from this layout and the memory estimate sums it, so the estimate
 // is the allocation, not a second guess at it.
+#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -54,16 +55,29 @@ public:
         norm_final_ = acts(n * d);
         rstd_final_ = stats(n);
         saved_bytes_ = used_;
-        // Scratch: reused by every layer during backward (and forward for `delta`).
-        delta_ = acts(n * d);
+        // Scratch, reused by every layer. d_resid and d_norm carry the gradient from one op to
+        // the next across phases (d_norm from the loss into the trunk). The rest is needed one
+        // phase at a time, and the phases follow each other on one stream, so they share one
+        // region as large as the largest phase:
+        //   forward:                      delta (a block's output before its residual add)
+        //   the loss:                     the logits chunk
+        //   backward, a layer's MLP:      d_gate_up, d_mlp_act
+        //   backward, a layer's attention: d_qkv, d_attn_out, the attention kernel's scratch
         d_resid_ = acts(n * d);
         d_norm_ = acts(n * d);
-        d_qkv_ = acts(n * c.qkv_width());
-        d_attn_out_ = acts(n * c.q_width());
-        d_gate_up_ = acts(n * 2 * c.ffn);
-        d_mlp_act_ = acts(n * c.ffn);
-        attention_scratch_ = take(attention.scratch_bytes);
-        loss_chunk_ = take(loss_chunk_bytes);
+        const int64_t region = used_;
+        int64_t region_end = region;
+        auto phase = [&](auto&&... carve) {
+            used_ = region;
+            (carve(), ...);
+            region_end = std::max(region_end, used_);
+        };
+        phase([&] { delta_ = acts(n * d); });
+        phase([&] { loss_chunk_ = take(loss_chunk_bytes); });
+        phase([&] { d_gate_up_ = acts(n * 2 * c.ffn); }, [&] { d_mlp_act_ = acts(n * c.ffn); });
+        phase([&] { d_qkv_ = acts(n * c.qkv_width()); }, [&] { d_attn_out_ = acts(n * c.q_width()); },
+              [&] { attention_scratch_ = take(attention.scratch_bytes); });
+        used_ = region_end;
     }
 
     int64_t batch() const { return batch_; }
