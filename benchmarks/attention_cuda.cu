@@ -30,17 +30,26 @@ namespace {
 
 using bf16 = slm::cuda::bf16;
 
-enum class Pass { forward, backward, forward_backward };
+// backward_then_rope / backward_through_rope: the backward followed by RoPE's (theta 10000), as
+// two passes (Kernel::backward, cuda::rope_backward) and as the kernel's fused call.
+enum class Pass { forward, backward, forward_backward, backward_then_rope, backward_through_rope };
 
 constexpr int64_t tokens = 16384, hidden = 2048;
 constexpr int64_t flush_bytes = int64_t{256} << 20;
 
 const char* pass_name(Pass p) {
-    return p == Pass::forward ? "fwd" : p == Pass::backward ? "bwd" : "fwd_bwd";
+    switch (p) {
+        case Pass::forward: return "fwd";
+        case Pass::backward: return "bwd";
+        case Pass::forward_backward: return "fwd_bwd";
+        case Pass::backward_then_rope: return "bwd_then_rope";
+        case Pass::backward_through_rope: return "bwd_through_rope";
+    }
+    return "?";
 }
 
 double flop_multiplier(Pass p) {
-    return p == Pass::forward ? 1.0 : p == Pass::backward ? 2.5 : 3.5;
+    return p == Pass::forward ? 1.0 : p == Pass::forward_backward ? 3.5 : 2.5;
 }
 
 // n bf16 values uniform in [-1, 1) from a fixed xorshift stream: the same bits for every shape
@@ -99,8 +108,17 @@ void attention(benchmark::State& state, const slm::AttentionShape& s, Pass pass)
         for (auto _ : state) {
             flush_l2(stream, static_cast<int>(times.size()));
             SLM_CUDA_CHECK(cudaEventRecord(start, stream));
-            if (pass != Pass::backward) forward();
-            if (pass != Pass::forward) backward();
+            if (pass == Pass::forward || pass == Pass::forward_backward) forward();
+            if (pass == Pass::backward || pass == Pass::forward_backward) backward();
+            if (pass == Pass::backward_then_rope) {
+                backward();
+                slm::cuda::rope_backward(d_qkv.data(), s, 10000.0, stream);
+            }
+            if constexpr (requires { &Kernel::backward_through_rope; })
+                if (pass == Pass::backward_through_rope)
+                    Kernel::backward_through_rope(backend, s, 10000.0, qkv.data(), out.data(),
+                                                  d_out.data(), saved.data(), scratch.data(),
+                                                  d_qkv.data());
             SLM_CUDA_CHECK(cudaEventRecord(stop, stream));
             SLM_CUDA_CHECK(cudaEventSynchronize(stop));
             float ms = 0;
@@ -152,7 +170,9 @@ void register_kernel(const std::string& name, std::initializer_list<Pass> passes
 int main(int argc, char** argv) {
     using namespace slm::attention;
     const auto all = {Pass::forward, Pass::backward, Pass::forward_backward};
-    register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>("flash", all, 30);
+    register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>(
+        "flash", {Pass::forward, Pass::backward, Pass::forward_backward, Pass::backward_then_rope,
+                  Pass::backward_through_rope}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::atomic_mma_sync>>(
         "flash_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic>>(

@@ -90,3 +90,30 @@ TEST_CASE("RoPE: the 16-byte kernel gives the scalar kernel's bits") {
         }
     }
 }
+
+TEST_CASE("RoPE: rope_backward_k rotates the k part as rope_backward does, and nothing else") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    for (const slm::AttentionShape s :
+         {slm::AttentionShape{2, 300, 8, 2, 64}, slm::AttentionShape{1, 129, 4, 4, 128},
+          slm::AttentionShape{1, 50, 3, 1, 40}}) {  // head_dim 40: the scalar kernel
+        CAPTURE(s.head_dim);
+        const int64_t total = s.tokens() * s.qkv_stride();
+        const auto x = to_bf16(random_vector<double>(total, 4));
+        auto all = to_device(backend, x);
+        auto k_only = to_device(backend, x);
+        slm::cuda::rope_backward(all.data(), s, 10000.0, backend.stream());
+        slm::cuda::rope_backward_k(k_only.data(), s, 10000.0, backend.stream());
+        const auto ha = to_host(backend, all), hk = to_host(backend, k_only);
+        bool k_same = true, rest_untouched = true;
+        for (int64_t i = 0; i < total; ++i) {
+            const int64_t c = i % s.qkv_stride();
+            if (c >= s.k_offset() && c < s.v_offset())
+                k_same = k_same && bits(hk[i]) == bits(ha[i]);
+            else
+                rest_untouched = rest_untouched && bits(hk[i]) == bits(x[i]);
+        }
+        CHECK(k_same);
+        CHECK(rest_untouched);
+    }
+}

@@ -24,6 +24,14 @@ __device__ __forceinline__ float rotate_second(float x1, float x2, float c, floa
     return __fmaf_rn(x2, c, __fmul_rn(x1, s));
 }
 
+// cos and sin of pair i's angle at position pos: every kernel that rotates (these, and the
+// flash backward's dQ conversion) computes it this one way.
+__device__ __forceinline__ void rope_cos_sin(int64_t pos, int i, int head_dim, float theta,
+                                             float* c, float* s) {
+    const float inv_freq = powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(head_dim));
+    sincosf(static_cast<float>(pos) * inv_freq, s, c);
+}
+
 // qkv: (B·T, qkv_stride), rotated in place. One thread per (row, i < head_dim/2): it computes the
 // angle once and rotates that pair in every q and k head of the row. direction: +1 forward,
 // -1 backward (the transpose rotation).
@@ -35,11 +43,8 @@ static __global__ void rope_kernel(bf16* __restrict__ qkv, int64_t rows, int64_t
     if (idx >= rows * half) return;
     const int64_t row = idx / half;
     const int i = static_cast<int>(idx % half);
-    const float inv_freq =
-        powf(theta, -2.0f * static_cast<float>(i) / static_cast<float>(head_dim));
-    const float angle = static_cast<float>(row % seq) * inv_freq;
     float sn, c;
-    sincosf(angle, &sn, &c);
+    rope_cos_sin(row % seq, i, head_dim, theta, &c, &sn);
     sn *= direction;
     bf16* r = qkv + row * stride;
     for (int h = 0; h < rotated_heads; ++h) {
@@ -65,10 +70,7 @@ static __global__ void rope_vector_kernel(bf16* __restrict__ qkv, int64_t rows, 
     float c[8], sn[8];
 #pragma unroll
     for (int e = 0; e < 8; ++e) {
-        const float inv_freq =
-            powf(theta, -2.0f * static_cast<float>(i0 + e) / static_cast<float>(head_dim));
-        const float angle = static_cast<float>(row % seq) * inv_freq;
-        sincosf(angle, &sn[e], &c[e]);
+        rope_cos_sin(row % seq, i0 + e, head_dim, theta, &c[e], &sn[e]);
         sn[e] *= direction;
     }
     bf16* r = qkv + row * stride;
@@ -87,17 +89,18 @@ static __global__ void rope_vector_kernel(bf16* __restrict__ qkv, int64_t rows, 
     }
 }
 
-inline void rope_apply(bf16* qkv, const AttentionShape& s, double theta, float direction,
-                       cudaStream_t stream) {
+// Rotates s.heads + s.kv_heads heads of head_dim from qkv on, in rows of `stride` elements.
+inline void rope_apply_heads(bf16* qkv, const AttentionShape& s, int64_t stride, double theta,
+                             float direction, cudaStream_t stream) {
     const int64_t half = s.head_dim / 2;
     if (s.tokens() <= 0 || half <= 0) return;
     constexpr int threads = 256;
-    if (half % 8 == 0 && s.qkv_stride() % 8 == 0 && aligned_to(16, {qkv})) {
+    if (half % 8 == 0 && stride % 8 == 0 && aligned_to(16, {qkv})) {
         const int64_t work = s.tokens() * (half / 8);
         rope_vector_kernel<<<blocks_for(work, threads, (int64_t{1} << 31) - 1), threads, 0,
                              stream>>>(qkv, s.tokens(), s.seq,
                                        static_cast<int>(s.heads + s.kv_heads),
-                                       static_cast<int>(s.head_dim), s.qkv_stride(),
+                                       static_cast<int>(s.head_dim), stride,
                                        static_cast<float>(theta), direction);
         SLM_CUDA_CHECK_LAUNCH("rope_vector_kernel");
         return;
@@ -105,8 +108,13 @@ inline void rope_apply(bf16* qkv, const AttentionShape& s, double theta, float d
     const int64_t work = s.tokens() * half;
     rope_kernel<<<blocks_for(work, threads, (int64_t{1} << 31) - 1), threads, 0, stream>>>(
         qkv, s.tokens(), s.seq, static_cast<int>(s.heads + s.kv_heads),
-        static_cast<int>(s.head_dim), s.qkv_stride(), static_cast<float>(theta), direction);
+        static_cast<int>(s.head_dim), stride, static_cast<float>(theta), direction);
     SLM_CUDA_CHECK_LAUNCH("rope_kernel");
+}
+
+inline void rope_apply(bf16* qkv, const AttentionShape& s, double theta, float direction,
+                       cudaStream_t stream) {
+    rope_apply_heads(qkv, s, s.qkv_stride(), theta, direction, stream);
 }
 
 // qkv: (B·T, qkv_stride) with q, k unrotated → rotated, in place
@@ -117,6 +125,14 @@ inline void rope_forward(bf16* qkv, const AttentionShape& s, double theta, cudaS
 // d_qkv: gradient w.r.t. the rotated q, k → w.r.t. the unrotated ones, in place
 inline void rope_backward(bf16* d_qkv, const AttentionShape& s, double theta, cudaStream_t stream) {
     rope_apply(d_qkv, s, theta, -1.0f, stream);
+}
+
+// The k part alone (for a caller that took dQ back through the rotation itself): the same
+// kernels over the kv heads, as if they were a shape's only rotated heads.
+inline void rope_backward_k(bf16* d_qkv, const AttentionShape& s, double theta, cudaStream_t stream) {
+    AttentionShape k_only = s;
+    k_only.heads = 0;  // rope_apply_heads rotates heads + kv_heads heads from the pointer on
+    rope_apply_heads(d_qkv + s.k_offset(), k_only, s.qkv_stride(), theta, -1.0f, stream);
 }
 
 }  // namespace slm::cuda

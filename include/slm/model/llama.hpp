@@ -299,13 +299,23 @@ private:
                                       d_norm, d_resid, g.at(pl.mlp_norm), n, d);
             backend_.linear_backward(at<Act>(al.attn_out), w.at(pl.o), d_resid,
                                      at<Act>(a.d_attn_out()), g.at(pl.o), n, c.q_width(), d);
-            {
+            // A kernel that takes the gradient back through RoPE itself saves part of that pass.
+            if constexpr (requires { &Kernel::backward_through_rope; }) {
                 const auto timed = backend_.op_scope(Op::attention);
-                Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
-                                 at<Act>(a.d_attn_out()), arena_->data() + al.attn_saved,
-                                 arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
+                Kernel::backward_through_rope(backend_, shape, c.rope_theta, at<Act>(al.qkv),
+                                              at<Act>(al.attn_out), at<Act>(a.d_attn_out()),
+                                              arena_->data() + al.attn_saved,
+                                              arena_->data() + a.attention_scratch(),
+                                              at<Act>(a.d_qkv()));
+            } else {
+                {
+                    const auto timed = backend_.op_scope(Op::attention);
+                    Kernel::backward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
+                                     at<Act>(a.d_attn_out()), arena_->data() + al.attn_saved,
+                                     arena_->data() + a.attention_scratch(), at<Act>(a.d_qkv()));
+                }
+                backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
             }
-            backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
             backend_.linear_backward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(a.d_qkv()), d_norm,
                                      g.at(pl.qkv), n, d, c.qkv_width());
             backend_.rmsnorm_backward(at<Resid>(al.resid_in), w.at(pl.attn_norm), at<Stat>(al.rstd1),

@@ -45,6 +45,7 @@
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/memory.cuh"
+#include "slm/cuda/rope.cuh"
 #include "slm/cuda/vector.cuh"
 
 namespace slm::attention {
@@ -140,7 +141,13 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
                backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
                static_cast<const float*>(delta), dq_acc, d_qkv, p);
     }
-    if constexpr (atomic) {
+    if (atomic && p.rope_theta > 0) {
+        constexpr int threads = 256;
+        const int64_t work = rows * (D / 16);
+        dq_convert_rope_kernel<D><<<cuda::blocks_for(work, threads, INT32_MAX), threads, 0, stream>>>(
+            dq_acc, d_qkv, rows, p.heads, p.seq, p.qkv_stride, p.scale, p.rope_theta);
+        SLM_CUDA_CHECK_LAUNCH("dq_convert_rope_kernel");
+    } else if constexpr (atomic) {
         constexpr int threads = 256;
         const int64_t packs = rows * p.out_stride / 8;
         dq_convert_kernel<<<cuda::blocks_for(packs, threads, INT32_MAX), threads, 0, stream>>>(
@@ -189,8 +196,34 @@ struct FlashCudaKernel {
     static void backward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv,
                          const bf16* out, const bf16* d_out, const void* saved, void* scratch,
                          bf16* d_qkv) {
+        run_backward(be, s, qkv, out, d_out, saved, scratch, d_qkv, 0.0f);
+    }
+
+    // The backward of RoPE (theta) followed by attention: backward(), then d_qkv's q and k
+    // parts taken back through the rotation, as cuda::rope_backward would. In the atomic modes
+    // the dQ conversion rotates dQ itself (rounded to bf16 once, and no pass over dQ of its
+    // own); dK goes through cuda::rope_backward_k. qkv holds the rotated q and k.
+    static void backward_through_rope(cuda::Backend& be, const AttentionShape& s, double theta,
+                                      const bf16* qkv, const bf16* out, const bf16* d_out,
+                                      const void* saved, void* scratch, bf16* d_qkv) {
+        require(theta > 0, "backward_through_rope: RoPE theta must be > 0, got " +
+                               std::to_string(theta));
+        if constexpr (Mode == FlashBackward::deterministic) {
+            backward(be, s, qkv, out, d_out, saved, scratch, d_qkv);
+            cuda::rope_backward(d_qkv, s, theta, be.stream());
+        } else {
+            run_backward(be, s, qkv, out, d_out, saved, scratch, d_qkv, static_cast<float>(theta));
+            cuda::rope_backward_k(d_qkv, s, theta, be.stream());
+        }
+    }
+
+private:
+    static void run_backward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv,
+                             const bf16* out, const bf16* d_out, const void* saved, void* scratch,
+                             bf16* d_qkv, float rope_theta) {
         check(s, {qkv, out, d_out, saved, scratch, d_qkv});
-        const auto p = problem(s);
+        auto p = problem(s);
+        p.rope_theta = rope_theta;
         const auto* lse = static_cast<const float*>(saved);
         auto* delta = static_cast<float*>(scratch);
         float* dq_acc = Mode != FlashBackward::deterministic
@@ -205,7 +238,6 @@ struct FlashCudaKernel {
                                             be.stream());
     }
 
-private:
     static cuda_flash::Problem problem(const AttentionShape& s) {
         return cuda_flash::make_problem(
             s, static_cast<float>(1.0 / std::sqrt(static_cast<double>(s.head_dim))));

@@ -24,6 +24,7 @@
 
 #include "slm/attention/cuda/flash_common.cuh"
 #include "slm/cuda/mma.cuh"
+#include "slm/cuda/rope.cuh"
 #include "slm/cuda/vector.cuh"
 
 namespace slm::attention::cuda_flash {
@@ -93,6 +94,49 @@ static __global__ void dq_convert_kernel(const float* __restrict__ dq_acc,  // (
             v[k + 4] = hi[k] * scale;
         }
         cuda::store<8>(d_qkv + r * stride + c, v);
+    }
+}
+
+// dq_acc: (B·T, heads·D) fp32 → d_qkv[:, 0:heads·D] = the inverse RoPE rotation of scale·dq_acc
+// in bf16: dQ w.r.t. the unrotated q (Problem::rope_theta), rounded once. One thread per (row, 8
+// pairs (i, i + D/2)): the angles once, then every head of the row, 16-byte accesses.
+template <int D>
+__global__ void dq_convert_rope_kernel(const float* __restrict__ dq_acc,  // (B·T, heads·D)
+                                       bf16* __restrict__ d_qkv,          // (B·T, qkv_stride)
+                                       int64_t rows, int heads, int seq, int64_t stride,
+                                       float scale, float theta) {
+    static_assert(D % 16 == 0, "pairs in groups of 8");
+    constexpr int half = D / 2, groups = half / 8;
+    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= rows * groups) return;
+    const int64_t row = idx / groups;
+    const int i0 = static_cast<int>(idx % groups) * 8;
+    float c[8], s[8];
+#pragma unroll
+    for (int e = 0; e < 8; ++e) cuda::rope_cos_sin(row % seq, i0 + e, D, theta, &c[e], &s[e]);
+    auto load8 = [](const float* at, float (&v)[8]) {
+        float lo[4], hi[4];
+        cuda::load<4>(at, lo);
+        cuda::load<4>(at + 4, hi);
+#pragma unroll
+        for (int k = 0; k < 4; ++k) {
+            v[k] = lo[k];
+            v[k + 4] = hi[k];
+        }
+    };
+    const float* src = dq_acc + row * heads * D;
+    bf16* dst = d_qkv + row * stride;
+    for (int h = 0; h < heads; ++h) {
+        float x1[8], x2[8], y1[8], y2[8];
+        load8(src + h * D + i0, x1);
+        load8(src + h * D + half + i0, x2);
+#pragma unroll
+        for (int e = 0; e < 8; ++e) {
+            y1[e] = cuda::rotate_first(x1[e] * scale, x2[e] * scale, c[e], -s[e]);
+            y2[e] = cuda::rotate_second(x1[e] * scale, x2[e] * scale, c[e], -s[e]);
+        }
+        cuda::store<8>(dst + h * D + i0, y1);
+        cuda::store<8>(dst + h * D + half + i0, y2);
     }
 }
 

@@ -33,6 +33,9 @@ struct Problem {
     int64_t qkv_stride, k_offset, v_offset, out_stride;
     float scale;       // 1/sqrt(D)
     float scale_log2;  // scale·log2(e): exp(scale·s − x) = exp2(s·scale_log2 − x·log2(e))
+    // > 0: q and k were rotated by RoPE with this theta, and the atomic modes' dQ conversion
+    // returns dQ w.r.t. the unrotated q (FlashCudaKernel::backward_through_rope).
+    float rope_theta = 0;
 };
 
 inline Problem make_problem(const AttentionShape& s, float scale) {
