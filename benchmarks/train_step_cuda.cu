@@ -60,42 +60,42 @@ void register_one(const std::string& attention, const char* preset, int64_t batc
         ->Unit(benchmark::kMillisecond);
 }
 
-// Flash with every GEMM shape's algorithm the cuBLASLt heuristic's first choice, untimed
-// (RunConfig.gemm_candidates = 1), beside "flash", where the trainer's default times 8 candidates
-// per shape: "flash_heuristic_gemm".
-void register_heuristic_gemm(const char* preset, int64_t batch) {
-    const std::string name = std::string("train_step/flash_heuristic_gemm/") + preset +
-                             "/batch:" + std::to_string(batch) + "/seq:2048";
-    benchmark::RegisterBenchmark(name.c_str(), [preset, batch](benchmark::State& state) {
+// One train_step benchmark of Llama<cuda::Backend, Flash> at seq 2048 under `name`:
+// make_policy() builds its data-parallel policy, setup(backend) runs before the warm-up steps.
+template <class MakePolicy, class Setup = slm::bench::NoSetup>
+void register_flash(const std::string& name, const char* preset, int64_t batch,
+                    MakePolicy make_policy, Setup setup = {}) {
+    benchmark::RegisterBenchmark(name.c_str(), [preset, batch, make_policy, setup](benchmark::State& state) {
         using Model = slm::Llama<slm::cuda::Backend, slm::attention::Flash>;
         static const slm::bench::Device gpu = this_gpu();
         slm::bench::train_step<Model>(
             state, slm::presets::by_name(preset), batch, 2048, gpu,
             [](slm::cuda::Backend& b, auto&& step) { return slm::cuda::seconds_on_stream(b.stream(), step); }, 3,
-            slm::parallel::Single{}, [](slm::cuda::Backend& b) { b.gemm().set_timed_candidates(1); });
+            make_policy(), setup);
     })
         ->UseManualTime()
         ->Iterations(8)
         ->Unit(benchmark::kMillisecond);
 }
 
+// Every GEMM shape's algorithm the cuBLASLt heuristic's first choice, untimed
+// (RunConfig.gemm_candidates = 1), beside "flash", where the trainer's default times 8 candidates
+// per shape: "flash_heuristic_gemm".
+void register_heuristic_gemm(const char* preset, int64_t batch) {
+    register_flash(std::string("train_step/flash_heuristic_gemm/") + preset + "/batch:" +
+                       std::to_string(batch) + "/seq:2048",
+                   preset, batch, [] { return slm::parallel::Single{}; },
+                   [](slm::cuda::Backend& b) { b.gemm().set_timed_candidates(1); });
+}
+
 // The data-parallel policies over NCCL at world size 1: what each scheme costs one GPU before
 // any second GPU shares the work (its collectives still run, timed as "communication").
 template <class Policy>
 void register_policy(const std::string& scheme, const char* preset, int64_t batch) {
-    const std::string name = "train_step/flash/" + scheme + "/" + preset + "/batch:" + std::to_string(batch) +
-                             "/seq:2048";
-    benchmark::RegisterBenchmark(name.c_str(), [preset, batch](benchmark::State& state) {
-        using Model = slm::Llama<slm::cuda::Backend, slm::attention::Flash>;
-        static const slm::bench::Device gpu = this_gpu();
-        slm::bench::train_step<Model>(
-            state, slm::presets::by_name(preset), batch, 2048, gpu,
-            [](slm::cuda::Backend& b, auto&& step) { return slm::cuda::seconds_on_stream(b.stream(), step); }, 3,
-            Policy(slm::parallel::Nccl(slm::parallel::LaunchInfo{})));
-    })
-        ->UseManualTime()
-        ->Iterations(8)
-        ->Unit(benchmark::kMillisecond);
+    register_flash("train_step/flash/" + scheme + "/" + preset + "/batch:" + std::to_string(batch) +
+                       "/seq:2048",
+                   preset, batch,
+                   [] { return Policy(slm::parallel::Nccl(slm::parallel::LaunchInfo{})); });
 }
 
 void register_policies() {

@@ -32,6 +32,13 @@ __device__ __forceinline__ void rope_cos_sin(int64_t pos, int i, int head_dim, f
     sincosf(static_cast<float>(pos) * inv_freq, s, c);
 }
 
+// The same for the 8 pairs i0 .. i0 + 7 (a 16-byte group of each half of a head).
+__device__ __forceinline__ void rope_cos_sin_8(int64_t pos, int i0, int head_dim, float theta,
+                                               float (&c)[8], float (&s)[8]) {
+#pragma unroll
+    for (int e = 0; e < 8; ++e) rope_cos_sin(pos, i0 + e, head_dim, theta, &c[e], &s[e]);
+}
+
 // qkv: (B·T, qkv_stride), rotated in place. One thread per (row, i < head_dim/2): it computes the
 // angle once and rotates that pair in every q and k head of the row. direction: +1 forward,
 // -1 backward (the transpose rotation).
@@ -68,11 +75,9 @@ static __global__ void rope_vector_kernel(bf16* __restrict__ qkv, int64_t rows, 
     const int64_t row = idx / groups;
     const int i0 = static_cast<int>(idx % groups) * 8;
     float c[8], sn[8];
+    rope_cos_sin_8(row % seq, i0, head_dim, theta, c, sn);
 #pragma unroll
-    for (int e = 0; e < 8; ++e) {
-        rope_cos_sin(row % seq, i0 + e, head_dim, theta, &c[e], &sn[e]);
-        sn[e] *= direction;
-    }
+    for (int e = 0; e < 8; ++e) sn[e] *= direction;
     bf16* r = qkv + row * stride;
     for (int h = 0; h < rotated_heads; ++h) {
         bf16* x = r + static_cast<int64_t>(h) * head_dim;

@@ -112,8 +112,7 @@ __global__ void dq_convert_rope_kernel(const float* __restrict__ dq_acc,  // (BÂ
     const int64_t row = idx / groups;
     const int i0 = static_cast<int>(idx % groups) * 8;
     float c[8], s[8];
-#pragma unroll
-    for (int e = 0; e < 8; ++e) cuda::rope_cos_sin(row % seq, i0 + e, D, theta, &c[e], &s[e]);
+    cuda::rope_cos_sin_8(row % seq, i0, D, theta, c, s);
     auto load8 = [](const float* at, float (&v)[8]) {
         float lo[4], hi[4];
         cuda::load<4>(at, lo);
