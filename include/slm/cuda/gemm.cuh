@@ -16,8 +16,9 @@
 // With set_timed_candidates(n > 1), the first call of each shape instead times the heuristic's
 // first n candidates on the call's own operands (beta = 0: into C itself, which the real call
 // then overwrites; beta ≠ 0: into a scratch copy of C's extent, or not at all when that does not
-// fit) and keeps the fastest. Timing noise can make two runs choose differently, so the choice
-// — and with it the last bits of the results — may differ from run to run: off by default.
+// fit) and keeps the fastest if it beats the heuristic's first by 3%. Timing noise can make two
+// runs choose differently, and with the choice the last bits of the results, so Gemm's default
+// is 1; the Trainer sets RunConfig::gemm_candidates (8 unless asked otherwise).
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -208,7 +209,8 @@ private:
             } catch (const Error&) {
                 return;  // no room for a copy of C: keep the heuristic's first choice
             }
-            SLM_CUDA_CHECK(cudaMemsetAsync(scratch.data(), 0, static_cast<size_t>(c_bytes), stream));
+            SLM_CUDA_CHECK(
+                cudaMemsetAsync(scratch.data(), 0, static_cast<size_t>(c_bytes), stream));
             target = scratch.data();
         }
         auto run = [&](const cublasLtMatmulAlgo_t& algo) {
@@ -216,9 +218,11 @@ private:
                                   target, p.c, &algo, workspace_.data(),
                                   static_cast<size_t>(workspace_bytes), stream);
         };
-        std::array<float, max_candidates> best_ms{};  // 0: refused
-        for (int i = 0; i < n_candidates; ++i)
-            if (run(p.candidates[static_cast<size_t>(i)]) != CUBLAS_STATUS_SUCCESS) best_ms[static_cast<size_t>(i)] = -1;
+        std::array<float, max_candidates> best_ms{};  // 0: not timed yet, -1: refused
+        for (int i = 0; i < n_candidates; ++i) {
+            const auto& algo = p.candidates[static_cast<size_t>(i)];
+            if (run(algo) != CUBLAS_STATUS_SUCCESS) best_ms[static_cast<size_t>(i)] = -1;
+        }
         cudaEvent_t start, stop;
         SLM_CUDA_CHECK(cudaEventCreate(&start));
         SLM_CUDA_CHECK(cudaEventCreate(&stop));
@@ -227,7 +231,8 @@ private:
                 float& best = best_ms[static_cast<size_t>(i)];
                 if (best < 0) continue;
                 SLM_CUDA_CHECK(cudaEventRecord(start, stream));
-                for (int r = 0; r < repeats; ++r) SLM_CUBLAS_CHECK(run(p.candidates[static_cast<size_t>(i)]));
+                const auto& algo = p.candidates[static_cast<size_t>(i)];
+                for (int r = 0; r < repeats; ++r) SLM_CUBLAS_CHECK(run(algo));
                 SLM_CUDA_CHECK(cudaEventRecord(stop, stream));
                 SLM_CUDA_CHECK(cudaEventSynchronize(stop));
                 float ms = 0;
