@@ -10,6 +10,11 @@
 //   static void backward(Backend&, const AttentionShape&, const Act* qkv, const Act* out,
 //                        const Act* d_out, const void* saved, void* scratch, Act* d_qkv)
 //       d_qkv: (B·T, qkv_stride), every element written.
+// Optional, used by the model when present:
+//   static void backward_through_rope(Backend&, const AttentionShape&, double theta, <backward's
+//                                     arguments>)
+//       backward() followed by RoPE's backward on d_qkv's q and k parts, with whatever of the
+//       latter the kernel can fuse (the GPU Flash kernels rotate dQ in their dQ conversion).
 // Causal, scale 1/sqrt(head_dim).
 #include <concepts>
 #include <cstdint>
