@@ -79,13 +79,7 @@ __global__ void __launch_bounds__(BlockM / 16 * 32)
 
     for (int j = 0; j < n_tiles; ++j) {
         const int buf = j & 1;
-        if (j + 1 < n_tiles) {
-            load_kv(j + 1, buf ^ 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
+        load_next_and_wait(j, n_tiles, load_kv);
         __syncthreads();
         if (j == 0) {
 #pragma unroll

@@ -104,13 +104,7 @@ __global__ void __launch_bounds__(256, 1)
 
     for (int s = 0; s < n_steps; ++s) {
         const int buf = s & 1;
-        if (s + 1 < n_steps) {  // the other buffer was released by the middle barrier of step s−1
-            load_step(s + 1, buf ^ 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
+        load_next_and_wait(s, n_steps, load_step);
         wg::fence_proxy_async();
         __syncthreads();
         const int h = tile.head(s, p), i0 = tile.row(s);

@@ -234,6 +234,21 @@ __device__ __forceinline__ void load_key_tile_step(const KeyTile<D, BlockN, Bloc
                                     delta + stat, tid);
 }
 
+// One step of a double-buffered cp.async pipeline over `count` items: with a next item, queue
+// its loads into the other buffer (load(next, buffer); the barrier that ended the previous item
+// released that buffer) and wait for all but them; on the last item, wait for everything. The
+// caller synchronises the block before reading buffer i & 1.
+template <class Load>
+__device__ __forceinline__ void load_next_and_wait(int i, int count, Load load) {
+    if (i + 1 < count) {
+        load(i + 1, (i + 1) & 1);
+        cuda::mma::cp_async_commit();
+        cuda::mma::cp_async_wait<1>();
+    } else {
+        cuda::mma::cp_async_wait<0>();
+    }
+}
+
 // dK = scale·Σ dSᵀ·Q and dV of this lane's two keys (key_lo and key_lo + 8) of kv head kvh,
 // columns 8dt + 2t and 8dt + 2t + 1 of each C fragment dt; keys past the sequence are padding
 // and not stored. dk(dt, c), dv(dt, c): element c of the accumulators' C fragment dt.

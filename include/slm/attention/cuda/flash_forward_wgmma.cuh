@@ -83,13 +83,7 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
 
     for (int j = 0; j < n_tiles; ++j) {
         const int buf = j & 1;
-        if (j + 1 < n_tiles) {  // the other buffer was released by the barrier ending tile j−1
-            load_kv(j + 1, buf ^ 1);
-            cp_async_commit();
-            cp_async_wait<1>();
-        } else {
-            cp_async_wait<0>();
-        }
+        load_next_and_wait(j, n_tiles, load_kv);
         wg::fence_proxy_async();
         __syncthreads();
         const int j0 = j * BlockN;
