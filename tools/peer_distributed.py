@@ -35,7 +35,6 @@ import os
 import shlex
 import statistics
 import sys
-import time
 
 TORCHRUN_VARS = ("RANK", "WORLD_SIZE", "LOCAL_RANK")
 # Longer than any wait between collectives here (the ranks compile at the same time).
@@ -131,15 +130,8 @@ def measure(peer, torch, transformers, args, mode, state, ctx):
                         generator=gen)
     state["ids"] = ids
     step = state["step"]
-    warm = []
-    for i in range(args.warmup):
-        t0 = time.perf_counter()
-        step(ids, labels=ids)
-        torch.cuda.synchronize()
-        warm.append(time.perf_counter() - t0)
-        if mode == "compile":
-            what = " (includes compilation)" if i == 0 else ""
-            say(ctx, f"# compile: warm-up step {i + 1} (rank 0): {warm[-1]:.2f} s{what}")
+    warm = peer.warmup_steps(torch, step, ids, args.warmup, mode, lambda text: say(ctx, text),
+                             who=" (rank 0)")
     dist.barrier(device_ids=[ctx.local_rank])
     times, last_loss = peer.timed_steps(torch, step, ids, args.steps)
     return {"params": params, "warmup_s": warm, "times": times,

@@ -222,6 +222,21 @@ def make_step(torch, forward, optimizer, autocast=True):
     return step
 
 
+def warmup_steps(torch, step, ids, steps, mode, say, who=""):
+    """`steps` untimed steps, each synchronised: their wall times in seconds. With torch.compile,
+    each step's time is reported through say() (the first includes the compilation)."""
+    warm = []
+    for i in range(steps):
+        t0 = time.perf_counter()
+        step(ids, labels=ids)
+        torch.cuda.synchronize()
+        warm.append(time.perf_counter() - t0)
+        if mode == "compile":
+            what = " (includes compilation)" if i == 0 else ""
+            say(f"# compile: warm-up step {i + 1}{who}: {warm[-1]:.2f} s{what}")
+    return warm
+
+
 def timed_steps(torch, step, ids, steps):
     """Peak memory statistics reset, then `steps` steps each timed by CUDA events: (seconds per
     step, the last step's loss)."""
@@ -261,15 +276,7 @@ def measure_speed(torch, transformers, args, mode, state):
     row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,
            "params": params}
 
-    warm = []
-    for i in range(args.warmup):
-        t0 = time.perf_counter()
-        step(ids, labels=ids)
-        torch.cuda.synchronize()
-        warm.append(time.perf_counter() - t0)
-        if mode == "compile":
-            what = " (includes compilation)" if i == 0 else ""
-            print(f"# compile: warm-up step {i + 1}: {warm[-1]:.2f} s{what}", flush=True)
+    warm = warmup_steps(torch, step, ids, args.warmup, mode, lambda text: print(text, flush=True))
     row["warmup_s"] = warm
     if mode == "compile" and warm:
         # compilation = the first step beyond a normal step (the last warm-up step's time)
