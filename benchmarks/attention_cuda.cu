@@ -25,6 +25,7 @@
 #include "slm/core/error.hpp"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
+#include "random_bf16.hpp"
 
 namespace {
 
@@ -52,21 +53,12 @@ double flop_multiplier(Pass p) {
     return p == Pass::forward ? 1.0 : p == Pass::forward_backward ? 3.5 : 2.5;
 }
 
-// n bf16 values uniform in [-1, 1) from a fixed xorshift stream: the same bits for every shape
-// (every shape here has B·T·qkv_stride = 16384 · 3 · 2048 elements).
+// The same random bits for every shape (every shape here has B·T·qkv_stride = 16384 · 3 · 2048
+// elements), made once.
 const std::vector<bf16>& random_bf16(int64_t n) {
     static std::vector<bf16> values;
-    if (static_cast<int64_t>(values.size()) != n) {
-        values.resize(static_cast<size_t>(n));
-        uint64_t x = 0x9e3779b97f4a7c15ull;
-        for (auto& v : values) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            v = __float2bfloat16_rn(static_cast<float>(x >> 40) / static_cast<float>(1 << 23) -
-                                    1.0f);
-        }
-    }
+    if (static_cast<int64_t>(values.size()) != n)
+        values = slm::bench::random_bf16(n, 0x9e3779b97f4a7c15ull);
     return values;
 }
 

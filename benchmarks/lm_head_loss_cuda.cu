@@ -26,6 +26,7 @@
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/cross_entropy.cuh"
 #include "slm/cuda/stream_timer.cuh"
+#include "random_bf16.hpp"
 
 namespace {
 
@@ -39,17 +40,6 @@ struct Shape {
 constexpr Shape shapes[] = {{"llama_100m_mb32", 65536, 768, 32000},
                             {"llama_2b_mb8", 16384, 2560, 32000}};
 
-std::vector<bf16> random_bf16(int64_t n, uint64_t seed, float scale) {
-    std::vector<bf16> v(static_cast<size_t>(n));
-    uint64_t x = seed * 0x9e3779b97f4a7c15ull + 1;
-    for (auto& e : v) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        e = __float2bfloat16_rn(scale * (static_cast<float>(x >> 40) / static_cast<float>(1 << 23) - 1.0f));
-    }
-    return v;
-}
 
 // Device inputs of one shape: x (rows, hidden), W (vocab, hidden), targets, dx, dW, logits
 // scratch for `chunk` rows.
@@ -69,8 +59,10 @@ struct Operands {
           scratch(backend.allocate<std::byte>(chunk * s.vocab * 2)),
           report(backend.allocate<cu::DeviceReport>(1)) {
         // x ~ U(-1, 1), W ~ U(-0.1, 0.1): logits of standard deviation ~ 0.05·sqrt(hidden).
-        backend.upload(x.data(), random_bf16(x.size(), 1, 1.0f).data(), x.size());
-        backend.upload(w.data(), random_bf16(w.size(), 2, 0.1f).data(), w.size());
+        constexpr uint64_t golden = 0x9e3779b97f4a7c15ull;  // two distinct xorshift starts
+        backend.upload(x.data(), slm::bench::random_bf16(x.size(), golden + 1).data(), x.size());
+        backend.upload(w.data(), slm::bench::random_bf16(w.size(), 2 * golden + 1, 0.1f).data(),
+                       w.size());
         std::vector<int32_t> t(static_cast<size_t>(s.rows));
         for (size_t i = 0; i < t.size(); ++i)
             t[i] = static_cast<int32_t>((i * 2654435761u) % static_cast<uint64_t>(s.vocab));
