@@ -36,17 +36,19 @@ struct NoSetup {
 
 // `step_seconds(backend, fn)` runs fn once and returns its duration as the timer measures it;
 // `setup(backend)` runs once before the warm-up steps (backend options under test).
+// `recompute`: what the backward computes again (RunConfig::recompute).
 template <class Model, class Parallel = parallel::Single, class StepTimer, class Setup = NoSetup>
 void train_step(benchmark::State& state, const ModelConfig& model, int64_t batch, int64_t seq,
                 const Device& device, StepTimer step_seconds, int64_t warmup = 3,
-                Parallel parallel = {}, Setup setup = {}) {
+                Parallel parallel = {}, Setup setup = {}, Recompute recompute = Recompute::none) {
     RunConfig run;
     run.batch = batch;
     run.seq = seq;
+    run.recompute = recompute;
     run.steps = 1'000'000;  // the schedule stays in warmup-free decay for every timed step
     run.warmup = 0;
     const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
-    const auto estimate = estimate_memory<Model>(model, batch, seq);
+    const auto estimate = estimate_memory<Model>(model, batch, seq, recompute);
     state.counters["estimate_GiB"] = static_cast<double>(estimate.total()) / (1 << 30);
     try {
         const int gpus = parallel.world_size();

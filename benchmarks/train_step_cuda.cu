@@ -64,14 +64,15 @@ void register_one(const std::string& attention, const char* preset, int64_t batc
 // make_policy() builds its data-parallel policy, setup(backend) runs before the warm-up steps.
 template <class MakePolicy, class Setup = slm::bench::NoSetup>
 void register_flash(const std::string& name, const char* preset, int64_t batch,
-                    MakePolicy make_policy, Setup setup = {}) {
-    benchmark::RegisterBenchmark(name.c_str(), [preset, batch, make_policy, setup](benchmark::State& state) {
+                    MakePolicy make_policy, Setup setup = {},
+                    slm::Recompute recompute = slm::Recompute::none) {
+    benchmark::RegisterBenchmark(name.c_str(), [preset, batch, make_policy, setup, recompute](benchmark::State& state) {
         using Model = slm::Llama<slm::cuda::Backend, slm::attention::Flash>;
         static const slm::bench::Device gpu = this_gpu();
         slm::bench::train_step<Model>(
             state, slm::presets::by_name(preset), batch, 2048, gpu,
             [](slm::cuda::Backend& b, auto&& step) { return slm::cuda::seconds_on_stream(b.stream(), step); }, 3,
-            make_policy(), setup);
+            make_policy(), setup, recompute);
     })
         ->UseManualTime()
         ->Iterations(8)
@@ -86,6 +87,15 @@ void register_heuristic_gemm(const char* preset, int64_t batch) {
                        std::to_string(batch) + "/seq:2048",
                    preset, batch, [] { return slm::parallel::Single{}; },
                    [](slm::cuda::Backend& b) { b.gemm().set_timed_candidates(1); });
+}
+
+// The SwiGLU output recomputed in the backward instead of kept (RunConfig::recompute), beside
+// "flash", which keeps it: "flash_recompute_swiglu".
+void register_recompute_swiglu(const char* preset, int64_t batch) {
+    register_flash(std::string("train_step/flash_recompute_swiglu/") + preset + "/batch:" +
+                       std::to_string(batch) + "/seq:2048",
+                   preset, batch, [] { return slm::parallel::Single{}; }, slm::bench::NoSetup{},
+                   slm::Recompute::swiglu);
 }
 
 // The data-parallel policies over NCCL at world size 1: what each scheme costs one GPU before
@@ -115,7 +125,10 @@ void register_grid(const std::string& attention) {
     for (const char* preset : {"llama_100m", "llama_500m", "llama_1b", "llama_2b"})
         for (int64_t batch : {1, 2, 4, 8, 16, 32}) register_one<Attention>(attention, preset, batch, 2048);
     register_one<Attention>(attention, "llama_100m", 64, 2048);  // fits (45 GiB) with Flash
-    for (int64_t batch : {1, 2, 4}) register_one<Attention>(attention, "llama_1b", batch, 8192);
+    // Past what fits on a 141 GB H200, so the largest micro-batch that fits is bounded on
+    // either card by a point that does not.
+    register_one<Attention>(attention, "llama_1b", 64, 2048);
+    for (int64_t batch : {1, 2, 4, 8, 16}) register_one<Attention>(attention, "llama_1b", batch, 8192);
 }
 
 }  // namespace
@@ -128,6 +141,10 @@ int main(int argc, char** argv) {
                                         {"llama_100m", 64}, {"llama_500m", 32}, {"llama_1b", 16},
                                         {"llama_2b", 8}})
         register_heuristic_gemm(preset, batch);
+    for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32},
+                                        {"llama_500m", 32}, {"llama_1b", 16}, {"llama_2b", 8},
+                                        {"llama_2b", 16}})
+        register_recompute_swiglu(preset, batch);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
     benchmark::RunSpecifiedBenchmarks();

@@ -44,6 +44,12 @@ inline uint16_t bits(bf16 x) {
     return b;
 }
 
+inline std::vector<uint16_t> bits_of(const std::vector<bf16>& v) {
+    std::vector<uint16_t> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = bits(v[i]);
+    return out;
+}
+
 template <class T>
 cuda::DeviceBuffer<T> to_device(cuda::Backend& backend, const std::vector<T>& host) {
     auto buffer = backend.allocate<T>(static_cast<int64_t>(host.size()));

@@ -39,3 +39,28 @@ TEST_CASE("SwiGLU forward and backward match the CPU reference") {
         }
     }
 }
+
+// The recomputing backward must give the plain backward's gradient and the forward's output, bit
+// for bit: the model without the saved output is then the same model.
+TEST_CASE("SwiGLU backward with the output recomputed: the plain backward's and forward's bits") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    for (int64_t n : {37, 1}) {
+        for (int64_t f : {200, 37, 344}) {
+            CAPTURE(n);
+            CAPTURE(f);
+            const auto gate_up = to_bf16(random_vector<double>(n * 2 * f, 3, 4.0));
+            const auto dout = to_bf16(random_vector<double>(n * f, 4));
+            auto dgu = to_device(backend, gate_up);
+            auto ddout = to_device(backend, dout);
+            auto out = backend.allocate<bf16>(n * f);
+            auto d_plain = to_device(backend, to_bf16(std::vector<double>(n * 2 * f, 9.0)));
+            auto d_recomputed = to_device(backend, to_bf16(std::vector<double>(n * 2 * f, -7.0)));
+            backend.swiglu_forward(dgu.data(), out.data(), n, f);
+            backend.swiglu_backward(dgu.data(), ddout.data(), d_plain.data(), n, f);
+            backend.swiglu_backward_recompute(dgu.data(), ddout.data(), d_recomputed.data(), n, f);
+            CHECK(bits_of(to_host(backend, d_recomputed)) == bits_of(to_host(backend, d_plain)));
+            CHECK(bits_of(to_host(backend, ddout)) == bits_of(to_host(backend, out)));
+        }
+    }
+}

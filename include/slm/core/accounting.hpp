@@ -98,7 +98,8 @@ inline std::string format_gib(int64_t bytes) {
 // footprint(), `loss_chunk_bytes` from the backend's loss.
 inline MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t batch, int64_t seq,
                                                const Precision& p, AttentionFootprint attention,
-                                               int64_t loss_chunk_bytes) {
+                                               int64_t loss_chunk_bytes,
+                                               Recompute recompute = Recompute::none) {
     const int64_t n = parameter_count(c);
     MemoryEstimate m;
     m.parameters = n * p.master;
@@ -106,7 +107,7 @@ inline MemoryEstimate estimate_training_memory(const ModelConfig& c, int64_t bat
     m.gradients = n * p.gradient;
     m.optimizer_state = n * p.optimizer;
     m.activations = ActivationLayout(c, batch, seq, p.activation, p.statistic, attention,
-                                     loss_chunk_bytes, p.residual)
+                                     loss_chunk_bytes, p.residual, recompute)
                         .total_bytes();
     return m;
 }

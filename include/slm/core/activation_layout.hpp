@@ -4,13 +4,31 @@
 // is the allocation, not a second guess at it.
 #include <algorithm>
 #include <cstdint>
+#include <string>
 #include <vector>
 
 #include "slm/core/config.hpp"
+#include "slm/core/error.hpp"
 #include "slm/core/shapes.hpp"
 
 namespace slm {
 
+// What the forward may leave out for the backward to compute again. swiglu: the SwiGLU output
+// (the down projection's input, ffn values per token and layer: the largest tensor a layer
+// keeps but gate_up) lives in scratch during the forward, and the backward's SwiGLU kernel
+// writes it again from gate_up, bit for bit, as it reads the gradient, so the down projection's
+// weight gradient can follow. It costs one more write of that tensor per layer and no GEMM.
+enum class Recompute { none, swiglu };
+
+inline const char* recompute_name(Recompute r) { return r == Recompute::swiglu ? "swiglu" : "none"; }
+
+inline Recompute recompute_from_name(const std::string& name) {
+    if (name == "none") return Recompute::none;
+    if (name == "swiglu") return Recompute::swiglu;
+    throw Error("unknown recompute '" + name + "': use none or swiglu");
+}
+
+// mlp_act is the one scratch buffer every layer shares under Recompute::swiglu.
 struct LayerActivations {
     int64_t resid_in, norm1, rstd1, qkv, attn_out, attn_saved, resid_mid, norm2, rstd2, gate_up,
         mlp_act;
@@ -26,8 +44,9 @@ public:
     // 0: act_bytes. A bf16 model may keep its residual stream in fp32 (model/llama.hpp).
     ActivationLayout(const ModelConfig& c, int64_t batch, int64_t seq, int64_t act_bytes,
                      int64_t stat_bytes, AttentionFootprint attention, int64_t loss_chunk_bytes,
-                     int64_t resid_bytes = 0)
-        : batch_(batch), seq_(seq) {
+                     int64_t resid_bytes = 0, Recompute recompute = Recompute::none)
+        : batch_(batch), seq_(seq), recompute_(recompute) {
+        const bool keep_mlp_act = recompute != Recompute::swiglu;
         const int64_t n = batch * seq, d = c.hidden;
         auto acts = [&](int64_t elems) { return take(elems * act_bytes); };
         auto resid = [&](int64_t elems) {
@@ -48,7 +67,7 @@ public:
             a.norm2 = acts(n * d);
             a.rstd2 = stats(n);
             a.gate_up = acts(n * 2 * c.ffn);
-            a.mlp_act = acts(n * c.ffn);
+            a.mlp_act = keep_mlp_act ? acts(n * c.ffn) : -1;  // set below otherwise
             layers_.push_back(a);
         }
         resid_final_ = resid(n * d);
@@ -59,7 +78,8 @@ public:
         // the next across phases (d_norm from the loss into the trunk). The rest is needed one
         // phase at a time, and the phases follow each other on one stream, so they share one
         // region as large as the largest phase:
-        //   forward:                      delta (a block's output before its residual add)
+        //   forward:                      delta (a block's output before its residual add),
+        //                                 and the SwiGLU output when the backward recomputes it
         //   the loss:                     the logits chunk
         //   backward, a layer's MLP:      d_gate_up, d_mlp_act
         //   backward, a layer's attention: d_qkv, d_attn_out, the attention kernel's scratch
@@ -72,7 +92,11 @@ public:
             (carve(), ...);
             region_end = std::max(region_end, used_);
         };
-        phase([&] { delta_ = acts(n * d); });
+        phase([&] { delta_ = acts(n * d); }, [&] {
+            if (keep_mlp_act) return;
+            const int64_t shared = acts(n * c.ffn);
+            for (auto& a : layers_) a.mlp_act = shared;
+        });
         phase([&] { loss_chunk_ = take(loss_chunk_bytes); });
         phase([&] { d_gate_up_ = acts(n * 2 * c.ffn); }, [&] { d_mlp_act_ = acts(n * c.ffn); });
         phase([&] { d_qkv_ = acts(n * c.qkv_width()); }, [&] { d_attn_out_ = acts(n * c.q_width()); },
@@ -84,6 +108,7 @@ public:
     int64_t seq() const { return seq_; }
     int64_t total_bytes() const { return used_; }
     int64_t saved_bytes() const { return saved_bytes_; }  // what forward keeps for backward
+    Recompute recompute() const { return recompute_; }
     const LayerActivations& layer(int64_t l) const { return layers_[static_cast<size_t>(l)]; }
     int64_t tokens() const { return tokens_; }
     int64_t targets() const { return targets_; }
@@ -108,6 +133,7 @@ private:
     }
 
     int64_t batch_, seq_;
+    Recompute recompute_;
     int64_t used_ = 0, saved_bytes_ = 0;
     std::vector<LayerActivations> layers_;
     int64_t tokens_, targets_, resid_final_, norm_final_, rstd_final_, delta_, d_resid_, d_norm_,

@@ -39,6 +39,7 @@ concept Backend = requires(B& b, typename B::Act* act, typename B::Grad* grad,
     { b.rope_backward(act, shape, 1e4) };
     { b.swiglu_forward(act, act, n, n) };
     { b.swiglu_backward(act, act, act, n, n) };
+    { b.swiglu_backward_recompute(act, act, act, n, n) };
     { b.lm_head_cross_entropy(act, act, tokens, n, n, n, nullptr, n, 1.0, act, grad) }
         -> std::same_as<LossResult>;
     { b.adamw_update(master, grad, master, master, act, n, step) };

@@ -109,6 +109,11 @@ public:
         const auto timed = timer_.scope(Op::swiglu);
         cpu::swiglu_backward(gate_up, dout, d_gate_up, n, f);
     }
+    void swiglu_backward_recompute(const T* gate_up, T* d_out_then_out, T* d_gate_up, int64_t n,
+                                   int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu);
+        cpu::swiglu_backward_recompute(gate_up, d_out_then_out, d_gate_up, n, f);
+    }
     LossResult lm_head_cross_entropy(const T* x, const T* w, const int32_t* targets, int64_t n,
                                      int64_t d, int64_t vocab, void* scratch, int64_t chunk,
                                      double grad_scale, T* dx, T* dw) {

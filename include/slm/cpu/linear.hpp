@@ -22,13 +22,14 @@ void linear_forward(const T* x, const T* w, T* y, int64_t n, int64_t in, int64_t
         ConstMatrixView<T>(x, n, in) * ConstMatrixView<T>(w, out, in).transpose();
 }
 
-// dy: (n, out) → dx: (n, in) overwritten (skipped when null), dw: (out, in) accumulated.
+// dy: (n, out) → dx: (n, in) overwritten, dw: (out, in) accumulated; each skipped when null, and
+// then what only it reads (w for dx, x for dw) may be null too.
 template <class T>
 void linear_backward(const T* x, const T* w, const T* dy, T* dx, T* dw, int64_t n, int64_t in,
                      int64_t out) {
     ConstMatrixView<T> dy_m(dy, n, out);
     if (dx) MatrixView<T>(dx, n, in).noalias() = dy_m * ConstMatrixView<T>(w, out, in);
-    MatrixView<T>(dw, out, in).noalias() += dy_m.transpose() * ConstMatrixView<T>(x, n, in);
+    if (dw) MatrixView<T>(dw, out, in).noalias() += dy_m.transpose() * ConstMatrixView<T>(x, n, in);
 }
 
 }  // namespace slm::cpu

@@ -2,6 +2,7 @@
 // SwiGLU on the CPU: out = silu(gate) · up, reading the fused (gate | up) projection rows.
 #include <cmath>
 #include <cstdint>
+#include <type_traits>
 
 namespace slm::cpu {
 
@@ -21,9 +22,12 @@ void swiglu_forward(const T* gate_up, T* out, int64_t n, int64_t f) {
     }
 }
 
-// dout: (n, f) → d_gate_up: (n, 2·f) overwritten
-template <class T>
-void swiglu_backward(const T* gate_up, const T* dout, T* d_gate_up, int64_t n, int64_t f) {
+// dout: (n, f) → d_gate_up: (n, 2·f) overwritten. Recompute: dout is read, then overwritten with
+// the forward's out, computed as swiglu_forward does (the same bits), for a caller that did not
+// keep it.
+template <class T, bool Recompute = false>
+void swiglu_backward(const T* gate_up, std::conditional_t<Recompute, T, const T>* dout,
+                     T* d_gate_up, int64_t n, int64_t f) {
 #pragma omp parallel for schedule(static)
     for (int64_t i = 0; i < n; ++i) {
         const T* g = gate_up + i * 2 * f;
@@ -36,8 +40,16 @@ void swiglu_backward(const T* gate_up, const T* dout, T* d_gate_up, int64_t n, i
             const T dy = dout[i * f + j];
             du[j] = dy * silu;
             dg[j] = dy * u[j] * s * (T(1) + g[j] * (T(1) - s));
+            if constexpr (Recompute) dout[i * f + j] = g[j] * sigmoid(g[j]) * u[j];
         }
     }
+}
+
+// gate_up: (n, 2·f); d_out_then_out: (n, f), dL/d(out) in, the forward's out back
+template <class T>
+void swiglu_backward_recompute(const T* gate_up, T* d_out_then_out, T* d_gate_up, int64_t n,
+                               int64_t f) {
+    swiglu_backward<T, true>(gate_up, d_out_then_out, d_gate_up, n, f);
 }
 
 }  // namespace slm::cpu

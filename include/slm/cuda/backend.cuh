@@ -177,6 +177,11 @@ public:
         const auto timed = timer_.scope(Op::swiglu, stream());
         cuda::swiglu_backward(gate_up, dout, d_gate_up, n, f, stream());
     }
+    void swiglu_backward_recompute(const Act* gate_up, Act* d_out_then_out, Act* d_gate_up,
+                                   int64_t n, int64_t f) {
+        const auto timed = timer_.scope(Op::swiglu, stream());
+        cuda::swiglu_backward_recompute(gate_up, d_out_then_out, d_gate_up, n, f, stream());
+    }
     // targets: device (n). scratch: loss_chunk_rows · vocab · 2 bytes of device memory.
     // Waits for the result. With bad targets, throws; dx and dw are then unspecified.
     LossResult lm_head_cross_entropy(const Act* x, const Act* w, const int32_t* targets, int64_t n,

@@ -18,11 +18,12 @@ inline void linear_forward(Gemm& gemm, const bf16* x, const bf16* w, bf16* y, in
     gemm(stream, Trans::N, Trans::T, n, out, in, 1.0f, x, in, w, in, 0.0f, y, out);
 }
 
-// dy: (n, out) → dx: (n, in) overwritten (skipped when null), dw: (out, in) accumulated in fp32
+// dy: (n, out) → dx: (n, in) overwritten, dw: (out, in) accumulated in fp32; each skipped when
+// null, and then what only it reads (w for dx, x for dw) may be null too.
 inline void linear_backward(Gemm& gemm, const bf16* x, const bf16* w, const bf16* dy, bf16* dx,
                             float* dw, int64_t n, int64_t in, int64_t out, cudaStream_t stream) {
     if (dx) gemm(stream, Trans::N, Trans::N, n, in, out, 1.0f, dy, out, w, in, 0.0f, dx, in);
-    gemm(stream, Trans::T, Trans::N, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
+    if (dw) gemm(stream, Trans::T, Trans::N, out, in, n, 1.0f, dy, out, x, in, 1.0f, dw, in);
 }
 
 }  // namespace slm::cuda

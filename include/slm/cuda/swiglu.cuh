@@ -12,6 +12,16 @@ namespace slm::cuda {
 
 __device__ __forceinline__ float sigmoid(float x) { return 1.0f / (1.0f + expf(-x)); }
 
+// One output; the forward and the recomputing backward both call it, so they give the same bits.
+__device__ __forceinline__ float swiglu_value(float g, float u) { return g * sigmoid(g) * u; }
+
+// dL/d(gate) and dL/d(up) of one output whose gradient is dy.
+__device__ __forceinline__ void swiglu_gradient(float g, float u, float dy, float& dg, float& du) {
+    const float s = sigmoid(g);
+    du = dy * g * s;
+    dg = dy * u * s * (1.0f + g * (1.0f - s));
+}
+
 // gate_up: (n, 2f) with gate in [0, f) and up in [f, 2f) → out: (n, f).
 // One thread per N consecutive outputs of a row; f % N == 0.
 template <int N>
@@ -27,7 +37,7 @@ __global__ void swiglu_forward_kernel(const bf16* __restrict__ gate_up, bf16* __
     load<N>(g_ptr, g);
     load<N>(g_ptr + f, u);
 #pragma unroll
-    for (int e = 0; e < N; ++e) y[e] = g[e] * sigmoid(g[e]) * u[e];
+    for (int e = 0; e < N; ++e) y[e] = swiglu_value(g[e], u[e]);
     store<N>(out + row * f + j, y);
 }
 
@@ -47,13 +57,36 @@ __global__ void swiglu_backward_kernel(const bf16* __restrict__ gate_up,
     load<N>(gate_up + in + f, u);
     load<N>(dout + row * f + j, dy);
 #pragma unroll
+    for (int e = 0; e < N; ++e) swiglu_gradient(g[e], u[e], dy[e], dg[e], du[e]);
+    store<N>(d_gate_up + in, dg);
+    store<N>(d_gate_up + in + f, du);
+}
+
+// The same, and d_out_then_out: (n, f) holds dout on entry and the forward's out on return
+// (each thread reads its elements before it writes them), for a forward that did not keep out.
+template <int N>
+__global__ void swiglu_backward_recompute_kernel(const bf16* __restrict__ gate_up,
+                                                 bf16* d_out_then_out,
+                                                 bf16* __restrict__ d_gate_up, int64_t n,
+                                                 int64_t f) {
+    static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
+    const int64_t per_row = f / N;
+    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= n * per_row) return;
+    const int64_t row = idx / per_row, j = idx % per_row * N;
+    const int64_t in = row * 2 * f + j;
+    float g[N], u[N], dy[N], dg[N], du[N], y[N];
+    load<N>(gate_up + in, g);
+    load<N>(gate_up + in + f, u);
+    load<N>(d_out_then_out + row * f + j, dy);
+#pragma unroll
     for (int e = 0; e < N; ++e) {
-        const float s = sigmoid(g[e]);
-        du[e] = dy[e] * g[e] * s;
-        dg[e] = dy[e] * u[e] * s * (1.0f + g[e] * (1.0f - s));
+        swiglu_gradient(g[e], u[e], dy[e], dg[e], du[e]);
+        y[e] = swiglu_value(g[e], u[e]);
     }
     store<N>(d_gate_up + in, dg);
     store<N>(d_gate_up + in + f, du);
+    store<N>(d_out_then_out + row * f + j, y);
 }
 
 inline void swiglu_forward(const bf16* gate_up, bf16* out, int64_t n, int64_t f,
@@ -81,6 +114,21 @@ inline void swiglu_backward(const bf16* gate_up, const bf16* dout, bf16* d_gate_
         swiglu_backward_kernel<1><<<blocks_for(n * f, threads, INT32_MAX), threads, 0, stream>>>(
             gate_up, dout, d_gate_up, n, f);
     SLM_CUDA_CHECK_LAUNCH("swiglu_backward_kernel");
+}
+
+inline void swiglu_backward_recompute(const bf16* gate_up, bf16* d_out_then_out, bf16* d_gate_up,
+                                      int64_t n, int64_t f, cudaStream_t stream) {
+    if (n <= 0 || f <= 0) return;
+    constexpr int threads = 256;
+    if (f % 8 == 0 && aligned_to(16, {gate_up, d_out_then_out, d_gate_up}))
+        swiglu_backward_recompute_kernel<8>
+            <<<blocks_for(n * f / 8, threads, INT32_MAX), threads, 0, stream>>>(
+                gate_up, d_out_then_out, d_gate_up, n, f);
+    else
+        swiglu_backward_recompute_kernel<1>
+            <<<blocks_for(n * f, threads, INT32_MAX), threads, 0, stream>>>(
+                gate_up, d_out_then_out, d_gate_up, n, f);
+    SLM_CUDA_CHECK_LAUNCH("swiglu_backward_recompute_kernel");
 }
 
 }  // namespace slm::cuda

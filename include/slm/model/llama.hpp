@@ -155,6 +155,11 @@ public:
         return make_activation_layout(batch, seq).total_bytes();
     }
 
+    // What the backward computes again instead of reading it (core/activation_layout.hpp); the
+    // results are the same bits either way. Takes effect at the next forward.
+    void set_recompute(Recompute r) { recompute_ = r; }
+    Recompute recompute() const { return recompute_; }
+
 private:
     AttentionShape attention_shape(int64_t batch, int64_t seq) const {
         return {batch, seq, config_.heads, config_.kv_heads, config_.head_dim()};
@@ -165,7 +170,7 @@ private:
         const int64_t chunk = backend_.loss_chunk_rows(batch * seq, config_.vocab);
         return ActivationLayout(config_, batch, seq, p.activation, p.statistic,
                                 Kernel::footprint(attention_shape(batch, seq)),
-                                chunk * config_.vocab * p.activation, p.residual);
+                                chunk * config_.vocab * p.activation, p.residual, recompute_);
     }
 
     template <class U>
@@ -179,7 +184,9 @@ private:
                 "sequence length " + std::to_string(seq) + " is outside [1, max_seq = " +
                     std::to_string(config_.max_seq) + "] of model '" + config_.name +
                     "'; use a shorter --seq or a config with a larger max_seq");
-        if (acts_ && acts_->batch() == batch && acts_->seq() == seq) return;
+        if (acts_ && acts_->batch() == batch && acts_->seq() == seq &&
+            acts_->recompute() == recompute_)
+            return;
         acts_.emplace(make_activation_layout(batch, seq));
         // A smaller micro-batch (the short last validation batch) reuses the arena as it is.
         if (arena_ && static_cast<int64_t>(arena_->size()) >= acts_->total_bytes()) return;
@@ -289,10 +296,23 @@ private:
             const auto& pl = layout_.layer(l);
             const auto w = store_.gather(units_.layer(l));
             const auto g = store_.gradients_for(units_.layer(l));
-            backend_.linear_backward(at<Act>(al.mlp_act), w.at(pl.down), d_resid,
-                                     at<Act>(a.d_mlp_act()), g.at(pl.down), n, f, d);
-            backend_.swiglu_backward(at<Act>(al.gate_up), at<Act>(a.d_mlp_act()),
-                                     at<Act>(a.d_gate_up()), n, f);
+            Act* d_mlp_act = at<Act>(a.d_mlp_act());
+            if (a.recompute() == Recompute::swiglu) {
+                // The SwiGLU output was not kept: the input gradient first, then the SwiGLU
+                // backward leaves the output, recomputed, where that gradient was, for the
+                // down projection's weight gradient.
+                backend_.linear_backward(nullptr, w.at(pl.down), d_resid, d_mlp_act, nullptr, n,
+                                         f, d);
+                backend_.swiglu_backward_recompute(at<Act>(al.gate_up), d_mlp_act,
+                                                   at<Act>(a.d_gate_up()), n, f);
+                backend_.linear_backward(d_mlp_act, nullptr, d_resid, nullptr, g.at(pl.down), n,
+                                         f, d);
+            } else {
+                backend_.linear_backward(at<Act>(al.mlp_act), w.at(pl.down), d_resid, d_mlp_act,
+                                         g.at(pl.down), n, f, d);
+                backend_.swiglu_backward(at<Act>(al.gate_up), d_mlp_act, at<Act>(a.d_gate_up()),
+                                         n, f);
+            }
             backend_.linear_backward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(a.d_gate_up()),
                                      d_norm, g.at(pl.gate_up), n, d, 2 * f);
             backend_.rmsnorm_backward(at<Resid>(al.resid_mid), w.at(pl.mlp_norm), at<Stat>(al.rstd2),
@@ -334,6 +354,7 @@ private:
     model::ParameterUnits units_;
     B& backend_;
     typename Storage::template Store<B> store_;
+    Recompute recompute_ = Recompute::none;
     std::optional<ActivationLayout> acts_;
     std::optional<typename B::template Buffer<std::byte>> arena_;
 };

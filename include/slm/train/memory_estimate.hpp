@@ -10,13 +10,15 @@
 namespace slm {
 
 template <class Model>
-MemoryEstimate estimate_memory(const ModelConfig& model, int64_t batch, int64_t seq) {
+MemoryEstimate estimate_memory(const ModelConfig& model, int64_t batch, int64_t seq,
+                               Recompute recompute = Recompute::none) {
     using B = typename Model::BackendType;
     using Kernel = typename Model::Kernel;
     return estimate_training_memory(
         model, batch, seq, Model::precision(),
         Kernel::footprint({batch, seq, model.heads, model.kv_heads, model.head_dim()}),
-        B::loss_chunk_rows(batch * seq, model.vocab) * model.vocab * B::precision().activation);
+        B::loss_chunk_rows(batch * seq, model.vocab) * model.vocab * B::precision().activation,
+        recompute);
 }
 
 }  // namespace slm

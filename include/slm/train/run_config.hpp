@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <string>
 
+#include "slm/core/activation_layout.hpp"
 #include "slm/core/error.hpp"
 #include "slm/optim/adamw.hpp"
 
@@ -31,6 +32,10 @@ struct RunConfig {
     // on every run; more can choose differently from run to run (timing noise), and so change
     // the last bits of the results.
     int64_t gemm_candidates = 8;
+    // What the backward computes again instead of keeping it from the forward (same results):
+    // swiglu saves layers · batch · seq · ffn activations (5.1 GiB at llama_2b, micro-batch 8)
+    // for one more write of them in the backward.
+    Recompute recompute = Recompute::none;
 
     int64_t tokens_per_step() const { return batch * seq * grad_accum; }
 

@@ -59,6 +59,7 @@ public:
                     std::to_string(model_config.max_seq) + " (preset '" + model_config.name + "')");
         if constexpr (requires { backend_.gemm().set_timed_candidates(1); })
             backend_.gemm().set_timed_candidates(static_cast<int>(run.gemm_candidates));
+        model_.set_recompute(run.recompute);
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
 

@@ -28,12 +28,14 @@ slm::ModelConfig small_config(int64_t kv_heads, bool tied) {
 }
 
 template <class Attention>
-void gradient_check(const slm::ModelConfig& c) {
+void gradient_check(const slm::ModelConfig& c, slm::Recompute recompute = slm::Recompute::none) {
     CAPTURE(c.kv_heads);
     CAPTURE(c.tied_embeddings);
     CAPTURE(std::string(Attention::name));
+    CAPTURE(std::string(slm::recompute_name(recompute)));
     slm::cpu::Backend<double> backend;
     slm::Llama<slm::cpu::Backend<double>, Attention> model(c, backend, 7);
+    model.set_recompute(recompute);
     const int64_t batch = 2, seq = 9, n = batch * seq;
     std::vector<int32_t> tokens(n), targets(n);
     for (int64_t i = 0; i < n; ++i) {
@@ -85,6 +87,7 @@ TEST_CASE("fp64 finite differences match backward for every parameter tensor") {
     gradient_check<slm::attention::Naive>(small_config(2, false));  // GQA
     gradient_check<slm::attention::Flash>(small_config(2, false));
     gradient_check<slm::attention::Flash>(small_config(1, true));   // MQA, tied head
+    gradient_check<slm::attention::Flash>(small_config(2, false), slm::Recompute::swiglu);
 }
 
 TEST_CASE("Flash and Naive models agree in fp64, loss and every gradient") {
