@@ -22,16 +22,26 @@ __device__ __forceinline__ void swiglu_gradient(float g, float u, float dy, floa
     dg = dy * u * s * (1.0f + g * (1.0f - s));
 }
 
+// The N consecutive outputs (row, j .. j + N) of an (n, f) output this thread owns; false for a
+// thread past the end.
+template <int N>
+__device__ __forceinline__ bool thread_outputs(int64_t n, int64_t f, int64_t& row, int64_t& j) {
+    const int64_t per_row = f / N;
+    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    if (idx >= n * per_row) return false;
+    row = idx / per_row;
+    j = idx % per_row * N;
+    return true;
+}
+
 // gate_up: (n, 2f) with gate in [0, f) and up in [f, 2f) → out: (n, f).
 // One thread per N consecutive outputs of a row; f % N == 0.
 template <int N>
 __global__ void swiglu_forward_kernel(const bf16* __restrict__ gate_up, bf16* __restrict__ out,
                                       int64_t n, int64_t f) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
-    const int64_t per_row = f / N;
-    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (idx >= n * per_row) return;
-    const int64_t row = idx / per_row, j = idx % per_row * N;
+    int64_t row, j;
+    if (!thread_outputs<N>(n, f, row, j)) return;
     const bf16* g_ptr = gate_up + row * 2 * f + j;
     float g[N], u[N], y[N];
     load<N>(g_ptr, g);
@@ -47,10 +57,8 @@ __global__ void swiglu_backward_kernel(const bf16* __restrict__ gate_up,
                                        const bf16* __restrict__ dout, bf16* __restrict__ d_gate_up,
                                        int64_t n, int64_t f) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
-    const int64_t per_row = f / N;
-    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (idx >= n * per_row) return;
-    const int64_t row = idx / per_row, j = idx % per_row * N;
+    int64_t row, j;
+    if (!thread_outputs<N>(n, f, row, j)) return;
     const int64_t in = row * 2 * f + j;
     float g[N], u[N], dy[N], dg[N], du[N];
     load<N>(gate_up + in, g);
@@ -70,10 +78,8 @@ __global__ void swiglu_backward_recompute_kernel(const bf16* __restrict__ gate_u
                                                  bf16* __restrict__ d_gate_up, int64_t n,
                                                  int64_t f) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
-    const int64_t per_row = f / N;
-    const int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
-    if (idx >= n * per_row) return;
-    const int64_t row = idx / per_row, j = idx % per_row * N;
+    int64_t row, j;
+    if (!thread_outputs<N>(n, f, row, j)) return;
     const int64_t in = row * 2 * f + j;
     float g[N], u[N], dy[N], dg[N], du[N], y[N];
     load<N>(gate_up + in, g);
