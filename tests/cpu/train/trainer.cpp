@@ -169,3 +169,18 @@ TEST_CASE("a checkpoint that cannot be written leaves the previous one intact") 
     CHECK(r.step() == 1);
     fs::remove_all(dir);
 }
+
+TEST_CASE("RunConfig.recompute reaches the model and trains to the same losses") {
+    const auto dir = fresh_dir("recompute");
+    slm::test::SyntheticData data_a(50, 4, 16), data_b(50, 4, 16);
+    auto run = run_in(dir / "a", 4);
+    CpuTrainer keeps(small(), run);
+    run.recompute = slm::Recompute::swiglu;
+    run.out_dir = dir / "b";
+    CpuTrainer recomputes(small(), run);
+    CHECK(keeps.model().recompute() == slm::Recompute::none);
+    CHECK(recomputes.model().recompute() == slm::Recompute::swiglu);
+    CHECK(recomputes.model().activation_bytes(4, 16) < keeps.model().activation_bytes(4, 16));
+    for (int s = 0; s < 4; ++s) CHECK(keeps.train_step(data_a).loss == recomputes.train_step(data_b).loss);
+    fs::remove_all(dir);
+}
