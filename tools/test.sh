@@ -4,7 +4,8 @@
 # "skipped: no GPU" on machines without one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/setup.sh
+# python3-matplotlib: the report test draws the study's plots (without it that test is skipped).
+tools/setup.sh python3-matplotlib
 preset=cpu
 if command -v nvcc >/dev/null 2>&1 || [ -x /usr/local/cuda/bin/nvcc ]; then
   preset=cuda
