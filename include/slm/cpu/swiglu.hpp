@@ -11,6 +11,12 @@ T sigmoid(T x) {
     return T(1) / (T(1) + std::exp(-x));
 }
 
+// One output; the forward and the recomputing backward both call it, so they give the same bits.
+template <class T>
+T swiglu_value(T g, T u) {
+    return g * sigmoid(g) * u;
+}
+
 // gate_up: (n, 2·f) with gate in [0, f) and up in [f, 2f); out: (n, f)
 template <class T>
 void swiglu_forward(const T* gate_up, T* out, int64_t n, int64_t f) {
@@ -18,7 +24,7 @@ void swiglu_forward(const T* gate_up, T* out, int64_t n, int64_t f) {
     for (int64_t i = 0; i < n; ++i) {
         const T* g = gate_up + i * 2 * f;
         const T* u = g + f;
-        for (int64_t j = 0; j < f; ++j) out[i * f + j] = g[j] * sigmoid(g[j]) * u[j];
+        for (int64_t j = 0; j < f; ++j) out[i * f + j] = swiglu_value(g[j], u[j]);
     }
 }
 
@@ -40,7 +46,7 @@ void swiglu_backward(const T* gate_up, std::conditional_t<Recompute, T, const T>
             const T dy = dout[i * f + j];
             du[j] = dy * silu;
             dg[j] = dy * u[j] * s * (T(1) + g[j] * (T(1) - s));
-            if constexpr (Recompute) dout[i * f + j] = g[j] * sigmoid(g[j]) * u[j];
+            if constexpr (Recompute) dout[i * f + j] = swiglu_value(g[j], u[j]);
         }
     }
 }

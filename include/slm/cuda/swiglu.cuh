@@ -4,6 +4,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <type_traits>
 
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/vector.cuh"
@@ -51,32 +52,15 @@ __global__ void swiglu_forward_kernel(const bf16* __restrict__ gate_up, bf16* __
     store<N>(out + row * f + j, y);
 }
 
-// dout: (n, f) → d_gate_up: (n, 2f) overwritten
-template <int N>
-__global__ void swiglu_backward_kernel(const bf16* __restrict__ gate_up,
-                                       const bf16* __restrict__ dout, bf16* __restrict__ d_gate_up,
-                                       int64_t n, int64_t f) {
-    static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
-    int64_t row, j;
-    if (!thread_outputs<N>(n, f, row, j)) return;
-    const int64_t in = row * 2 * f + j;
-    float g[N], u[N], dy[N], dg[N], du[N];
-    load<N>(gate_up + in, g);
-    load<N>(gate_up + in + f, u);
-    load<N>(dout + row * f + j, dy);
-#pragma unroll
-    for (int e = 0; e < N; ++e) swiglu_gradient(g[e], u[e], dy[e], dg[e], du[e]);
-    store<N>(d_gate_up + in, dg);
-    store<N>(d_gate_up + in + f, du);
-}
+// dout: (n, f) → d_gate_up: (n, 2f) overwritten. Recompute: dout is not restrict and holds the
+// forward's out on return (each thread reads its elements before it writes them), for a forward
+// that did not keep out.
+template <bool Recompute>
+using SwigluDout = std::conditional_t<Recompute, bf16*, const bf16* __restrict__>;
 
-// The same, and d_out_then_out: (n, f) holds dout on entry and the forward's out on return
-// (each thread reads its elements before it writes them), for a forward that did not keep out.
-template <int N>
-__global__ void swiglu_backward_recompute_kernel(const bf16* __restrict__ gate_up,
-                                                 bf16* d_out_then_out,
-                                                 bf16* __restrict__ d_gate_up, int64_t n,
-                                                 int64_t f) {
+template <int N, bool Recompute>
+__global__ void swiglu_backward_kernel(const bf16* __restrict__ gate_up, SwigluDout<Recompute> dout,
+                                       bf16* __restrict__ d_gate_up, int64_t n, int64_t f) {
     static_assert(N == 1 || N == 8, "8 bf16 are one 16-byte load");
     int64_t row, j;
     if (!thread_outputs<N>(n, f, row, j)) return;
@@ -84,15 +68,15 @@ __global__ void swiglu_backward_recompute_kernel(const bf16* __restrict__ gate_u
     float g[N], u[N], dy[N], dg[N], du[N], y[N];
     load<N>(gate_up + in, g);
     load<N>(gate_up + in + f, u);
-    load<N>(d_out_then_out + row * f + j, dy);
+    load<N>(dout + row * f + j, dy);
 #pragma unroll
     for (int e = 0; e < N; ++e) {
         swiglu_gradient(g[e], u[e], dy[e], dg[e], du[e]);
-        y[e] = swiglu_value(g[e], u[e]);
+        if constexpr (Recompute) y[e] = swiglu_value(g[e], u[e]);
     }
     store<N>(d_gate_up + in, dg);
     store<N>(d_gate_up + in + f, du);
-    store<N>(d_out_then_out + row * f + j, y);
+    if constexpr (Recompute) store<N>(dout + row * f + j, y);
 }
 
 inline void swiglu_forward(const bf16* gate_up, bf16* out, int64_t n, int64_t f,
@@ -108,33 +92,31 @@ inline void swiglu_forward(const bf16* gate_up, bf16* out, int64_t n, int64_t f,
     SLM_CUDA_CHECK_LAUNCH("swiglu_forward_kernel");
 }
 
-inline void swiglu_backward(const bf16* gate_up, const bf16* dout, bf16* d_gate_up, int64_t n,
-                            int64_t f, cudaStream_t stream) {
+template <bool Recompute>
+void launch_swiglu_backward(const bf16* gate_up, SwigluDout<Recompute> dout, bf16* d_gate_up,
+                            int64_t n, int64_t f, cudaStream_t stream) {
     if (n <= 0 || f <= 0) return;
     constexpr int threads = 256;
     if (f % 8 == 0 && aligned_to(16, {gate_up, dout, d_gate_up}))
-        swiglu_backward_kernel<8>
+        swiglu_backward_kernel<8, Recompute>
             <<<blocks_for(n * f / 8, threads, INT32_MAX), threads, 0, stream>>>(gate_up, dout,
                                                                                 d_gate_up, n, f);
     else
-        swiglu_backward_kernel<1><<<blocks_for(n * f, threads, INT32_MAX), threads, 0, stream>>>(
-            gate_up, dout, d_gate_up, n, f);
+        swiglu_backward_kernel<1, Recompute>
+            <<<blocks_for(n * f, threads, INT32_MAX), threads, 0, stream>>>(gate_up, dout,
+                                                                            d_gate_up, n, f);
     SLM_CUDA_CHECK_LAUNCH("swiglu_backward_kernel");
 }
 
+inline void swiglu_backward(const bf16* gate_up, const bf16* dout, bf16* d_gate_up, int64_t n,
+                            int64_t f, cudaStream_t stream) {
+    launch_swiglu_backward<false>(gate_up, dout, d_gate_up, n, f, stream);
+}
+
+// d_out_then_out: (n, f), dout in, the forward's out back.
 inline void swiglu_backward_recompute(const bf16* gate_up, bf16* d_out_then_out, bf16* d_gate_up,
                                       int64_t n, int64_t f, cudaStream_t stream) {
-    if (n <= 0 || f <= 0) return;
-    constexpr int threads = 256;
-    if (f % 8 == 0 && aligned_to(16, {gate_up, d_out_then_out, d_gate_up}))
-        swiglu_backward_recompute_kernel<8>
-            <<<blocks_for(n * f / 8, threads, INT32_MAX), threads, 0, stream>>>(
-                gate_up, d_out_then_out, d_gate_up, n, f);
-    else
-        swiglu_backward_recompute_kernel<1>
-            <<<blocks_for(n * f, threads, INT32_MAX), threads, 0, stream>>>(
-                gate_up, d_out_then_out, d_gate_up, n, f);
-    SLM_CUDA_CHECK_LAUNCH("swiglu_backward_recompute_kernel");
+    launch_swiglu_backward<true>(gate_up, d_out_then_out, d_gate_up, n, f, stream);
 }
 
 }  // namespace slm::cuda
