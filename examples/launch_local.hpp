@@ -186,16 +186,27 @@ inline int run_local_ranks(const std::string& program, const std::vector<std::st
     auto kill_at = clock::time_point::max();  // when ranks still running after SIGTERM get SIGKILL
     bool killed = false;
     int passed_on = 0;
+    // A SIGTERM sent to a rank between its fork and its execve would reach remember_signal (the
+    // child's copy of our handler) and be lost, leaving the rank to run until SIGKILL. So the
+    // three signals stay blocked across fork; the child puts back the default actions and the
+    // caller's mask before execve, and a signal that came meanwhile then ends it as it should.
+    sigset_t forwarded, caller_mask;
+    sigemptyset(&forwarded);
+    for (const int s : handlers.signals) sigaddset(&forwarded, s);
     for (int r = 0; r < ranks; ++r) {
         auto argv = c_array(arguments[r]);
         auto envp = c_array(environments[r]);
+        ::sigprocmask(SIG_BLOCK, &forwarded, &caller_mask);
         const pid_t pid = ::fork();
         if (pid == 0) {
+            for (const int s : handlers.signals) ::signal(s, SIG_DFL);
+            ::sigprocmask(SIG_SETMASK, &caller_mask, nullptr);
             ::execve(argv[0], argv.data(), envp.data());
             const char message[] = "--nproc: execve of this program failed\n";
             [[maybe_unused]] const auto n = ::write(2, message, sizeof message - 1);
             ::_exit(127);
         }
+        ::sigprocmask(SIG_SETMASK, &caller_mask, nullptr);
         if (pid < 0) {
             failure = std::string("cannot start rank ") + std::to_string(r) + ": fork failed: " +
                       std::strerror(errno);
