@@ -60,8 +60,12 @@ slm::cli::Flags make_flags() {
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"},
-         {"--gemm-candidates", "8", "GPU: cuBLASLt algorithms timed per GEMM shape, fastest kept (1: "
-                                    "the heuristic's choice, the same bits on every run)"},
+         {"--gemm-candidates", "1", "GPU: cuBLASLt algorithms timed per GEMM shape, the fastest kept "
+                                    "(1: the heuristic's choice, the same bits on every run; 8: up "
+                                    "to 2% faster, picks kept in <out>/gemm_choices.txt and "
+                                    "replayed by --resume)"},
+         {"--gemm-choices", "", "GPU: replay the GEMM algorithm picks in this file if it exists, "
+                                "and keep this run's there (a tuned run repeated bit for bit)"},
          {"--recompute", "none", "none|swiglu: swiglu keeps no SwiGLU output for the backward, which "
                                  "writes it again (same results; layers x batch x seq x ffn "
                                  "activations less, 5.1 GiB at llama_2b batch 8, about 1% slower)"},
@@ -113,6 +117,18 @@ int train(const Job& job, Policy policy) {
                      world > 1 ? " per rank, before sharding" : "",
                      (long long)loader.train_tokens(), (long long)loader.validation_tokens(),
                      (long long)loader.vocab());
+    if constexpr (requires(Backend& b) { b.gemm().choices(); }) {
+        const bool replay = !run.gemm_choices_read.empty() && fs::exists(run.gemm_choices_read);
+        const std::string timed = run.gemm_candidates > 1
+                                      ? std::to_string(run.gemm_candidates) + " candidates timed"
+                                      : "the heuristic's first";
+        if (lead && (replay || run.gemm_candidates > 1))
+            std::fprintf(stderr, "gemm: %s%s, picks kept in %s\n",
+                         replay ? ("algorithm picks replayed from " + run.gemm_choices_read.string() +
+                                   " (a shape not there: " + timed + ")").c_str()
+                                : timed.c_str(),
+                         replay ? "" : " per GEMM shape", run.gemm_choices_write.c_str());
+    }
     double start_loss = NAN;
     if (job.flags.on("--resume")) {
         trainer.resume(trainer.checkpoint_path(), data);
@@ -225,6 +241,12 @@ int main(int argc, char** argv) {
         if (run.gemm_candidates > 16) throw slm::cli::UsageError("--gemm-candidates must be in [1, 16]");
         run.recompute = slm::recompute_from_name(flags.choice("--recompute", {"none", "swiglu"}));
         run.out_dir = flags.given("--out") ? fs::path(flags.text("--out")) : fs::path("runs") / preset;
+        if (flags.given("--gemm-choices")) {
+            run.gemm_choices_read = run.gemm_choices_write = fs::path(flags.text("--gemm-choices"));
+        } else {
+            run.gemm_choices_write = run.out_dir / "gemm_choices.txt";
+            if (flags.on("--resume")) run.gemm_choices_read = run.gemm_choices_write;
+        }
         if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
             throw slm::cli::UsageError("--resume: there is no " +
                                        (run.out_dir / "checkpoint.bin").string() +

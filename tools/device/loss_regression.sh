@@ -6,14 +6,18 @@
 #   git archive <old commit> | tar -x -C build/old-src      # on the machine with git
 #   tools/device/loss_regression.sh build/old-src            # on the GPU machine (carry it there)
 #
+#   OLD_LOSS=4.8488 tools/device/loss_regression.sh -        # the old tree's loss measured before
+#
 # Environment: PRESET (llama_100m), STEPS (300), BATCH (16), DATA (data/study), DEVICE (cuda),
-# TOLERANCE (0.01), VARIANT_FLAGS (empty: none; else a third run, this tree's build with these
-# train_llama flags, say "--recompute swiglu", held to the same tolerance). Logs go to $OUT (or
-# build/device/logs). Exit status: 0 when the losses agree.
+# TOLERANCE (0.01), OLD_LOSS (set: the old tree's loss, neither built nor trained here),
+# VARIANT_FLAGS (empty: none; else more runs of this tree's build, one per ';'-separated group of
+# train_llama flags, in order, say "--recompute swiglu" or, twice, "--gemm-candidates 8
+# --gemm-choices $OUT/picks.txt" (timed picks kept, then replayed), each held to the same
+# tolerance). Logs go to $OUT (or build/device/logs). Exit status: 0 when the losses agree.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-old_src="${1:?usage: loss_regression.sh OLD_SOURCE_TREE}"
-[ -f "$old_src/CMakeLists.txt" ] || { echo "loss_regression.sh: $old_src has no CMakeLists.txt (make it with git archive)"; exit 2; }
+old_src="${1:?usage: loss_regression.sh OLD_SOURCE_TREE (or OLD_LOSS=... loss_regression.sh -)}"
+[ -n "${OLD_LOSS:-}" ] || [ -f "$old_src/CMakeLists.txt" ] || { echo "loss_regression.sh: $old_src has no CMakeLists.txt (make it with git archive)"; exit 2; }
 preset="${PRESET:-llama_100m}" steps="${STEPS:-300}" batch="${BATCH:-16}"
 data="${DATA:-data/study}" device="${DEVICE:-cuda}" tolerance="${TOLERANCE:-0.01}"
 [ -d "$data" ] || { echo "loss_regression.sh: no token shards in $data (tools/corpus.sh $data makes them)"; exit 2; }
@@ -46,29 +50,35 @@ train() {  # train BUILD_DIR NAME [FLAGS...] → prints the final validation los
   sed -nE 's/.*validation loss: .*-> ([0-9.]+) after.*/\1/p' "$logs/$name-train.log" | tail -n 1
 }
 
-build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
-build . build/loss-regression/new-build new
-old_loss=$(train build/loss-regression/old-build old)
-new_loss=$(train build/loss-regression/new-build new)
-variant_loss=""
-if [ -n "${VARIANT_FLAGS:-}" ]; then
-  # shellcheck disable=SC2086  # the flags are words on purpose
-  variant_loss=$(train build/loss-regression/new-build variant $VARIANT_FLAGS)
+if [ -n "${OLD_LOSS:-}" ]; then
+  old_loss="$OLD_LOSS"
+else
+  build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
 fi
-python3 - "$old_loss" "$new_loss" "$tolerance" "$preset" "$steps" "$batch" "$variant_loss" \
-  "${VARIANT_FLAGS:-}" <<'EOF'
+build . build/loss-regression/new-build new
+[ -n "${OLD_LOSS:-}" ] || old_loss=$(train build/loss-regression/old-build old)
+new_loss=$(train build/loss-regression/new-build new)
+results=("after" "$new_loss")
+IFS=';' read -r -a variants <<< "${VARIANT_FLAGS:-}"
+for i in "${!variants[@]}"; do
+  flags="${variants[$i]}"
+  [ -n "${flags// /}" ] || continue
+  # shellcheck disable=SC2086  # the flags are words on purpose
+  results+=("after with ${flags}" "$(train build/loss-regression/new-build "variant$((i + 1))" $flags)")
+done
+python3 - "$old_loss" "$tolerance" "$preset" "$steps" "$batch" "${OLD_LOSS:+given}" "${results[@]}" <<'EOF'
 import sys
 
-old, new, tol = float(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3])
-preset, steps, batch, variant, variant_flags = sys.argv[4:9]
+old, tol = float(sys.argv[1]), float(sys.argv[2])
+preset, steps, batch, given = sys.argv[3:7]
+runs = sys.argv[7:]
+print(f"{preset}, {steps} steps at batch {batch}, validation loss before: {old:.4f}"
+      + (" (OLD_LOSS, measured earlier)" if given else ""))
 ok = True
-for name, loss in (("after", new), (f"after with {variant_flags}", variant)):
-    if loss == "":
-        continue
+for name, loss in zip(runs[::2], runs[1::2]):
     loss = float(loss)
     diff = (loss - old) / old
     ok = ok and abs(diff) <= tol
-    print(f"{preset}, {steps} steps at batch {batch}: validation loss before {old:.4f}, "
-          f"{name} {loss:.4f}, difference {diff:+.3%} (tolerance {tol:.0%})")
+    print(f"  {' '.join(name.split()):<64} {loss:.4f}  {diff:+.3%} (tolerance {tol:.0%})")
 sys.exit(0 if ok else 1)
 EOF

@@ -17,8 +17,9 @@
 // first n candidates on the call's own operands (beta = 0: into C itself, which the real call
 // then overwrites; beta ≠ 0: into a scratch copy of C's extent, or not at all when that does not
 // fit) and keeps the fastest if it beats the heuristic's first by 3%. Timing noise can make two
-// runs choose differently, and with the choice the last bits of the results, so Gemm's default
-// is 1; the Trainer sets RunConfig::gemm_candidates (8 unless asked otherwise).
+// runs choose differently, and with the choice the last bits of the results, so the default is
+// 1 (RunConfig::gemm_candidates). choices() lists the timed picks and use_choices() replays a
+// list (gemm_choices.hpp keeps it in a file), so a tuned run can be repeated bit for bit.
 #include <cublasLt.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -34,6 +35,7 @@
 
 #include "slm/core/error.hpp"
 #include "slm/cuda/check.cuh"
+#include "slm/cuda/gemm_choices.hpp"
 #include "slm/cuda/memory.cuh"
 
 namespace slm::cuda {
@@ -52,7 +54,9 @@ class Gemm {
 public:
     static constexpr int64_t workspace_bytes = int64_t{32} << 20;
 
-    Gemm() : workspace_(workspace_bytes) { SLM_CUBLAS_CHECK(cublasLtCreate(&handle_)); }
+    Gemm() : workspace_(workspace_bytes), identity_(device_identity()) {
+        SLM_CUBLAS_CHECK(cublasLtCreate(&handle_));
+    }
     ~Gemm() {
         plans_.clear();  // descriptors before the handle
         if (handle_) (void)cublasLtDestroy(handle_);
@@ -112,6 +116,37 @@ public:
     int timed_candidates() const { return timed_candidates_; }
     static constexpr int max_candidates = 16;
 
+    // The GPU, compute capability and cuBLASLt version: where a pick is valid.
+    const std::string& identity() const { return identity_; }
+
+    // The timed and replayed picks so far, and the replayed picks not used yet (so that a file
+    // written from this list loses none of the file read), in shape order.
+    GemmChoices choices() const {
+        std::map<GemmShapeFields, GemmChoice> all = replay_;
+        for (const auto& [key, p] : plans_)
+            if (p->requested > 0) all[fields(key)] = {fields(key), p->requested, words(p->algo)};
+        GemmChoices out{identity_, {}};
+        for (const auto& [shape, choice] : all) out.picks.push_back(choice);
+        return out;
+    }
+
+    // Shapes first seen after the call take their algorithm from `c` instead of the heuristic
+    // or timing. `source` names where the picks came from, in errors.
+    void use_choices(const GemmChoices& c, const std::string& source) {
+        require(c.identity == identity_,
+                "GEMM choices from '" + source + "' were made on '" + c.identity +
+                    "', and this is '" + identity_ + "': picks do not carry over; delete the file "
+                    "or name another with --gemm-choices");
+        for (const GemmChoice& p : c.picks) {
+            require(p.requested >= 1 && p.requested <= max_candidates,
+                    "GEMM choices from '" + source + "': a pick asks for " +
+                        std::to_string(p.requested) + " candidates, outside [1, " +
+                        std::to_string(max_candidates) + "]");
+            replay_[p.shape] = p;
+        }
+        replay_source_ = source;
+    }
+
 private:
     struct Key {
         int ta, tb;
@@ -121,6 +156,17 @@ private:
         uint32_t align_a, align_b, align_c;
         auto operator<=>(const Key&) const = default;
     };
+
+    static GemmShapeFields fields(const Key& k) {
+        return {k.ta, k.tb, k.m, k.n, k.k, k.lda, k.ldb, k.ldc, k.c_type, k.count, k.stride_a,
+                k.stride_b, k.stride_c, k.align_a, k.align_b, k.align_c};
+    }
+    static GemmAlgorithmWords words(const cublasLtMatmulAlgo_t& algo) {
+        static_assert(sizeof algo.data == sizeof(GemmAlgorithmWords));
+        GemmAlgorithmWords w{};
+        for (size_t i = 0; i < w.size(); ++i) w[i] = algo.data[i];
+        return w;
+    }
 
     // Descriptors and the chosen algorithm of one cached GEMM, in cuBLASLt's (column-major,
     // operands swapped) terms: its A is our B, its B is our A.
@@ -133,6 +179,7 @@ private:
         std::array<cublasLtMatmulAlgo_t, max_candidates> candidates{};
         int n_candidates = 0;
         bool tuned = false;
+        int requested = 0;  // > 0: a pick (timed or replayed) of that many candidates, for choices()
         Plan() = default;
         Plan(const Plan&) = delete;
         Plan& operator=(const Plan&) = delete;
@@ -253,6 +300,10 @@ private:
 
     Plan& plan(const Key& key) {
         if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
+        const auto replay = replay_.find(fields(key));
+        // A replayed pick asks the heuristic for as many candidates as when it was made: the same
+        // list, in which it must be found.
+        const int requested = replay != replay_.end() ? replay->second.requested : timed_candidates_;
         auto p = std::make_unique<Plan>();
         SLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
         const cublasOperation_t op_a = key.tb ? CUBLAS_OP_T : CUBLAS_OP_N;  // cuBLASLt's A = our B
@@ -287,7 +338,7 @@ private:
             pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_C_BYTES, key.align_c);
             pref.set(CUBLASLT_MATMUL_PREF_MIN_ALIGNMENT_D_BYTES, key.align_c);
             const cublasStatus_t status = cublasLtMatmulAlgoGetHeuristic(
-                handle_, p->desc, p->a, p->b, p->c, p->c, pref.p, timed_candidates_,
+                handle_, p->desc, p->a, p->b, p->c, p->c, pref.p, requested,
                 results.data(), &found);
             if (status == CUBLAS_STATUS_NOT_SUPPORTED)
                 found = 0;  // "nothing fits": try the next
@@ -306,16 +357,43 @@ private:
                  " bytes); hint: pad the dimensions and row "
                  "strides to multiples of 8 elements");
         p->algo = results[0].algo;
-        p->tuned = found < 2;
-        for (int i = 0; i < found && !p->tuned; ++i)
-            p->candidates[static_cast<size_t>(p->n_candidates++)] = results[static_cast<size_t>(i)].algo;
+        if (replay != replay_.end()) {
+            int at = 0;
+            while (at < found && words(results[static_cast<size_t>(at)].algo) != replay->second.algorithm) ++at;
+            if (at == found)
+                fail("GEMM choices from '" + replay_source_ + "': the algorithm picked for " +
+                     describe(static_cast<Trans>(key.ta), static_cast<Trans>(key.tb), key.m, key.n,
+                              key.k, key.lda, key.ldb, key.ldc) +
+                     " is not among the " + std::to_string(found) + " cuBLASLt offers here; " +
+                     "delete the file to time the GEMMs again");
+            p->algo = results[static_cast<size_t>(at)].algo;
+            p->tuned = true;
+            p->requested = requested;
+        } else {
+            p->tuned = found < 2;
+            if (!p->tuned) p->requested = requested;
+            for (int i = 0; i < found && !p->tuned; ++i)
+                p->candidates[static_cast<size_t>(p->n_candidates++)] = results[static_cast<size_t>(i)].algo;
+        }
         return *plans_.emplace(key, std::move(p)).first->second;
+    }
+
+    static std::string device_identity() {
+        int device = 0;
+        SLM_CUDA_CHECK(cudaGetDevice(&device));
+        cudaDeviceProp prop{};
+        SLM_CUDA_CHECK(cudaGetDeviceProperties(&prop, device));
+        return std::string(prop.name) + " | sm_" + std::to_string(prop.major) +
+               std::to_string(prop.minor) + " | cublasLt " + std::to_string(cublasLtGetVersion());
     }
 
     cublasLtHandle_t handle_ = nullptr;
     DeviceBuffer<std::byte> workspace_;
     std::map<Key, std::unique_ptr<Plan>> plans_;
     int timed_candidates_ = 1;
+    std::string identity_;
+    std::map<GemmShapeFields, GemmChoice> replay_;  // picks to replay, by shape
+    std::string replay_source_;
 };
 
 }  // namespace slm::cuda

@@ -30,8 +30,12 @@ struct RunConfig {
     // GPU: cuBLASLt algorithms timed per GEMM shape at its first use, the fastest kept
     // (cuda::Gemm::set_timed_candidates). 1 takes the heuristic's first choice untimed, the same
     // on every run; more can choose differently from run to run (timing noise), and so change
-    // the last bits of the results.
-    int64_t gemm_candidates = 8;
+    // the last bits of the results, unless the picks are replayed from a file.
+    int64_t gemm_candidates = 1;
+    // GPU: GEMM algorithm picks (cuda/gemm_choices.hpp) replayed from this file when it exists
+    // (empty: none), and the run's picks written to gemm_choices_write (empty: not kept) with
+    // each checkpoint, the replayed ones included.
+    std::filesystem::path gemm_choices_read, gemm_choices_write;
     // What the backward computes again instead of keeping it from the forward (same results):
     // swiglu saves layers · batch · seq · ffn activations (5.1 GiB at llama_2b, micro-batch 8)
     // for one more write of them in the backward.

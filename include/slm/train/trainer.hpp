@@ -15,6 +15,7 @@
 
 #include "slm/core/config_io.hpp"
 #include "slm/core/op_profile.hpp"
+#include "slm/cuda/gemm_choices.hpp"
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"
@@ -57,8 +58,12 @@ public:
         require(run.seq <= model_config.max_seq,
                 "--seq " + std::to_string(run.seq) + " is longer than the model's max_seq " +
                     std::to_string(model_config.max_seq) + " (preset '" + model_config.name + "')");
-        if constexpr (requires { backend_.gemm().set_timed_candidates(1); })
+        if constexpr (requires { backend_.gemm().set_timed_candidates(1); }) {
             backend_.gemm().set_timed_candidates(static_cast<int>(run.gemm_candidates));
+            const auto& from = run.gemm_choices_read;
+            if (!from.empty() && std::filesystem::exists(from))
+                backend_.gemm().use_choices(cuda::read_gemm_choices(from), from.string());
+        }
         model_.set_recompute(run.recompute);
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
@@ -181,8 +186,10 @@ public:
                 val = evaluate(data);
                 if (lead) log.validation(step_, val);
             }
-            if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last)
+            if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last) {
                 save_checkpoint(checkpoint_path(), data.position());
+                if (lead) save_gemm_choices();
+            }
         }
         return val;
     }
@@ -225,6 +232,16 @@ public:
         optimizer_.set_steps(c.state.optimizer_steps);
         step_ = c.state.step;
         data.set_position(c.state.loader_position);
+    }
+
+    // Writes the GEMM algorithm picks so far to run().gemm_choices_write, when it is set and
+    // there are any (on the GPU with gemm_candidates > 1, or replayed ones).
+    void save_gemm_choices() {
+        if constexpr (requires { backend_.gemm().choices(); }) {
+            if (run_.gemm_choices_write.empty()) return;
+            const auto choices = backend_.gemm().choices();
+            if (!choices.picks.empty()) cuda::write_gemm_choices(run_.gemm_choices_write, choices);
+        }
     }
 
 private:
