@@ -95,7 +95,7 @@ TEST_CASE("GEMM choices: a Gemm replaying another's timed picks runs them, to th
     CHECK(heuristic.gemm().choices().picks.empty());
 }
 
-TEST_CASE("GEMM choices: picks not used yet are kept; another GPU's or an unknown algorithm is an error") {
+TEST_CASE("GEMM choices: unused picks are kept, and another GPU's picks or an unknown algorithm are errors") {
     if (!gpu_available()) return;
     slm::cuda::Backend tuned;
     tuned.gemm().set_timed_candidates(4);

@@ -98,7 +98,7 @@ TEST_CASE("the bounds hold: a rising curve fits flat, never with a negative A") 
     CHECK_FALSE(fit.tokens_for(4.1).has_value());
 }
 
-TEST_CASE("tokens_for inverts loss_at; at or below E the loss is out of reach") {
+TEST_CASE("tokens_for inverts loss_at, and at or below E the loss is out of reach") {
     const auto fit = slm::cost::fit_loss_curve(curve_points(3.1, 410.0, 0.31, 655360, 16));
     for (double t : {1e3, 655360.0, 3e6, 1e7, 1e12}) {
         const auto back = fit.tokens_for(fit.loss_at(t));

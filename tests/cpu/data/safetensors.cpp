@@ -118,7 +118,7 @@ struct RawFile {
 
 }  // namespace
 
-TEST_CASE("bf16 rounds to nearest even and keeps NaN and infinity; f16 reads exactly") {
+TEST_CASE("bf16 rounds to nearest even and keeps NaN and infinity, and f16 reads exactly") {
     using slm::data::float_to_bf16;
     CHECK(float_to_bf16(1.0f) == 0x3f80);
     CHECK(float_to_bf16(1.0f + std::ldexp(1.0f, -8)) == 0x3f80);      // tie → even (down)
@@ -202,7 +202,7 @@ TEST_CASE("BF16 export then import equals the bf16-rounded weights exactly") {
     }
 }
 
-TEST_CASE("F16 weights and extra inv_freq buffers load; a tied lm_head must equal the embedding") {
+TEST_CASE("F16 weights and extra inv_freq buffers load, and a tied lm_head must equal the embedding") {
     TempDir dir("f16");
     const auto c = small(2, true);
     slm::cpu::Backend<float> backend;

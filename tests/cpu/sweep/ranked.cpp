@@ -47,7 +47,7 @@ TEST_CASE("sweep: the step time of several ranks is the median over steps of the
     CHECK_THROWS_AS(sweep::slowest_rank_median({{1, 2}, {1}}), slm::Error);
 }
 
-TEST_CASE("sweep: a W-GPU point's frozen prediction carries its measured key; W-GPU lines calibrate nothing") {
+TEST_CASE("sweep: a W-GPU point's frozen prediction carries its measured key, and W-GPU lines calibrate nothing") {
     slm::test::TempDir dir("sweep-ranked");
     sweep::Records records(dir.path / "sweep.jsonl");
     const auto grid = sweep::grid_points({"llama_100m"}, {"llama_100m"}, {"flash"}, {4}, 2048);

@@ -82,7 +82,7 @@ TEST_CASE("trainer learns a pattern and resume reproduces the uninterrupted run 
     fs::remove_all(dir);
 }
 
-TEST_CASE("fit writes metrics and a checkpoint; validation loss falls") {
+TEST_CASE("fit writes metrics and a checkpoint, and validation loss falls") {
     const auto dir = fresh_dir("fit");
     slm::test::SyntheticData data(50, 4, 16);
     auto run = run_in(dir, 30);
