@@ -8,9 +8,10 @@
 #
 #   OLD_LOSS=4.8488 tools/device/loss_regression.sh -        # the old tree's loss measured before
 #
-# OLD_LOSS holds only for the same token shards, byte for byte: tools/corpus.sh made data/study
-# anew each session, and the old tree's loss moved with it (4.8774 on 2026-11-25, 4.8488 on
-# 12-02), so on a new corpus train the old tree again.
+# OLD_LOSS holds only for the same token shards, byte for byte, and the same kind of GPU (the
+# GEMM algorithms, and so the bits, are the GPU's): the old tree gave 4.8774 on 2026-11-25 (an
+# H100, that session's data/study) and 4.8488 on 12-02 (an H200, a data/study made anew), so
+# otherwise train the old tree again.
 #
 # Environment: PRESET (llama_100m), STEPS (300), BATCH (16), DATA (data/study), DEVICE (cuda),
 # TOLERANCE (0.01), OLD_LOSS (set: the old tree's loss, neither built nor trained here),
