@@ -76,7 +76,9 @@ TEST_CASE("GEMM choices: a Gemm replaying another's timed picks runs them, to th
     const auto tuned_bits = run_shapes(tuned);
     const slm::cuda::GemmChoices picks = tuned.gemm().choices();
     std::printf("%zu timed picks on %s\n", picks.picks.size(), picks.identity.c_str());
-    REQUIRE(picks.picks.size() == 3);
+    // A shape the heuristic offers one candidate for is not timed, so it has no pick.
+    REQUIRE(!picks.picks.empty());
+    CHECK(picks.picks.size() <= 3);
     CHECK(picks.identity == tuned.gemm().identity());
     for (const auto& p : picks.picks) CHECK(p.requested == 8);
 
@@ -119,7 +121,7 @@ TEST_CASE("GEMM choices: unused picks are kept, and another GPU's picks or an un
     replaying.gemm().use_choices(unknown, "bad.txt");
     const std::string missing = error_of([&] { run_shapes(replaying); });
     CHECK(contains(missing, "GEMM choices from 'bad.txt': the algorithm picked for C("));
-    CHECK(contains(missing, "is not among the 4 cuBLASLt offers here"));
+    CHECK(contains(missing, "cuBLASLt offers here; delete the file to time the GEMMs again"));
 }
 
 TEST_CASE("GEMM choices: a trainer replaying a tuned run's file repeats its losses and weights") {
