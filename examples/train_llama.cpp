@@ -118,7 +118,10 @@ int train(const Job& job, Policy policy) {
                      (long long)loader.train_tokens(), (long long)loader.validation_tokens(),
                      (long long)loader.vocab());
     if constexpr (requires(Backend& b) { b.gemm().choices(); }) {
-        const bool replay = !run.gemm_choices_read.empty() && fs::exists(run.gemm_choices_read);
+        // Replayed unless the trainer dropped the file's picks (made on another GPU) and said so.
+        const bool replay = !run.gemm_choices_read.empty() && fs::exists(run.gemm_choices_read) &&
+                            slm::cuda::read_gemm_choices(run.gemm_choices_read).identity ==
+                                trainer.backend().gemm().identity();
         const std::string timed = run.gemm_candidates > 1
                                       ? std::to_string(run.gemm_candidates) + " candidates timed"
                                       : "the heuristic's first";
@@ -246,6 +249,7 @@ int main(int argc, char** argv) {
         } else {
             run.gemm_choices_write = run.out_dir / "gemm_choices.txt";
             if (flags.on("--resume")) run.gemm_choices_read = run.gemm_choices_write;
+            run.gemm_choices_other_gpu_ok = true;  // a run moved to another machine resumes
         }
         if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
             throw slm::cli::UsageError("--resume: there is no " +

@@ -2,9 +2,11 @@
 // own tests are in tests/cpu/core/gemm_choices.cpp): a Gemm that replays another's picks runs
 // the same algorithms and so gives the same bits, whatever its own candidate count; picks made
 // elsewhere, or of an algorithm this cuBLASLt does not offer, are errors; a trainer that
-// replays a tuned run's file repeats its losses and weights exactly.
+// replays a tuned run's file repeats its losses and weights exactly, and one given another
+// GPU's file refuses it, or (the --resume case) drops it and times anew.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
@@ -165,4 +167,34 @@ TEST_CASE("GEMM choices: a trainer replaying a tuned run's file repeats its loss
     CHECK(replay_losses == first_losses);
     CHECK(second == first);
     CHECK(slm::cuda::read_gemm_choices(run.gemm_choices_write) == written);
+}
+
+TEST_CASE("GEMM choices: a trainer refuses another GPU's file, or drops it and times anew when told") {
+    if (!gpu_available()) return;
+    using Model = slm::Llama<slm::cuda::Backend, slm::attention::Naive>;
+    slm::test::TempDir dir("gemm-choices-elsewhere");
+    const slm::ModelConfig config = slm::presets::by_name("tiny");
+    slm::RunConfig run;
+    run.batch = 2;
+    run.seq = 32;
+    run.steps = 1;
+    run.warmup = 1;
+    run.eval_batches = 1;
+    run.gemm_candidates = 8;
+    run.out_dir = dir.path / "run";
+    run.gemm_choices_read = run.gemm_choices_write = dir.path / "picks.txt";
+    slm::cuda::GemmChoice pick;
+    pick.requested = 8;
+    slm::cuda::write_gemm_choices(run.gemm_choices_read, {"a GPU that is not this one", {pick}});
+
+    const std::string refused = error_of([&] { slm::Trainer<Model> trainer(config, run); });
+    CHECK(contains(refused, "were made on 'a GPU that is not this one'"));
+
+    run.gemm_choices_other_gpu_ok = true;  // what --resume asks for
+    slm::Trainer<Model> trainer(config, run);
+    slm::test::SyntheticData data(config.vocab, run.batch, run.seq);
+    trainer.fit(data);
+    const auto rewritten = slm::cuda::read_gemm_choices(run.gemm_choices_write);
+    CHECK(rewritten.identity == trainer.backend().gemm().identity());
+    CHECK(std::find(rewritten.picks.begin(), rewritten.picks.end(), pick) == rewritten.picks.end());
 }

@@ -36,6 +36,10 @@ struct RunConfig {
     // (empty: none), and the run's picks written to gemm_choices_write (empty: not kept) with
     // each checkpoint, the replayed ones included.
     std::filesystem::path gemm_choices_read, gemm_choices_write;
+    // Picks made on another GPU or cuBLASLt: an error (false), or dropped with a note and timed
+    // anew (true: what --resume does with its run directory's file, so a run moved to another
+    // machine resumes).
+    bool gemm_choices_other_gpu_ok = false;
     // What the backward computes again instead of keeping it from the forward (same results):
     // swiglu saves layers · batch · seq · ffn activations (5.1 GiB at llama_2b, micro-batch 8)
     // for one more write of them in the backward.

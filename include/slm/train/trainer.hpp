@@ -7,6 +7,7 @@
 // the same for every policy.
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -61,8 +62,19 @@ public:
         if constexpr (requires { backend_.gemm().set_timed_candidates(1); }) {
             backend_.gemm().set_timed_candidates(static_cast<int>(run.gemm_candidates));
             const auto& from = run.gemm_choices_read;
-            if (!from.empty() && std::filesystem::exists(from))
-                backend_.gemm().use_choices(cuda::read_gemm_choices(from), from.string());
+            if (!from.empty() && std::filesystem::exists(from)) {
+                const auto choices = cuda::read_gemm_choices(from);
+                const auto& here = backend_.gemm().identity();
+                if (choices.identity != here && run.gemm_choices_other_gpu_ok) {
+                    if (parallel_.rank() == 0)
+                        std::fprintf(stderr,
+                                     "gemm: %s was made on '%s' and this is '%s': its picks are "
+                                     "dropped and the GEMMs timed anew\n",
+                                     from.c_str(), choices.identity.c_str(), here.c_str());
+                } else {
+                    backend_.gemm().use_choices(choices, from.string());
+                }
+            }
         }
         model_.set_recompute(run.recompute);
     }
