@@ -118,10 +118,8 @@ int train(const Job& job, Policy policy) {
                      (long long)loader.train_tokens(), (long long)loader.validation_tokens(),
                      (long long)loader.vocab());
     if constexpr (requires(Backend& b) { b.gemm().choices(); }) {
-        // Replayed unless the trainer dropped the file's picks (made on another GPU) and said so.
-        const bool replay = !run.gemm_choices_read.empty() && fs::exists(run.gemm_choices_read) &&
-                            slm::cuda::read_gemm_choices(run.gemm_choices_read).identity ==
-                                trainer.backend().gemm().identity();
+        // Not when the trainer dropped the file's picks (made on another GPU) and said so.
+        const bool replay = !trainer.backend().gemm().replay_source().empty();
         const std::string timed = run.gemm_candidates > 1
                                       ? std::to_string(run.gemm_candidates) + " candidates timed"
                                       : "the heuristic's first";

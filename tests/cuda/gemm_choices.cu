@@ -69,6 +69,27 @@ std::vector<std::vector<uint16_t>> run_shapes(slm::cuda::Backend& backend) {
     return out;
 }
 
+using TinyModel = slm::Llama<slm::cuda::Backend, slm::attention::Naive>;
+
+// The tiny preset trained with 8 timed GEMM candidates per shape into out_dir, picks kept in
+// `picks` (Naive attention: no atomics, so a repeated run can give the same bits).
+slm::RunConfig tuned_tiny_run(int64_t batch, int64_t seq, int64_t steps,
+                              const std::filesystem::path& out_dir,
+                              const std::filesystem::path& picks) {
+    slm::RunConfig run;
+    run.batch = batch;
+    run.seq = seq;
+    run.steps = steps;
+    run.warmup = 1;
+    run.lr = 1e-3;
+    run.eval_batches = 1;
+    run.log_interval = 100;
+    run.gemm_candidates = 8;
+    run.out_dir = out_dir;
+    run.gemm_choices_write = picks;
+    return run;
+}
+
 }  // namespace
 
 TEST_CASE("GEMM choices: a Gemm replaying another's timed picks runs them, to the same bits") {
@@ -128,23 +149,12 @@ TEST_CASE("GEMM choices: unused picks are kept, and another GPU's picks or an un
 
 TEST_CASE("GEMM choices: a trainer replaying a tuned run's file repeats its losses and weights") {
     if (!gpu_available()) return;
-    using Model = slm::Llama<slm::cuda::Backend, slm::attention::Naive>;
     slm::test::TempDir dir("gemm-choices-trainer");
     const slm::ModelConfig config = slm::presets::by_name("tiny");
-    slm::RunConfig run;
-    run.batch = 4;
-    run.seq = 64;
-    run.steps = 4;
-    run.warmup = 1;
-    run.lr = 1e-3;
-    run.eval_batches = 1;
-    run.log_interval = 100;
-    run.gemm_candidates = 8;
-    run.out_dir = dir.path / "first";
-    run.gemm_choices_write = dir.path / "picks.txt";
+    const slm::RunConfig run = tuned_tiny_run(4, 64, 4, dir.path / "first", dir.path / "picks.txt");
 
     auto train = [&](const slm::RunConfig& r, std::vector<double>& losses) {
-        slm::Trainer<Model> trainer(config, r);
+        slm::Trainer<TinyModel> trainer(config, r);
         slm::test::SyntheticData data(config.vocab, r.batch, r.seq);
         trainer.fit(data);  // writes the picks with its last checkpoint
         SyntheticData again(config.vocab, r.batch, r.seq);
@@ -171,27 +181,19 @@ TEST_CASE("GEMM choices: a trainer replaying a tuned run's file repeats its loss
 
 TEST_CASE("GEMM choices: a trainer refuses another GPU's file, or drops it and times anew when told") {
     if (!gpu_available()) return;
-    using Model = slm::Llama<slm::cuda::Backend, slm::attention::Naive>;
     slm::test::TempDir dir("gemm-choices-elsewhere");
     const slm::ModelConfig config = slm::presets::by_name("tiny");
-    slm::RunConfig run;
-    run.batch = 2;
-    run.seq = 32;
-    run.steps = 1;
-    run.warmup = 1;
-    run.eval_batches = 1;
-    run.gemm_candidates = 8;
-    run.out_dir = dir.path / "run";
-    run.gemm_choices_read = run.gemm_choices_write = dir.path / "picks.txt";
+    slm::RunConfig run = tuned_tiny_run(2, 32, 1, dir.path / "run", dir.path / "picks.txt");
+    run.gemm_choices_read = run.gemm_choices_write;
     slm::cuda::GemmChoice pick;
     pick.requested = 8;
     slm::cuda::write_gemm_choices(run.gemm_choices_read, {"a GPU that is not this one", {pick}});
 
-    const std::string refused = error_of([&] { slm::Trainer<Model> trainer(config, run); });
+    const std::string refused = error_of([&] { slm::Trainer<TinyModel> trainer(config, run); });
     CHECK(contains(refused, "were made on 'a GPU that is not this one'"));
 
     run.gemm_choices_other_gpu_ok = true;  // what --resume asks for
-    slm::Trainer<Model> trainer(config, run);
+    slm::Trainer<TinyModel> trainer(config, run);
     slm::test::SyntheticData data(config.vocab, run.batch, run.seq);
     trainer.fit(data);
     const auto rewritten = slm::cuda::read_gemm_choices(run.gemm_choices_write);

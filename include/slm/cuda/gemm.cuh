@@ -118,6 +118,8 @@ public:
 
     // The GPU, compute capability and cuBLASLt version: where a pick is valid.
     const std::string& identity() const { return identity_; }
+    // Where the replayed picks came from ("" when use_choices was not called).
+    const std::string& replay_source() const { return replay_source_; }
 
     // The timed and replayed picks so far, and the replayed picks not used yet (so that a file
     // written from this list loses none of the file read), in shape order.
@@ -163,9 +165,7 @@ private:
     }
     static GemmAlgorithmWords words(const cublasLtMatmulAlgo_t& algo) {
         static_assert(sizeof algo.data == sizeof(GemmAlgorithmWords));
-        GemmAlgorithmWords w{};
-        for (size_t i = 0; i < w.size(); ++i) w[i] = algo.data[i];
-        return w;
+        return std::to_array(algo.data);
     }
 
     // Descriptors and the chosen algorithm of one cached GEMM, in cuBLASLt's (column-major,
@@ -301,8 +301,7 @@ private:
     Plan& plan(const Key& key) {
         if (auto it = plans_.find(key); it != plans_.end()) return *it->second;
         const auto replay = replay_.find(fields(key));
-        // A replayed pick asks the heuristic for as many candidates as when it was made: the same
-        // list, in which it must be found.
+        // A replayed pick asks for as many candidates as when it was made: the list it is in.
         const int requested = replay != replay_.end() ? replay->second.requested : timed_candidates_;
         auto p = std::make_unique<Plan>();
         SLM_CUBLAS_CHECK(cublasLtMatmulDescCreate(&p->desc, CUBLAS_COMPUTE_32F, CUDA_R_32F));
