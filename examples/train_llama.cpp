@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cli.hpp"
@@ -39,7 +40,8 @@ slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "train_llama", "train a small LLaMA on token shards (prepare_data makes them)",
         {{"--preset", "tiny", "model: tiny, llama_100m, llama_500m, llama_1b, llama_2b"},
-         {"--attention", "flash", "attention policy: naive|flash"},
+         {"--attention", "flash", "attention policy: naive|flash|flash_deterministic (GPU: the same "
+                                  "bits on every run, a slower backward; CPU: flash)"},
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
@@ -153,9 +155,16 @@ int train(const Job& job, Policy policy) {
 
 template <class Backend, class Policy>
 int train_attention(const Job& job, Policy policy) {
-    return job.attention == "naive"
-               ? train<Backend, slm::attention::Naive>(job, std::move(policy))
-               : train<Backend, slm::attention::Flash>(job, std::move(policy));
+    if (job.attention == "naive") return train<Backend, slm::attention::Naive>(job, std::move(policy));
+    if (job.attention == "flash_deterministic") {
+        if constexpr (!std::is_same_v<Backend, slm::cpu::Backend<float>>)
+            return train<Backend, slm::attention::FlashDeterministic>(job, std::move(policy));
+        // Not a second CPU model to compile: the CPU Flash repeats its bits already.
+        if (policy.rank() == 0)
+            std::fprintf(stderr, "attention flash_deterministic: on the CPU that is flash, "
+                                 "which gives the same bits on every run\n");
+    }
+    return train<Backend, slm::attention::Flash>(job, std::move(policy));
 }
 
 }  // namespace
@@ -209,7 +218,7 @@ int main(int argc, char** argv) {
                              "was built without MPI (CMake found none): " +
                              std::string(slm::cli::no_mpi_fix) +
                              "; or train on GPUs (--device cuda)");
-        const std::string attention = flags.choice("--attention", {"naive", "flash"});
+        const std::string attention = flags.choice("--attention", {"naive", "flash", "flash_deterministic"});
         slm::ModelConfig model;
         try {
             model = slm::presets::by_name(preset);

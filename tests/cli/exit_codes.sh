@@ -26,7 +26,7 @@ expect() {  # expect CODE PATTERN -- command...
 expect 2 "unknown flag '--bogus'" -- "$bin/train_llama" --bogus
 expect 2 "--batch must be >= 1" -- "$bin/train_llama" --batch 0
 expect 2 "--batch 'x' is not an integer" -- "$bin/train_llama" --batch x
-expect 2 "--attention must be one of naive\|flash" -- "$bin/train_llama" --attention fast
+expect 2 "--attention must be one of naive\|flash\|flash_deterministic" -- "$bin/train_llama" --attention fast
 expect 2 "--recompute must be one of none\|swiglu" -- "$bin/train_llama" --recompute norms
 expect 2 "unknown preset" -- "$bin/train_llama" --preset llama_3b
 expect 2 "longer than preset tiny's max_seq 256" -- "$bin/train_llama" --seq 512

@@ -23,6 +23,16 @@ struct Flash {
     static constexpr bool supports_head_dim(int64_t d) { return d > 0; }
 };
 
+// Flash whose backward gives the same bits on every run, for runs that must repeat exactly (a
+// loss comparison of two builds, a bug hunt). On the GPU, Flash adds dQ up with fp32 atomics in
+// whatever order the blocks finish; this one computes dQ in a second pass over the key tiles
+// in a fixed order, which costs time and saves the fp32 dQ accumulator
+// (attention/cuda/flash.cuh). The CPU Flash is deterministic already: here it is the same.
+struct FlashDeterministic {
+    static constexpr std::string_view name = "flash_deterministic";
+    static constexpr bool supports_head_dim(int64_t d) { return d > 0; }
+};
+
 // qkv: (B·T, qkv_stride), out: (B·T, H·D), lse: (B, H, T) written
 template <class T, int BlockQ = 64, int BlockK = 64>
 void flash_attention_forward(const AttentionShape& s, const T* qkv, T* out, T* lse) {
@@ -151,5 +161,8 @@ struct AttentionKernel<Flash, cpu::Backend<T>> {
         flash_attention_backward(s, qkv, out, d_out, static_cast<const T*>(saved), d_qkv);
     }
 };
+
+template <class T>
+struct AttentionKernel<FlashDeterministic, cpu::Backend<T>> : AttentionKernel<Flash, cpu::Backend<T>> {};
 
 }  // namespace slm::attention

@@ -290,3 +290,41 @@ TEST_CASE("flash attention on the GPU in the tiny model: loss and gradients matc
         CHECK(err < 3e-2);
     }
 }
+
+TEST_CASE("FlashDeterministic in the tiny model: the same gradient bits twice, Flash's loss") {
+    if (!gpu_available()) return;
+    const auto c = slm::presets::tiny();
+    const int64_t batch = 4, seq = 256, n = batch * seq;  // seq 256: four key tiles add into dQ
+    slm::cuda::Backend backend;
+    slm::Llama<slm::cuda::Backend, slm::attention::FlashDeterministic> exact(c, backend, 23);
+    slm::Llama<slm::cuda::Backend, slm::attention::Flash> flash(c, backend, 23);
+    std::vector<int32_t> tokens(n), targets(n);
+    for (int64_t i = 0; i < n; ++i) {
+        tokens[i] = static_cast<int32_t>(slm::splitmix64(i + 3) % c.vocab);
+        targets[i] = static_cast<int32_t>(slm::splitmix64(i + 104729) % c.vocab);
+    }
+    const int64_t total = exact.layout().total();
+    std::vector<float> g1(total), g2(total), gf(total);
+    const auto l1 = exact.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
+    exact.get_gradients(g1.data());
+    const auto l2 = exact.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
+    exact.get_gradients(g2.data());
+    const auto lf = flash.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
+    flash.get_gradients(gf.data());
+    CHECK(l1.mean == l2.mean);
+    CHECK(std::memcmp(g1.data(), g2.data(), total * sizeof(float)) == 0);
+    CHECK(l1.mean == lf.mean);  // the forward is the same kernel in both modes
+    // The same gradients up to the order of dQ's fp32 additions, then bf16 through the layers.
+    for (const auto& t : exact.layout().tensors()) {
+        CAPTURE(t.name);
+        const double err = relative_error(slice(g1, t.offset, t.size), slice(gf, t.offset, t.size));
+        CAPTURE(err);
+        CHECK(err < 1e-2);
+    }
+    CHECK(slm::attention::AttentionKernel<slm::attention::FlashDeterministic, slm::cuda::Backend>::
+              footprint({batch, seq, c.heads, c.kv_heads, c.head_dim()})
+                  .scratch_bytes <
+          slm::attention::AttentionKernel<slm::attention::Flash, slm::cuda::Backend>::footprint(
+              {batch, seq, c.heads, c.kv_heads, c.head_dim()})
+              .scratch_bytes);
+}

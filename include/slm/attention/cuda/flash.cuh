@@ -16,7 +16,8 @@
 //       included (what the tests and the benchmark compare the warpgroup kernels with).
 // Every mode other than atomic_mma_sync runs the warpgroup forward where it can.
 //   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
-//       tiles in a fixed order (recomputing P): the same bits on every run.
+//       tiles in a fixed order (recomputing P): the same bits on every run. What
+//       AttentionKernel<FlashDeterministic, cuda::Backend> uses.
 // Supported head_dim: 64 and 128 (what the study's presets use); anything else throws.
 //
 // saved (per layer): lse (B, H, T) fp32.
@@ -264,5 +265,9 @@ private:
 
 template <>
 struct AttentionKernel<Flash, cuda::Backend> : FlashCudaKernel<FlashBackward::atomic> {};
+
+template <>
+struct AttentionKernel<FlashDeterministic, cuda::Backend>
+    : FlashCudaKernel<FlashBackward::deterministic> {};
 
 }  // namespace slm::attention
