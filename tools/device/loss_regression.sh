@@ -18,7 +18,8 @@
 # VARIANT_FLAGS (empty: none; else more runs of this tree's build, one per ';'-separated group of
 # train_llama flags, in order, say "--recompute swiglu" or, twice, "--gemm-candidates 8
 # --gemm-choices $OUT/picks.txt" (timed picks kept, then replayed), each held to the same
-# tolerance). Logs go to $OUT (or build/device/logs). Exit status: 0 when the losses agree.
+# tolerance), NEW_BUILD (set: a build directory of this tree with train_llama built, say
+# build/device, used instead of building one). Logs go to $OUT (or build/device/logs). Exit status: 0 when the losses agree.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 old_src="${1:?usage: loss_regression.sh OLD_SOURCE_TREE (or OLD_LOSS=... loss_regression.sh -)}"
@@ -60,16 +61,18 @@ if [ -n "${OLD_LOSS:-}" ]; then
 else
   build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
 fi
-build . build/loss-regression/new-build new
+new_build="${NEW_BUILD:-build/loss-regression/new-build}"
+[ -n "${NEW_BUILD:-}" ] || build . "$new_build" new
+[ -x "$new_build/examples/train_llama" ] || { echo "loss_regression.sh: no $new_build/examples/train_llama"; exit 2; }
 [ -n "${OLD_LOSS:-}" ] || old_loss=$(train build/loss-regression/old-build old)
-new_loss=$(train build/loss-regression/new-build new)
+new_loss=$(train "$new_build" new)
 results=("after" "$new_loss")
 IFS=';' read -r -a variants <<< "${VARIANT_FLAGS:-}"
 for i in "${!variants[@]}"; do
   flags="${variants[$i]}"
   [ -n "${flags// /}" ] || continue
   # shellcheck disable=SC2086  # the flags are words on purpose
-  results+=("after with ${flags}" "$(train build/loss-regression/new-build "variant$((i + 1))" $flags)")
+  results+=("after with ${flags}" "$(train "$new_build" "variant$((i + 1))" $flags)")
 done
 python3 - "$old_loss" "$tolerance" "$preset" "$steps" "$batch" "${OLD_LOSS:+given}" "${results[@]}" <<'EOF'
 import sys
