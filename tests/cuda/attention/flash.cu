@@ -307,6 +307,7 @@ TEST_CASE("FlashDeterministic in the tiny model: the same gradient bits twice, F
     std::vector<float> g1(total), g2(total), gf(total);
     const auto l1 = exact.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
     exact.get_gradients(g1.data());
+    exact.zero_gradients();  // forward_backward adds to the gradients (micro-batches accumulate)
     const auto l2 = exact.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
     exact.get_gradients(g2.data());
     const auto lf = flash.forward_backward(tokens.data(), targets.data(), batch, seq, 1.0);
