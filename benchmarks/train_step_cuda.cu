@@ -136,6 +136,10 @@ void register_grid(const std::string& attention) {
 int main(int argc, char** argv) {
     register_grid<slm::attention::Naive>("naive");
     register_grid<slm::attention::Flash>("flash");
+    // What repeatable bits cost (train_llama --attention flash_deterministic), beside "flash".
+    for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 16},
+                                        {"llama_100m", 32}, {"llama_1b", 16}})
+        register_one<slm::attention::FlashDeterministic>("flash_deterministic", preset, batch, 2048);
     register_policies();
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32},
                                         {"llama_100m", 64}, {"llama_500m", 32}, {"llama_1b", 16},
