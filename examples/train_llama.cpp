@@ -125,12 +125,13 @@ int train(const Job& job, Policy policy) {
         const std::string timed = run.gemm_candidates > 1
                                       ? std::to_string(run.gemm_candidates) + " candidates timed"
                                       : "the heuristic's first";
-        if (lead && (replay || run.gemm_candidates > 1))
-            std::fprintf(stderr, "gemm: %s%s, picks kept in %s\n",
-                         replay ? ("algorithm picks replayed from " + run.gemm_choices_read.string() +
-                                   " (a shape not there: " + timed + ")").c_str()
-                                : timed.c_str(),
-                         replay ? "" : " per GEMM shape", run.gemm_choices_write.c_str());
+        if (lead && replay)
+            std::fprintf(stderr, "gemm: algorithm picks replayed from %s (a shape not there: %s), "
+                                 "picks kept in %s\n",
+                         run.gemm_choices_read.c_str(), timed.c_str(), run.gemm_choices_write.c_str());
+        else if (lead && run.gemm_candidates > 1)
+            std::fprintf(stderr, "gemm: %s per GEMM shape, picks kept in %s\n", timed.c_str(),
+                         run.gemm_choices_write.c_str());
     }
     double start_loss = NAN;
     if (job.flags.on("--resume")) {
