@@ -2,8 +2,9 @@
 # Ours against the PyTorch peer on this GPU, one preset at a time, in one call: our training step
 # (benchmarks/train_step_cuda, Flash, seq 2048) and the peer's (tools/peer_train_step.py:
 # transformers LlamaForCausalLM with SDPA and with torch.compile) at the same preset and
-# micro-batch, then one side-by-side table of tokens/s, MFU and peak memory. Ours twice where the
-# benchmark has both: the default (the heuristic's GEMM algorithms) and --gemm-candidates 8.
+# micro-batch, then one side-by-side table of tokens/s, MFU and peak memory. Ours up to thrice, as the
+# benchmark has them: the default (the heuristic's GEMM algorithms), --gemm-candidates 8, and
+# --recompute swiglu (the SwiGLU output recomputed in the backward: less memory).
 #
 #   tools/device/peer_compare.sh llama_100m 32      # preset, micro-batch
 #
@@ -29,7 +30,7 @@ fi
 ours="$logs/ours_${preset}_${batch}.json"
 peer="$logs/peer_${preset}_${batch}.json"
 "$build/benchmarks/train_step_cuda" --benchmark_format=json --benchmark_out="$ours" \
-  --benchmark_filter="^train_step/flash(_tuned_gemm)?/${preset}/batch:${batch}/seq:2048/" > /dev/null
+  --benchmark_filter="^train_step/flash(_tuned_gemm|_recompute_swiglu)?/${preset}/batch:${batch}/seq:2048/" > /dev/null
 ours_status=$?
 python3 tools/peer_train_step.py --preset "$preset" --micro-batch "$batch" --seq 2048 \
   --mode both --out "$peer" > "$logs/peer_${preset}_${batch}.log" 2>&1
@@ -46,7 +47,8 @@ try:
     with open(ours_path) as f:
         for b in json.load(f).get("benchmarks", []):
             # train_step/flash/...: the default (heuristic GEMMs); flash_tuned_gemm: timed picks
-            name = "slm (tuned gemm)" if "tuned_gemm" in b["name"] else "slm (flash)"
+            name = ("slm (tuned gemm)" if "tuned_gemm" in b["name"] else
+                    "slm (recompute)" if "recompute_swiglu" in b["name"] else "slm (flash)")
             if b.get("error_occurred"):
                 rows.append((name, None, None, None, b.get("error_message", "error")))
             else:
