@@ -19,6 +19,8 @@
 # of GPU (the GEMM algorithms, and so the bits, are the GPU's): the old tree gave 4.8774 on
 # 2026-11-25 (an H100, that session's data/study) and 4.8488 on 12-02 and 12-03 (an H200;
 # tools/corpus.sh made the same shards both times), so otherwise train the old tree again.
+# On that H200 and those shards the old tree gave, at seeds 1234 1 2 3 4 5: 4.8488 4.7725
+# 4.9046 4.9414 4.7206 4.7616 (12-03; the pairs' differences spread by about 0.9% per seed).
 #
 # Environment: PRESET (llama_100m), STEPS (300), BATCH (16), DATA (data/study), DEVICE (cuda),
 # TOLERANCE (0.01), SEEDS (1234: the --seed of every run, space-separated), OLD_LOSS (set: the
