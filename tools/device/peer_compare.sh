@@ -2,9 +2,9 @@
 # Ours against the PyTorch peer on this GPU, one preset at a time, in one call: our training step
 # (benchmarks/train_step_cuda, Flash, seq 2048) and the peer's (tools/peer_train_step.py:
 # transformers LlamaForCausalLM with SDPA and with torch.compile) at the same preset and
-# micro-batch, then one side-by-side table of tokens/s, MFU and peak memory. Ours up to thrice, as the
-# benchmark has them: the default (the heuristic's GEMM algorithms), --gemm-candidates 8, and
-# --recompute swiglu (the SwiGLU output recomputed in the backward: less memory).
+# micro-batch, then one side-by-side table of tokens/s, MFU and peak memory. Ours up to three
+# ways, as the benchmark has them: the default (the heuristic's GEMM algorithms),
+# --gemm-candidates 8, and --recompute swiglu (the SwiGLU output recomputed: less memory).
 #
 #   tools/device/peer_compare.sh llama_100m 32      # preset, micro-batch
 #
@@ -46,7 +46,8 @@ rows = []
 try:
     with open(ours_path) as f:
         for b in json.load(f).get("benchmarks", []):
-            # train_step/flash/...: the default (heuristic GEMMs); flash_tuned_gemm: timed picks
+            # train_step/flash/...: the default (heuristic GEMMs); flash_tuned_gemm: timed picks;
+            # flash_recompute_swiglu: the SwiGLU output recomputed in the backward
             name = ("slm (tuned gemm)" if "tuned_gemm" in b["name"] else
                     "slm (recompute)" if "recompute_swiglu" in b["name"] else "slm (flash)")
             if b.get("error_occurred"):
