@@ -10,7 +10,7 @@
 #     tools/device/breakdown_before_after.sh build/old-src
 #
 # FILTER defaults to the four study presets at the micro-batches of #17's targets (Flash,
-# seq 2048). A benchmark the old tree lacks, or that does not fit its memory, prints as such.
+# seq 2048). A benchmark that does not fit in memory prints its error; one a tree lacks is absent.
 # JSON and logs go to $OUT (or build/device/logs). Exit status: 0 when both trees built and ran,
 # 1 when a build or a run failed, 2 on bad input.
 set -uo pipefail
@@ -27,35 +27,26 @@ export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
 
-build() {  # build SOURCE_DIR BUILD_DIR NAME
-  if ! { cmake -S "$1" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
-           > "$logs/$3-configure.log" 2>&1 &&
-         cmake --build "$2" -j "$(nproc)" --target train_step_cuda \
-           > "$logs/$3-build.log" 2>&1; }; then
-    tail -n 20 "$logs/$3-configure.log" "$logs/$3-build.log" 2>/dev/null
-    echo "breakdown_before_after.sh: building $3 ($1) FAILED"
-    exit 1
-  fi
-}
-
-build "$old_src" "$(realpath -m build/before-after/old-build)" before
-build . build/device after
+source tools/device/build_tree.bash
+old_build="$(realpath -m build/before-after/old-build)"
+build_tree "$old_src" "$old_build" before train_step_cuda -DCMAKE_CUDA_ARCHITECTURES=90a || exit 1
+build_tree . build/device after train_step_cuda -DCMAKE_CUDA_ARCHITECTURES=90a || exit 1
 
 status=0
-for tree in before after; do
-  binary=build/device/benchmarks/train_step_cuda
-  [ "$tree" = before ] && binary=build/before-after/old-build/benchmarks/train_step_cuda
-  "$binary" --benchmark_format=json --benchmark_out="$logs/$tree.json" \
-    --benchmark_filter="$filter" > "$logs/$tree.log" 2>&1 || {
-    tail -n 10 "$logs/$tree.log"
-    echo "breakdown_before_after.sh: the $tree tree's train_step_cuda FAILED (log: $logs/$tree.log)"
+run() {  # run NAME BUILD_DIR: the filter through that build's train_step_cuda
+  "$2/benchmarks/train_step_cuda" --benchmark_format=json --benchmark_out="$logs/$1.json" \
+    --benchmark_filter="$filter" > "$logs/$1.log" 2>&1 || {
+    tail -n 10 "$logs/$1.log"
+    echo "breakdown_before_after.sh: the $1 tree's train_step_cuda FAILED (log: $logs/$1.log)"
     status=1
   }
-done
+}
+run before "$old_build"
+run after build/device
 
 nvidia-smi --query-gpu=name --format=csv,noheader 2>/dev/null
-for tree in before after; do
-  echo "== $tree ($( [ "$tree" = before ] && echo "$old_src" || echo "this tree" ))"
-  python3 tools/device/summarize_bench.py "$logs/$tree.json"
-done
+echo "== before ($old_src)"
+python3 tools/device/summarize_bench.py "$logs/before.json"
+echo "== after (this tree)"
+python3 tools/device/summarize_bench.py "$logs/after.json"
 exit "$status"

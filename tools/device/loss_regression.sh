@@ -51,13 +51,9 @@ mkdir -p "$logs"
 cuda_arch=(-DSLM_ENABLE_CUDA=OFF)
 [ "$device" = cuda ] && cuda_arch=(-DCMAKE_CUDA_ARCHITECTURES=90a)
 
-build() {  # build SOURCE_DIR BUILD_DIR NAME
-  if ! { cmake -S "$1" -B "$2" -G Ninja -DCMAKE_BUILD_TYPE=Release "${cuda_arch[@]}" > "$logs/$3-configure.log" 2>&1 &&
-         cmake --build "$2" -j "$(nproc)" --target train_llama > "$logs/$3-build.log" 2>&1; }; then
-    tail -n 20 "$logs/$3-build.log"
-    echo "loss_regression.sh: building $3 ($1) FAILED"
-    exit 1
-  fi
+source tools/device/build_tree.bash
+build() {  # build SOURCE_DIR BUILD_DIR NAME: train_llama from that tree
+  build_tree "$1" "$2" "$3" train_llama "${cuda_arch[@]}" || exit 1
 }
 
 trained=""

@@ -29,8 +29,9 @@ fi
 
 ours="$logs/ours_${preset}_${batch}.json"
 peer="$logs/peer_${preset}_${batch}.json"
+variants='(_tuned_gemm|_recompute_swiglu)?'
 "$build/benchmarks/train_step_cuda" --benchmark_format=json --benchmark_out="$ours" \
-  --benchmark_filter="^train_step/flash(_tuned_gemm|_recompute_swiglu)?/${preset}/batch:${batch}/seq:2048/" > /dev/null
+  --benchmark_filter="^train_step/flash${variants}/${preset}/batch:${batch}/seq:2048/" > /dev/null
 ours_status=$?
 python3 tools/peer_train_step.py --preset "$preset" --micro-batch "$batch" --seq 2048 \
   --mode both --out "$peer" > "$logs/peer_${preset}_${batch}.log" 2>&1
