@@ -1,4 +1,4 @@
-// Attention kernels on one GPU, the shapes of the attention table in /work/shared/ANCHORS.md:
+// Attention kernels on one GPU, the shapes of docs/sources.md:
 // causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim, MHA), head_dim 64 and
 // 128, seq 512 … 16384. Kernels: Flash with atomic dQ (the default), Flash deterministic
 // (backward only: its forward is the same kernel) and Naive (cuBLASLt + materialised
@@ -20,9 +20,9 @@
 #include <string>
 #include <vector>
 
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
 #include "slm/core/error.hpp"
+#include "slm/cuda/attention/flash.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
 #include "random_bf16.hpp"

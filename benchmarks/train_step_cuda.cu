@@ -10,14 +10,14 @@
 #include <string>
 #include <vector>
 
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
 #include "slm/cost/gpu_catalog.hpp"
+#include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/stream_timer.cuh"
+#include "slm/names.hpp"
 #include "slm/parallel/ddp.hpp"
-#include "slm/parallel/nccl.cuh"
-#include "slm/parallel/nccl_shards.cuh"
+#include "slm/parallel/nccl/communicator.cuh"
+#include "slm/parallel/nccl/shards.cuh"
 #include "slm/parallel/zero.hpp"
 #include "slm/slm.hpp"
 #include "train_step.hpp"
@@ -101,8 +101,8 @@ void register_recompute_swiglu(const char* preset, int64_t batch) {
 // The data-parallel policies over NCCL at world size 1: what each scheme costs one GPU before
 // any second GPU shares the work (its collectives still run, timed as "communication").
 template <class Policy>
-void register_policy(const std::string& scheme, const char* preset, int64_t batch) {
-    register_flash("train_step/flash/" + scheme + "/" + preset + "/batch:" + std::to_string(batch) +
+void register_policy(const char* preset, int64_t batch) {
+    register_flash("train_step/flash/" + std::string(Policy::name) + "/" + preset + "/batch:" + std::to_string(batch) +
                        "/seq:2048",
                    preset, batch,
                    [] { return Policy(slm::parallel::Nccl(slm::parallel::LaunchInfo{})); });
@@ -111,17 +111,17 @@ void register_policy(const std::string& scheme, const char* preset, int64_t batc
 void register_policies() {
     using slm::parallel::Nccl;
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 16}, {"llama_1b", 8}}) {
-        register_policy<slm::parallel::Ddp<Nccl>>("ddp", preset, batch);
-        register_policy<slm::parallel::Zero<1, Nccl>>("zero1", preset, batch);
-        register_policy<slm::parallel::Zero<2, Nccl>>("zero2", preset, batch);
-        register_policy<slm::parallel::Zero<3, Nccl>>("zero3", preset, batch);
+        [&]<class... Policies>(slm::names::TypeList<Policies...>) {
+            (register_policy<Policies>(preset, batch), ...);
+        }(slm::names::DataParallel<Nccl>{});
     }
 }
 
 // The study's grid at seq 2048, and llama_1b at seq 8192 where attention memory decides the
 // largest micro-batch.
 template <class Attention>
-void register_grid(const std::string& attention) {
+void register_grid() {
+    const std::string attention(Attention::name);
     for (const char* preset : {"llama_100m", "llama_500m", "llama_1b", "llama_2b"})
         for (int64_t batch : {1, 2, 4, 8, 16, 32}) register_one<Attention>(attention, preset, batch, 2048);
     register_one<Attention>(attention, "llama_100m", 64, 2048);  // fits (45 GiB) with Flash
@@ -134,12 +134,13 @@ void register_grid(const std::string& attention) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    register_grid<slm::attention::Naive>("naive");
-    register_grid<slm::attention::Flash>("flash");
+    register_grid<slm::attention::Naive>();
+    register_grid<slm::attention::Flash>();
     // What repeatable bits cost (train_llama --attention flash_deterministic), beside "flash".
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 16},
                                         {"llama_100m", 32}, {"llama_1b", 16}})
-        register_one<slm::attention::FlashDeterministic>("flash_deterministic", preset, batch, 2048);
+        register_one<slm::attention::FlashDeterministic>(
+            std::string(slm::attention::FlashDeterministic::name), preset, batch, 2048);
     register_policies();
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32},
                                         {"llama_100m", 64}, {"llama_500m", 32}, {"llama_1b", 16},

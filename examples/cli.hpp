@@ -2,11 +2,13 @@
 // A small command-line parser for the example programs: every flag is declared with its help
 // text and default, unknown or malformed flags raise UsageError (the programs print the usage
 // and exit 2), and --help prints the table.
+#include <concepts>
 #include <cstdint>
 #include <cstdio>
 #include <map>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace slm::cli {
@@ -94,6 +96,13 @@ public:
             list += (list.empty() ? "" : "|") + a;
         }
         throw UsageError(name + " must be one of " + list + ", got '" + v + "'");
+    }
+    // The same over a list of names (names.hpp's tables). A template, so that a braced list of
+    // strings still picks the overload above.
+    template <class Name>
+        requires std::same_as<Name, std::string_view>
+    std::string choice(const std::string& name, const std::vector<Name>& allowed) const {
+        return choice(name, std::vector<std::string>(allowed.begin(), allowed.end()));
     }
 
     std::string usage() const {

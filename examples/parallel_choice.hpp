@@ -12,29 +12,26 @@
 #include <utility>
 
 #include "slm/core/error.hpp"
-#include "slm/parallel/config_check.hpp"
 #include "slm/parallel/ddp.hpp"
-#include "slm/parallel/launch.hpp"
+#include "slm/parallel/transport/config_check.hpp"
+#include "slm/parallel/transport/launch.hpp"
 #include "slm/parallel/zero.hpp"
 #if SLM_EXAMPLES_HAVE_MPI
-#include "slm/parallel/mpi.hpp"
+#include "slm/parallel/transport/mpi.hpp"
 #endif
 #if defined(__CUDACC__)
-#include "slm/parallel/nccl.cuh"
-#include "slm/parallel/nccl_buckets.cuh"  // Ddp<Nccl>'s overlapped buckets
-#include "slm/parallel/nccl_shards.cuh"   // Zero<k, Nccl>'s shards
+#include "slm/parallel/nccl/buckets.cuh"  // Ddp<Nccl>'s overlapped buckets
+#include "slm/parallel/nccl/communicator.cuh"
+#include "slm/parallel/nccl/shards.cuh"   // Zero<k, Nccl>'s shards
 #if SLM_EXAMPLES_HAVE_MPI
-#include "slm/parallel/nccl_start.cuh"
+#include "slm/parallel/nccl/start.cuh"
 #else
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/transport/rendezvous.hpp"
 #endif
 #endif
 
 namespace slm::cli {
 
-inline constexpr const char* no_mpi_fix =
-    "install OpenMPI (Debian: apt-get install libopenmpi-dev openmpi-bin) and reconfigure with "
-    "CMake so train_llama links MPI";
 
 constexpr bool built_with_mpi() {
 #if SLM_EXAMPLES_HAVE_MPI
@@ -42,17 +39,6 @@ constexpr bool built_with_mpi() {
 #else
     return false;
 #endif
-}
-
-// Calls fn(policy) with the data-parallel policy `name` (ddp|zero1|zero2|zero3) over `comm`.
-template <class Comm, class Fn>
-int with_policy(const std::string& name, Comm comm, Fn&& fn) {
-    using namespace slm::parallel;
-    if (name == "ddp") return fn(Ddp<Comm>(std::move(comm)));
-    if (name == "zero1") return fn(Zero<1, Comm>(std::move(comm)));
-    if (name == "zero2") return fn(Zero<2, Comm>(std::move(comm)));
-    if (name == "zero3") return fn(Zero<3, Comm>(std::move(comm)));
-    fail("--parallel " + name + " is not a data-parallel policy (ddp|zero1|zero2|zero3)");
 }
 
 #if SLM_EXAMPLES_HAVE_MPI
@@ -105,7 +91,7 @@ inline parallel::Nccl start_gpu_ranks(const parallel::LaunchInfo& launch,
     require(!launch.master_addr.empty(),
             "this train_llama was built without MPI, so its GPU ranks start over the TCP "
             "rendezvous only, which needs MASTER_ADDR and MASTER_PORT: export them (the same on "
-            "every rank), or use torchrun or --nproc; or " + std::string(no_mpi_fix));
+            "every rank), or use torchrun or --nproc; or " + std::string(parallel::no_mpi_fix));
     parallel::Rendezvous rendezvous(launch, parallel::rendezvous_timeout());
     parallel::check_same_config(rendezvous, config);
     return parallel::Nccl(launch, rendezvous);

@@ -44,7 +44,7 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
-#include "slm/attention/cuda/flash.cuh"
+#include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
 #endif
 

@@ -24,25 +24,33 @@
 #include "launch_local.hpp"
 #include "slm/cost/catalog_json.hpp"
 #include "slm/data/find_shards.hpp"
-#include "slm/parallel/launch.hpp"
+#include "slm/names.hpp"
+#include "slm/parallel/transport/launch.hpp"
 #include "slm/slm.hpp"
 #include "sweep/device.hpp"
-#include "sweep/loss_curve_run.hpp"
-#include "sweep/measure.hpp"
-#include "sweep/predict.hpp"
-#include "sweep/ranked_sweep.hpp"
+#include "slm/study/loss_curve_run.hpp"
+#include "slm/study/measure.hpp"
+#include "slm/study/predict.hpp"
+#include "slm/study/ranked_sweep.hpp"
 #include "sweep/start_ranks.hpp"
-#include "sweep/summary.hpp"
+#include "slm/study/summary.hpp"
 
 namespace {
+
+template <class List>
+bool contains(const List& list, std::string_view name) {
+    return std::find(list.begin(), list.end(), name) != list.end();
+}
 
 slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "sweep", "measure the study's grid on this GPU (or CPU), predict the rest, rank by cost",
         {{"--device", "auto", "auto|cpu|cuda"},
-         {"--presets", "", "comma list (default: the four study presets on a GPU, tiny on a CPU)"},
+         {"--presets", "", "comma list of " + slm::names::joined(slm::names::preset_names(), ", ") +
+                           " (default: the four llama_ presets on a GPU, tiny on a CPU)"},
          {"--micro-batches", "", "comma list (default 4,8,16,32,64 on a GPU, 1,2 on a CPU)"},
-         {"--attention", "naive,flash", "comma list of attention policies"},
+         {"--attention", "naive,flash", "comma list of attention policies: " +
+                                             slm::names::joined(sweep::Attention::names(), ", ")},
          {"--seq", "", "tokens per sequence (default 2048 on a GPU, 128 on a CPU)"},
          {"--steps", "5", "timed optimizer steps per point (the median is kept)"},
          {"--warmup", "2", "untimed steps before them"},
@@ -60,7 +68,8 @@ slm::cli::Flags make_flags() {
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
          {"--seed", "1234", "seed of the loss-curve runs"},
-         {"--parallel", "single", "comma list of single|ddp|zero1|zero2|zero3: single measures one process alone "
+         {"--parallel", "single", "comma list of " + slm::names::joined(slm::names::parallel_names()) +
+                                  ": single measures one process alone "
                                   "(only without other ranks); each other policy is measured data-parallel at "
                                   "gpus = the ranks this job has (CPU: over MPI, GPU: over NCCL)"},
          {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under mpirun); "
@@ -89,10 +98,11 @@ int main(int argc, char** argv) {
         const std::string device_flag = flags.choice("--device", {"auto", "cpu", "cuda"});
         const auto policies = sweep::split_list(flags.text("--parallel"));
         for (const auto& p : policies)
-            if (p != "single" && p != "ddp" && p != "zero1" && p != "zero2" && p != "zero3")
-                throw slm::cli::UsageError("--parallel: '" + p + "' is not single, ddp, zero1, zero2 or zero3");
+            if (!contains(slm::names::parallel_names(), p))
+                throw slm::cli::UsageError("--parallel: '" + p + "' is not one of " +
+                                           slm::names::joined(slm::names::parallel_names(), ", "));
         if (policies.empty()) throw slm::cli::UsageError("--parallel is empty; give e.g. ddp,zero2,zero3");
-        const bool run_single = std::find(policies.begin(), policies.end(), "single") != policies.end();
+        const bool run_single = contains(policies, slm::parallel::Single::name);
         const int nproc = static_cast<int>(flags.integer("--nproc", 1));
         if (flags.given("--nproc") && (launch.launcher != slm::parallel::Launcher::none || !launch.alone()))
             throw slm::cli::UsageError("--nproc starts its own ranks, but this process is already rank " +
@@ -139,7 +149,9 @@ int main(int argc, char** argv) {
             "--micro-batches", flags.given("--micro-batches") ? flags.text("--micro-batches") : gpu ? "4,8,16,32,64" : "1,2");
         const auto attentions = sweep::split_list(flags.text("--attention"));
         for (const auto& a : attentions)
-            if (a != "naive" && a != "flash") throw slm::cli::UsageError("--attention: '" + a + "' is not naive or flash");
+            if (!contains(sweep::Attention::names(), a))
+                throw slm::cli::UsageError("--attention: '" + a + "' is not one of " +
+                                           slm::names::joined(sweep::Attention::names(), ", "));
         const int64_t seq = flags.given("--seq") ? flags.integer("--seq", 1) : gpu ? 2048 : 128;
         const int steps = static_cast<int>(flags.integer("--steps", 1));
         const int warmup = static_cast<int>(flags.integer("--warmup", 0));
@@ -262,7 +274,7 @@ int main(int argc, char** argv) {
                     stopped = true;
                     break;
                 }
-                sweep::LossRun run{preset, "flash", global, 1, seq};
+                sweep::LossRun run{preset, std::string(slm::attention::Flash::name), global, 1, seq};
                 run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
                 const double rate = sweep::fastest_measured(records, device.gpu, run);
                 run.steps = std::max<int64_t>(10, static_cast<int64_t>(seconds * rate / static_cast<double>(global * seq)));

@@ -11,24 +11,27 @@
 #include <type_traits>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "cli.hpp"
 #include "device_choice.hpp"
 #include "launch_local.hpp"
 #include "parallel_choice.hpp"
-#include "rank_data.hpp"
-#include "slm/data/find_shards.hpp"
 #include "slm/core/config_io.hpp"
+#include "slm/data/find_shards.hpp"
 #include "slm/data/loader.hpp"
-#include "slm/parallel/data_fingerprint.hpp"
-#include "slm/parallel/launch.hpp"
+#include "slm/data/rank_data.hpp"
+#include "slm/names.hpp"
+#include "slm/parallel/transport/data_fingerprint.hpp"
+#include "slm/parallel/transport/launch.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/memory_estimate.hpp"
+#include "slm/train/run_summary.hpp"
 #include "slm/train/trainer.hpp"
 #if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
 #include <cuda_runtime.h>
 
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
 #endif
 
@@ -39,9 +42,10 @@ namespace {
 slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "train_llama", "train a small LLaMA on token shards (prepare_data makes them)",
-        {{"--preset", "tiny", "model: tiny, llama_100m, llama_500m, llama_1b, llama_2b"},
-         {"--attention", "flash", "attention policy: naive|flash|flash_deterministic (GPU: the same "
-                                  "bits on every run, a slower backward; CPU: flash)"},
+        {{"--preset", "tiny", "model: " + slm::names::joined(slm::names::preset_names())},
+         {"--attention", "flash", "attention policy: " + slm::names::joined(slm::names::attention_names()) +
+                                  " (flash_deterministic, GPU: the same bits on every run, a "
+                                  "slower backward; CPU: flash)"},
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
@@ -71,10 +75,14 @@ slm::cli::Flags make_flags() {
          {"--recompute", "none", "none|swiglu: swiglu keeps no SwiGLU output for the backward, which "
                                  "writes it again (same results; layers x batch x seq x ffn "
                                  "activations less, 5.1 GiB at llama_2b batch 8, about 1% slower)"},
-         {"--parallel", "single", "single|ddp|zero1|zero2|zero3: train alone, or data-parallel over "
-                                  "the ranks a launcher started (CPU: over MPI, GPU: over NCCL)"},
+         {"--parallel", "single", slm::names::joined(slm::names::parallel_names()) +
+                                  ": train alone, or data-parallel over the ranks a launcher "
+                                  "started (CPU: over MPI, GPU: over NCCL)"},
          {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under "
-                          "mpirun); not under another launcher"}});
+                          "mpirun); not under another launcher"},
+         {"--list-names", "false", "print the names this program takes (presets with their "
+                                   "shapes, attention and parallel policies) as JSON, and exit",
+          true}});
 }
 
 // What every rank trains, once the flags are read.
@@ -99,7 +107,7 @@ int train(const Job& job, Policy policy) {
                          ") is larger than preset " + model.name + "'s (" +
                          std::to_string(model.vocab) + "); prepare the data with --vocab " +
                          std::to_string(model.vocab) + " or less");
-    slm::cli::RankData data(loader);
+    slm::data::RankData data(loader);
     slm::Trainer<Model, Policy> trainer(model, run, std::move(policy));
     const auto estimate = slm::estimate_memory<Model>(model, run.batch, run.seq, run.recompute);
     if (lead)
@@ -122,16 +130,16 @@ int train(const Job& job, Policy policy) {
     if constexpr (requires(Backend& b) { b.gemm().choices(); }) {
         // Not when the trainer dropped the file's picks (made on another GPU) and said so.
         const bool replay = !trainer.backend().gemm().replay_source().empty();
-        const std::string timed = run.gemm_candidates > 1
-                                      ? std::to_string(run.gemm_candidates) + " candidates timed"
+        const std::string timed = run.backend.gemm_candidates > 1
+                                      ? std::to_string(run.backend.gemm_candidates) + " candidates timed"
                                       : "the heuristic's first";
         if (lead && replay)
             std::fprintf(stderr, "gemm: algorithm picks replayed from %s (a shape not there: %s), "
                                  "picks kept in %s\n",
-                         run.gemm_choices_read.c_str(), timed.c_str(), run.gemm_choices_write.c_str());
-        else if (lead && run.gemm_candidates > 1)
+                         run.backend.gemm_choices_read.c_str(), timed.c_str(), run.backend.gemm_choices_write.c_str());
+        else if (lead && run.backend.gemm_candidates > 1)
             std::fprintf(stderr, "gemm: %s per GEMM shape, picks kept in %s\n", timed.c_str(),
-                         run.gemm_choices_write.c_str());
+                         run.backend.gemm_choices_write.c_str());
     }
     double start_loss = NAN;
     if (job.flags.on("--resume")) {
@@ -156,16 +164,45 @@ int train(const Job& job, Policy policy) {
 
 template <class Backend, class Policy>
 int train_attention(const Job& job, Policy policy) {
-    if (job.attention == "naive") return train<Backend, slm::attention::Naive>(job, std::move(policy));
-    if (job.attention == "flash_deterministic") {
-        if constexpr (!std::is_same_v<Backend, slm::cpu::Backend<float>>)
-            return train<Backend, slm::attention::FlashDeterministic>(job, std::move(policy));
-        // Not a second CPU model to compile: the CPU Flash repeats its bits already.
-        if (policy.rank() == 0)
-            std::fprintf(stderr, "attention flash_deterministic: on the CPU that is flash, "
-                                 "which gives the same bits on every run\n");
+    return slm::names::with_attention(job.attention, [&](auto tag) {
+        using Attention = typename decltype(tag)::type;
+        if constexpr (std::is_same_v<Attention, slm::attention::FlashDeterministic> &&
+                      std::is_same_v<Backend, slm::cpu::Backend<float>>) {
+            // Not a second CPU model to compile: the CPU Flash repeats its bits already.
+            if (policy.rank() == 0)
+                std::fprintf(stderr, "attention flash_deterministic: on the CPU that is flash, "
+                                     "which gives the same bits on every run\n");
+            return train<Backend, slm::attention::Flash>(job, std::move(policy));
+        } else {
+            return train<Backend, Attention>(job, std::move(policy));
+        }
+    });
+}
+
+// --list-names: names.hpp's table as one JSON object, so tools (the Python peer, the report's
+// test fixture) read the presets from here instead of keeping copies.
+std::string names_json() {
+    nlohmann::json presets = nlohmann::json::array();
+    for (const auto& p : slm::presets::table) {
+        const slm::ModelConfig c = p.config();
+        presets.push_back({{"name", p.name},
+                           {"vocab", c.vocab},
+                           {"layers", c.layers},
+                           {"hidden", c.hidden},
+                           {"heads", c.heads},
+                           {"kv_heads", c.kv_heads},
+                           {"ffn", c.ffn},
+                           {"max_seq", c.max_seq},
+                           {"rope_theta", c.rope_theta},
+                           {"norm_eps", c.norm_eps},
+                           {"tied_embeddings", c.tied_embeddings},
+                           {"parameters", slm::parameter_count(c)},
+                           {"about", p.about}});
     }
-    return train<Backend, slm::attention::Flash>(job, std::move(policy));
+    const nlohmann::json names = {{"presets", presets},
+                                  {"attention", slm::names::attention_names()},
+                                  {"parallel", slm::names::parallel_names()}};
+    return names.dump(1);
 }
 
 }  // namespace
@@ -175,13 +212,17 @@ int main(int argc, char** argv) {
     int rank = 0, ranks = 1;  // for messages: only rank 0 prints the usage
     try {
         if (!flags.parse(argc, argv)) return 0;
+        if (flags.on("--list-names")) {
+            std::printf("%s\n", names_json().c_str());
+            return 0;
+        }
         // Started by mpirun, srun or a torchrun-style launcher? Inconsistent launcher variables
         // are an error here rather than a silent single-process run.
         const slm::parallel::LaunchInfo launch = slm::parallel::from_environment();
         rank = launch.rank;
         ranks = launch.world_size;
         const std::string parallel =
-            flags.choice("--parallel", {"single", "ddp", "zero1", "zero2", "zero3"});
+            flags.choice("--parallel", slm::names::parallel_names());
         const int nproc = static_cast<int>(flags.integer("--nproc", 1));
         if (flags.given("--nproc") && (launch.launcher == slm::parallel::Launcher::openmpi ||
                                        launch.launcher == slm::parallel::Launcher::torchrun ||
@@ -193,7 +234,7 @@ int main(int argc, char** argv) {
                 ": drop --nproc and let the launcher start the ranks, or start train_llama "
                 "--nproc N once, without a launcher");
         const int world = nproc > 1 ? nproc : launch.world_size;
-        if (world > 1 && parallel == "single")
+        if (world > 1 && parallel == slm::parallel::Single::name)
             throw slm::cli::UsageError(
                 "--parallel single trains one process alone, but this job has " +
                 std::to_string(world) + " ranks (" +
@@ -213,13 +254,13 @@ int main(int argc, char** argv) {
             throw slm::cli::UsageError("--device cuda: no GPU is visible (check nvidia-smi and "
                                        "CUDA_VISIBLE_DEVICES), or use --device cpu");
         const bool on_gpu = device == "cuda" || (device == "auto" && slm::cli::gpu_present());
-        if (!on_gpu && parallel != "single" && !slm::cli::built_with_mpi())
+        if (!on_gpu && parallel != slm::parallel::Single::name && !slm::cli::built_with_mpi())
             throw slm::Error("--parallel " + parallel +
                              " on the CPU backend: its ranks talk over MPI, and this train_llama "
                              "was built without MPI (CMake found none): " +
-                             std::string(slm::cli::no_mpi_fix) +
+                             std::string(slm::parallel::no_mpi_fix) +
                              "; or train on GPUs (--device cuda)");
-        const std::string attention = flags.choice("--attention", {"naive", "flash", "flash_deterministic"});
+        const std::string attention = flags.choice("--attention", slm::names::attention_names());
         slm::ModelConfig model;
         try {
             model = slm::presets::by_name(preset);
@@ -248,16 +289,16 @@ int main(int argc, char** argv) {
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
         run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
         run.profile_steps = flags.integer("--profile", 0);
-        run.gemm_candidates = flags.integer("--gemm-candidates", 1);
-        if (run.gemm_candidates > 16) throw slm::cli::UsageError("--gemm-candidates must be in [1, 16]");
+        run.backend.gemm_candidates = flags.integer("--gemm-candidates", 1);
+        if (run.backend.gemm_candidates > 16) throw slm::cli::UsageError("--gemm-candidates must be in [1, 16]");
         run.recompute = slm::recompute_from_name(flags.choice("--recompute", {"none", "swiglu"}));
         run.out_dir = flags.given("--out") ? fs::path(flags.text("--out")) : fs::path("runs") / preset;
         if (flags.given("--gemm-choices")) {
-            run.gemm_choices_read = run.gemm_choices_write = fs::path(flags.text("--gemm-choices"));
+            run.backend.gemm_choices_read = run.backend.gemm_choices_write = fs::path(flags.text("--gemm-choices"));
         } else {
-            run.gemm_choices_write = run.out_dir / "gemm_choices.txt";
-            if (flags.on("--resume")) run.gemm_choices_read = run.gemm_choices_write;
-            run.gemm_choices_other_gpu_ok = true;  // a run moved to another machine resumes
+            run.backend.gemm_choices_write = run.out_dir / "gemm_choices.txt";
+            if (flags.on("--resume")) run.backend.gemm_choices_read = run.backend.gemm_choices_write;
+            run.backend.gemm_choices_other_gpu_ok = true;  // a run moved to another machine resumes
         }
         if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
             throw slm::cli::UsageError("--resume: there is no " +
@@ -285,8 +326,8 @@ int main(int argc, char** argv) {
         const Job job{flags, model, run, shards, attention};
         // What every rank must agree on before the first step (checked when the ranks start).
         slm::parallel::ConfigSummary config;
-        if (parallel != "single") {
-            config = slm::parallel::summarize(model, run, slm::parallel::data_fingerprint(shards));
+        if (parallel != slm::parallel::Single::name) {
+            config = slm::run_summary(model, run, slm::parallel::data_fingerprint(shards));
             config.add("parallel", parallel);
             config.add("attention", attention);
             config.add("device", on_gpu ? "cuda" : "cpu");
@@ -295,23 +336,23 @@ int main(int argc, char** argv) {
 #if defined(__CUDACC__)
         if (on_gpu) {
             using Gpu = slm::cuda::Backend;
-            if (parallel == "single") return train_attention<Gpu>(job, slm::parallel::Single{});
-            return slm::cli::with_policy(parallel, slm::cli::start_gpu_ranks(launch, config),
+            if (parallel == slm::parallel::Single::name) return train_attention<Gpu>(job, slm::parallel::Single{});
+            return slm::names::with_data_parallel(parallel, slm::cli::start_gpu_ranks(launch, config),
                                          [&](auto policy) {
                                              return train_attention<Gpu>(job, std::move(policy));
                                          });
         }
 #endif
         using Cpu = slm::cpu::Backend<float>;
-        if (parallel == "single") return train_attention<Cpu>(job, slm::parallel::Single{});
+        if (parallel == slm::parallel::Single::name) return train_attention<Cpu>(job, slm::parallel::Single{});
 #if SLM_EXAMPLES_HAVE_MPI
-        return slm::cli::with_policy(parallel, slm::cli::start_cpu_ranks(launch, config),
+        return slm::names::with_data_parallel(parallel, slm::cli::start_cpu_ranks(launch, config),
                                      [&](auto policy) {
                                          return train_attention<Cpu>(job, std::move(policy));
                                      });
 #else
         throw slm::Error("--parallel " + parallel + " on the CPU needs MPI: " +
-                         std::string(slm::cli::no_mpi_fix));
+                         std::string(slm::parallel::no_mpi_fix));
 #endif
     } catch (const slm::cli::UsageError& e) {
         if (rank == 0) std::fprintf(stderr, "train_llama: %s\n\n%s", e.what(), flags.usage().c_str());

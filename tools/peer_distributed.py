@@ -126,7 +126,7 @@ def measure(peer, torch, transformers, args, mode, state, ctx):
     import torch.distributed as dist
     params = setup(peer, torch, transformers, args, mode, state, ctx)
     gen = torch.Generator(device=ctx.device).manual_seed(args.seed + ctx.rank)
-    ids = torch.randint(0, peer.VOCAB, (args.micro_batch, args.seq), device=ctx.device,
+    ids = torch.randint(0, peer.presets()[args.preset]["vocab"], (args.micro_batch, args.seq), device=ctx.device,
                         generator=gen)
     state["ids"] = ids
     step = state["step"]

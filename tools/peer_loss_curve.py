@@ -86,7 +86,7 @@ def measure_loss(peer, torch, transformers, args, mode, state):
     """--loss-steps: train `mode` on the shard's windows in order; the row with every loss.
     `peer` is tools/peer_train_step.py (its model setup and constants)."""
     path = first_shard(args.data)
-    data = ShardWindows(path, args.seq, peer.VOCAB)
+    data = ShardWindows(path, args.seq, peer.presets()[args.preset]["vocab"])
     needed = args.loss_steps * args.micro_batch
     print(f"# data: {path}: {len(data.tokens)} tokens, vocab {data.vocab}, {data.windows} windows "
           f"of {args.seq} + 1", flush=True)
@@ -118,5 +118,5 @@ def measure_loss(peer, torch, transformers, args, mode, state):
     row["peak_allocated_gib"] = torch.cuda.max_memory_allocated() / peer.GIB
     row["peak_reserved_gib"] = torch.cuda.max_memory_reserved() / peer.GIB
     print(f"{mode}: final loss {row['final_loss']:.4f} after {len(losses)} steps "
-          f"(ln {peer.VOCAB} = {math.log(peer.VOCAB):.4f})", flush=True)
+          f"(ln {data.vocab} = {math.log(data.vocab):.4f})", flush=True)
     return row

@@ -14,7 +14,7 @@ sdpa, frees everything, then compile.
 
 Timing: CUDA events around each step after the warm-up, median over --steps. tokens/s =
 micro-batch * seq / median seconds. MFU = tokens/s * FLOPs per token / 989e12, with the
-model FLOPs of /work/shared/ANCHORS.md: 6*(L*(4d^2 + 3*d*ffn) + d*V) + 6*L*T*d. Peak memory:
+model FLOPs of README (core/accounting.hpp): 6*(L*(2d^2 + 2*d*kv + 3*d*ffn) + d*V) + 6*L*T*d. Peak memory:
 torch.cuda.max_memory_allocated() (and max_memory_reserved()) over the timed steps, peak
 statistics reset after the warm-up, in GiB (2^30 bytes). A mode that runs out of memory is
 reported as "out of memory" and the other mode still runs (exit status 0).
@@ -55,19 +55,39 @@ Prints a table and writes a JSON list of rows (one per mode) to --out.
 import argparse
 import gc
 import json
+import os
 import statistics
+import subprocess
 import sys
 import time
 
-# name: (layers, hidden, heads, ffn, params in millions from ANCHORS.md)
-PRESETS = {
-    "llama_100m": (12, 768, 12, 2048, 134.1),
-    "llama_500m": (24, 1280, 20, 3456, 557.8),
-    "llama_1b": (24, 2048, 16, 5504, 1345.4),
-    "llama_2b": (24, 2560, 20, 6912, 2067.1),
-}
-VOCAB = 32000
-MAX_POSITIONS = 2048
+# The presets come from our own table (include/slm/core/presets.hpp) through
+# `train_llama --list-names`, never from a copy: SLM_TRAIN_LLAMA names the program, else the
+# first of these that exists (relative to the repository).
+TRAIN_LLAMA_CANDIDATES = ("build/cuda/examples/train_llama", "build/cpu/examples/train_llama")
+_PRESETS = None
+
+
+def presets():
+    """name -> preset dict (vocab, layers, hidden, heads, kv_heads, ffn, max_seq, parameters...)."""
+    global _PRESETS
+    if _PRESETS is None:
+        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+        program = os.environ.get("SLM_TRAIN_LLAMA") or next(
+            (os.path.join(root, c) for c in TRAIN_LLAMA_CANDIDATES
+             if os.access(os.path.join(root, c), os.X_OK)), None)
+        if program is None:
+            fail("no train_llama to read the presets from: build it (cmake --preset cuda && cmake "
+                 "--build --preset cuda --target train_llama) or set SLM_TRAIN_LLAMA")
+        try:
+            out = subprocess.run([program, "--list-names"], check=True, capture_output=True,
+                                 text=True).stdout
+        except (OSError, subprocess.CalledProcessError) as e:
+            fail(f"{program} --list-names failed: {e}")
+        _PRESETS = {p["name"]: p for p in json.loads(out)["presets"]}
+    return _PRESETS
+
+
 GIB = float(1 << 30)
 LOSS_PRINT_EVERY = 50
 
@@ -80,16 +100,18 @@ def fail(message):
 
 
 def flops_per_token(preset, seq):
-    layers, d, _, ffn, _ = PRESETS[preset]
-    return 6.0 * (layers * (4 * d * d + 3 * d * ffn) + d * VOCAB) + 6.0 * layers * seq * d
+    p = presets()[preset]
+    layers, d, ffn, vocab = p["layers"], p["hidden"], p["ffn"], p["vocab"]
+    kv = d * p["kv_heads"] // p["heads"]
+    return 6.0 * (layers * (2 * d * d + 2 * d * kv + 3 * d * ffn) + d * vocab) + 6.0 * layers * seq * d
 
 
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", required=True, choices=list(PRESETS))
+    p.add_argument("--preset", required=True, help="a preset of train_llama --list-names")
     p.add_argument("--micro-batch", type=int, required=True, help="sequences per step")
-    p.add_argument("--seq", type=int, default=2048, help=f"tokens per sequence (<= {MAX_POSITIONS})")
+    p.add_argument("--seq", type=int, default=2048, help="tokens per sequence (<= the preset's max_seq)")
     p.add_argument("--mode", choices=["sdpa", "compile", "both"], default="sdpa",
                    help="sdpa: the model as built; compile: torch.compile(model); both: sdpa then "
                         "compile")
@@ -111,8 +133,11 @@ def parse_args():
     args = p.parse_args()
     if args.micro_batch < 1:
         p.error("--micro-batch must be >= 1")
-    if not 1 <= args.seq <= MAX_POSITIONS:
-        p.error(f"--seq must be in [1, {MAX_POSITIONS}] (max_position_embeddings)")
+    if args.preset not in presets():
+        p.error(f"--preset {args.preset!r} is not one of {', '.join(presets())}")
+    max_seq = presets()[args.preset]["max_seq"]
+    if not 1 <= args.seq <= max_seq:
+        p.error(f"--seq must be in [1, {max_seq}] (the preset's max_seq)")
     if args.steps < 1 or args.warmup < 0:
         p.error("need --steps >= 1 and --warmup >= 0")
     if args.loss_steps < 0:
@@ -165,22 +190,22 @@ def is_oom(torch, error):
 
 
 def build_model(torch, transformers, preset, seed):
-    layers, hidden, heads, ffn, _ = PRESETS[preset]
-    rope_theta = 10000.0
+    p = presets()[preset]
+    rope_theta = float(p["rope_theta"])
     config = transformers.LlamaConfig(
-        vocab_size=VOCAB,
-        hidden_size=hidden,
-        intermediate_size=ffn,
-        num_hidden_layers=layers,
-        num_attention_heads=heads,
-        num_key_value_heads=heads,
-        head_dim=hidden // heads,
-        max_position_embeddings=MAX_POSITIONS,
-        rms_norm_eps=1e-5,
+        vocab_size=p["vocab"],
+        hidden_size=p["hidden"],
+        intermediate_size=p["ffn"],
+        num_hidden_layers=p["layers"],
+        num_attention_heads=p["heads"],
+        num_key_value_heads=p["kv_heads"],
+        head_dim=p["hidden"] // p["heads"],
+        max_position_embeddings=p["max_seq"],
+        rms_norm_eps=float(p["norm_eps"]),
         # transformers 4.x reads rope_theta, 5.x rope_parameters (as our hf_config.hpp writes)
         rope_theta=rope_theta,
         rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
-        tie_word_embeddings=False,
+        tie_word_embeddings=bool(p["tied_embeddings"]),
         hidden_act="silu",
         attention_bias=False,
         mlp_bias=False,
@@ -196,8 +221,9 @@ def build_model(torch, transformers, preset, seed):
     attn = getattr(model.config, "_attn_implementation", None)
     if attn != "sdpa":
         fail(f"the model's attention implementation is {attn!r}, not 'sdpa'")
-    if model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr():
-        fail("the embeddings came out tied; the presets have untied embeddings")
+    tied = model.lm_head.weight.data_ptr() == model.model.embed_tokens.weight.data_ptr()
+    if tied != bool(p["tied_embeddings"]):
+        fail(f"the embeddings came out {'tied' if tied else 'untied'}; preset {preset} says otherwise")
     bad = [n for n, p in model.named_parameters() if p.dtype != torch.float32 or not p.is_cuda]
     if bad:
         fail(f"parameters not fp32 on CUDA: {', '.join(bad[:5])}")
@@ -257,9 +283,9 @@ def setup(torch, transformers, args, mode, state):
     """Builds model, optimizer and step function into `state` (so the caller can free them)."""
     state["model"] = build_model(torch, transformers, args.preset, args.seed)
     params = sum(p.numel() for p in state["model"].parameters())
-    expected = PRESETS[args.preset][4]
-    if abs(params / 1e6 - expected) > 0.1:
-        print(f"# warning: {params / 1e6:.1f}M parameters, ANCHORS.md says {expected}M",
+    expected = presets()[args.preset]["parameters"]
+    if params != expected:
+        print(f"# warning: {params} parameters, train_llama counts {expected}",
               flush=True)
     state["optimizer"] = torch.optim.AdamW(state["model"].parameters(), lr=args.lr, fused=True)
     state["forward"] = torch.compile(state["model"]) if mode == "compile" else state["model"]
@@ -270,7 +296,7 @@ def setup(torch, transformers, args, mode, state):
 def measure_speed(torch, transformers, args, mode, state):
     params = setup(torch, transformers, args, mode, state)
     gen = torch.Generator(device="cuda").manual_seed(args.seed)
-    ids = torch.randint(0, VOCAB, (args.micro_batch, args.seq), device="cuda", generator=gen)
+    ids = torch.randint(0, presets()[args.preset]["vocab"], (args.micro_batch, args.seq), device="cuda", generator=gen)
     state["ids"] = ids
     step = state["step"]
     row = {"preset": args.preset, "mode": mode, "micro_batch": args.micro_batch, "seq": args.seq,

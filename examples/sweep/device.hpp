@@ -13,76 +13,69 @@
 
 #include "../device_choice.hpp"
 #include "../parallel_choice.hpp"
-#include "loss_curve_run.hpp"
-#include "measure.hpp"
-#include "measure_ranks.hpp"
-#include "predict.hpp"
-#include "slm/attention/flash.hpp"
-#include "slm/attention/naive.hpp"
 #include "slm/cost/gpu_catalog.hpp"
+#include "slm/cpu/attention.hpp"
 #include "slm/cpu/backend.hpp"
 #include "slm/model/llama.hpp"
+#include "slm/study/loss_curve_run.hpp"
+#include "slm/study/measure.hpp"
+#include "slm/study/measure_ranks.hpp"
+#include "slm/study/predict.hpp"
+#include "slm/study/target.hpp"
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
 
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/stream_timer.cuh"
 #endif
 
 namespace sweep {
+using namespace slm::study;
 
-struct Target {
-    bool on_gpu = false;
-    Device device;
-    slm::Precision precision;
-    MemoryEstimator estimate;
-    std::function<Json(const Point&, int warmup, int steps)> measure;
-    // Every rank calls it: p under p.parallel over a communicator made for this point (Mpi on the
-    // CPU, Nccl bootstrapped over `ranks` on GPUs); the line on rank 0. Empty in a CPU build
-    // without MPI.
-    std::function<Json(const Point&, int warmup, int steps, Ranks& ranks)> measure_ranked;
-    std::function<Json(const LossRun&, const std::vector<std::filesystem::path>&,
-                       const std::filesystem::path&)>
-        loss_curve;
-};
+// fn(std::type_identity<Llama<Backend, A>>{}) for the sweep's attention policy called `name`.
+template <class Backend, class Fn>
+decltype(auto) with_model(std::string_view name, Fn&& fn) {
+    return slm::names::with_named<Attention>("attention policy", name, [&](auto tag) {
+        return fn(std::type_identity<slm::Llama<Backend, typename decltype(tag)::type>>{});
+    });
+}
+
 
 // Binds the Target's functions to one backend type; `timer(backend, fn)` times fn on its clock.
 template <class Backend, class Timer>
 void bind_backend(Target& t, Timer timer) {
-    using NaiveModel = slm::Llama<Backend, slm::attention::Naive>;
-    using FlashModel = slm::Llama<Backend, slm::attention::Flash>;
     t.precision = Backend::precision();
     t.estimate = [](const slm::ModelConfig& m, const std::string& attention, int64_t mb, int64_t seq) {
-        return attention == "naive" ? slm::estimate_memory<NaiveModel>(m, mb, seq)
-                                    : slm::estimate_memory<FlashModel>(m, mb, seq);
+        return with_model<Backend>(attention, [&](auto model) {
+            return slm::estimate_memory<typename decltype(model)::type>(m, mb, seq);
+        });
     };
     // A copy of the device: the Target (and its functions) is returned by value.
     t.measure = [device = t.device, timer](const Point& p, int warmup, int steps) {
-        return p.attention == "naive" ? measure_point<NaiveModel>(p, device, timer, warmup, steps)
-                                      : measure_point<FlashModel>(p, device, timer, warmup, steps);
+        return with_model<Backend>(p.attention, [&](auto model) {
+            return measure_point<typename decltype(model)::type>(p, device, timer, warmup, steps);
+        });
     };
     t.loss_curve = [](const LossRun& r, const std::vector<std::filesystem::path>& shards,
                       const std::filesystem::path& dir) {
-        return r.attention == "naive" ? run_loss_curve<NaiveModel>(r, shards, dir)
-                                      : run_loss_curve<FlashModel>(r, shards, dir);
+        return with_model<Backend>(r.attention, [&](auto model) {
+            return run_loss_curve<typename decltype(model)::type>(r, shards, dir);
+        });
     };
 }
 
 // Binds measure_ranked; `make_comm(ranks)` makes the communicator for one point.
 template <class Backend, class Timer, class MakeComm>
 void bind_ranked(Target& t, Timer timer, MakeComm make_comm) {
-    using NaiveModel = slm::Llama<Backend, slm::attention::Naive>;
-    using FlashModel = slm::Llama<Backend, slm::attention::Flash>;
     t.measure_ranked = [device = t.device, timer, make_comm](const Point& p, int warmup, int steps, Ranks& ranks) {
         const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
         Json line;
-        slm::cli::with_policy(p.parallel, make_comm(ranks), [&](auto policy) {
-            line = p.attention == "naive"
-                       ? measure_on_ranks<NaiveModel>(p, device, timer, warmup, steps, std::move(policy), ranks, before)
-                       : measure_on_ranks<FlashModel>(p, device, timer, warmup, steps, std::move(policy), ranks, before);
-            return 0;
+        slm::names::with_data_parallel(p.parallel, make_comm(ranks), [&](auto policy) {
+            line = with_model<Backend>(p.attention, [&](auto model) {
+                return measure_on_ranks<typename decltype(model)::type>(
+                    p, device, timer, warmup, steps, std::move(policy), ranks, before);
+            });
         });
         return line;
     };

@@ -7,12 +7,13 @@
 #include <string>
 
 #include "../parallel_choice.hpp"
-#include "ranks.hpp"
-#include "slm/parallel/config_check.hpp"
-#include "slm/parallel/launch.hpp"
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/transport/config_check.hpp"
+#include "slm/parallel/transport/launch.hpp"
+#include "slm/parallel/transport/rendezvous.hpp"
+#include "slm/study/ranks.hpp"
 
 namespace sweep {
+using namespace slm::study;
 
 inline Ranks start_ranks(const slm::parallel::LaunchInfo& launch, bool on_gpu,
                          const slm::parallel::ConfigSummary& config) {
@@ -36,7 +37,7 @@ inline Ranks start_ranks(const slm::parallel::LaunchInfo& launch, bool on_gpu,
 #else
         slm::fail(std::string("sweep --parallel over ranks started by ") +
                   std::string(slm::parallel::launcher_name(launch.launcher)) +
-                  " needs MPI, and this sweep was built without it: " + slm::cli::no_mpi_fix +
+                  " needs MPI, and this sweep was built without it: " + slm::parallel::no_mpi_fix +
                   (on_gpu ? "; or start the GPU ranks with sweep --nproc N (TCP rendezvous)" : ""));
 #endif
     }

@@ -1,5 +1,5 @@
 #pragma once
-// Everything in slm that compiles without CUDA. GPU code (slm/cuda/, slm/attention/cuda/) is
+// Everything in slm that compiles without CUDA. GPU code (slm/cuda/, slm/parallel/nccl/) is
 // included only from .cu translation units.
 #include "slm/attention/flash.hpp"
 #include "slm/attention/naive.hpp"
@@ -13,8 +13,10 @@
 #include "slm/core/presets.hpp"
 #include "slm/core/random.hpp"
 #include "slm/core/shapes.hpp"
+#include "slm/cpu/attention.hpp"
 #include "slm/cpu/backend.hpp"
 #include "slm/model/llama.hpp"
+#include "slm/names.hpp"
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"

@@ -19,7 +19,7 @@
 #include "common/temp_dir.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"
@@ -84,9 +84,9 @@ slm::RunConfig tuned_tiny_run(int64_t batch, int64_t seq, int64_t steps,
     run.lr = 1e-3;
     run.eval_batches = 1;
     run.log_interval = 100;
-    run.gemm_candidates = 8;
+    run.backend.gemm_candidates = 8;
     run.out_dir = out_dir;
-    run.gemm_choices_write = picks;
+    run.backend.gemm_choices_write = picks;
     return run;
 }
 
@@ -165,18 +165,18 @@ TEST_CASE("GEMM choices: a trainer replaying a tuned run's file repeats its loss
     };
     std::vector<double> first_losses, replay_losses;
     const auto first = train(run, first_losses);
-    REQUIRE(std::filesystem::exists(run.gemm_choices_write));
-    const auto written = slm::cuda::read_gemm_choices(run.gemm_choices_write);
+    REQUIRE(std::filesystem::exists(run.backend.gemm_choices_write));
+    const auto written = slm::cuda::read_gemm_choices(run.backend.gemm_choices_write);
     std::printf("tuned tiny run kept %zu GEMM picks\n", written.picks.size());
     CHECK(!written.picks.empty());
 
     slm::RunConfig replay = run;
     replay.out_dir = dir.path / "replay";
-    replay.gemm_choices_read = run.gemm_choices_write;
+    replay.backend.gemm_choices_read = run.backend.gemm_choices_write;
     const auto second = train(replay, replay_losses);
     CHECK(replay_losses == first_losses);
     CHECK(second == first);
-    CHECK(slm::cuda::read_gemm_choices(run.gemm_choices_write) == written);
+    CHECK(slm::cuda::read_gemm_choices(run.backend.gemm_choices_write) == written);
 }
 
 TEST_CASE("GEMM choices: a trainer refuses another GPU's file, or drops it and times anew when told") {
@@ -184,19 +184,19 @@ TEST_CASE("GEMM choices: a trainer refuses another GPU's file, or drops it and t
     slm::test::TempDir dir("gemm-choices-elsewhere");
     const slm::ModelConfig config = slm::presets::by_name("tiny");
     slm::RunConfig run = tuned_tiny_run(2, 32, 1, dir.path / "run", dir.path / "picks.txt");
-    run.gemm_choices_read = run.gemm_choices_write;
+    run.backend.gemm_choices_read = run.backend.gemm_choices_write;
     slm::cuda::GemmChoice pick;
     pick.requested = 8;
-    slm::cuda::write_gemm_choices(run.gemm_choices_read, {"a GPU that is not this one", {pick}});
+    slm::cuda::write_gemm_choices(run.backend.gemm_choices_read, {"a GPU that is not this one", {pick}});
 
     const std::string refused = error_of([&] { slm::Trainer<TinyModel> trainer(config, run); });
     CHECK(contains(refused, "were made on 'a GPU that is not this one'"));
 
-    run.gemm_choices_other_gpu_ok = true;  // what --resume asks for
+    run.backend.gemm_choices_other_gpu_ok = true;  // what --resume asks for
     slm::Trainer<TinyModel> trainer(config, run);
     slm::test::SyntheticData data(config.vocab, run.batch, run.seq);
     trainer.fit(data);
-    const auto rewritten = slm::cuda::read_gemm_choices(run.gemm_choices_write);
+    const auto rewritten = slm::cuda::read_gemm_choices(run.backend.gemm_choices_write);
     CHECK(rewritten.identity == trainer.backend().gemm().identity());
     CHECK(std::find(rewritten.picks.begin(), rewritten.picks.end(), pick) == rewritten.picks.end());
 }

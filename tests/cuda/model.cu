@@ -19,7 +19,7 @@
 #include "common/compare.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
 #include "slm/train/memory_estimate.hpp"

@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "slm/parallel/mpi.hpp"
+#include "slm/parallel/transport/mpi.hpp"
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";

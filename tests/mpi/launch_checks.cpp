@@ -11,10 +11,11 @@
 #include "common/error_text.hpp"
 #include "cpu/parallel/free_port.hpp"
 #include "slm/core/presets.hpp"
-#include "slm/parallel/config_check.hpp"
-#include "slm/parallel/launch.hpp"
-#include "slm/parallel/mpi.hpp"
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/transport/config_check.hpp"
+#include "slm/parallel/transport/launch.hpp"
+#include "slm/parallel/transport/mpi.hpp"
+#include "slm/parallel/transport/rendezvous.hpp"
+#include "slm/train/run_summary.hpp"
 
 namespace {
 
@@ -24,7 +25,7 @@ using slm::test::error_of;
 slm::parallel::ConfigSummary config(int64_t seq) {
     slm::RunConfig run;
     run.seq = seq;
-    return slm::parallel::summarize(slm::presets::tiny(), run, "2 shard(s), 800 bytes");
+    return slm::run_summary(slm::presets::tiny(), run, "2 shard(s), 800 bytes");
 }
 
 // Equal configs pass; rank 1's seq 128 against rank 0's 256 fails on every rank.

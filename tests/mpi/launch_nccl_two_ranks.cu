@@ -29,7 +29,8 @@
 #include "slm/core/presets.hpp"
 #include "slm/cuda/memory.cuh"
 #include "slm/cuda/stream.cuh"
-#include "slm/parallel/nccl_start.cuh"
+#include "slm/parallel/nccl/start.cuh"
+#include "slm/train/run_summary.hpp"
 
 namespace {
 
@@ -127,7 +128,7 @@ int run_collectives() {
     Checker check{info.rank};
     try {
         slm::RunConfig run;
-        const auto config = slm::parallel::summarize(slm::presets::tiny(), run, "none");
+        const auto config = slm::run_summary(slm::presets::tiny(), run, "none");
         const Nccl nccl = slm::parallel::start_nccl(info, config);
         const bool mpirun = slm::parallel::starts_over_mpi(info);
         check(nccl.world_size() == info.world_size && nccl.world_size() >= 2 &&
@@ -180,7 +181,7 @@ int run_dead_peer(const std::string& mode) {
         const auto info = slm::parallel::from_environment();
         slm::RunConfig run;
         const Nccl nccl = slm::parallel::start_nccl(
-            info, slm::parallel::summarize(slm::presets::tiny(), run, "none"));
+            info, slm::run_summary(slm::presets::tiny(), run, "none"));
         slm::cuda::Stream stream;
         slm::cuda::DeviceBuffer<float> d(1 << 20);
         SLM_CUDA_CHECK(cudaMemset(d.data(), 0, (1 << 20) * sizeof(float)));

@@ -20,7 +20,7 @@
 #include "common/temp_dir.hpp"
 #include "slm/data/loader.hpp"
 #include "slm/parallel/ddp.hpp"
-#include "slm/parallel/mpi.hpp"
+#include "slm/parallel/transport/mpi.hpp"
 #include "slm/parallel/zero.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"

@@ -1,7 +1,10 @@
 #!/usr/bin/env python3
 """Writes a synthetic sweep (docs/sweep_format.md) with every kind of line, for the report test.
 
-make_sweep_fixture.py OUT.jsonl [--only-measured]
+make_sweep_fixture.py TRAIN_LLAMA OUT.jsonl [--only-measured]
+
+TRAIN_LLAMA: the program whose --list-names gives the presets' shapes (parameters, layers, heads
+and model FLOPs come from there; the toy activation sizes below are the fixture's own).
 
 --only-measured writes the measured lines alone, llama_1b's without mfu_pct and memory_gib
 (as a sweep on the CPU writes them).
@@ -17,6 +20,7 @@ the predicted tables if the report took it for a current one. No randomness: sam
 
 import json
 import math
+import subprocess
 import sys
 
 GPUS = {  # name: (bf16 TFLOP/s, usable GiB, $/GPU-hour, CUDA device name)
@@ -24,11 +28,8 @@ GPUS = {  # name: (bf16 TFLOP/s, usable GiB, $/GPU-hour, CUDA device name)
     "A100-80GB": (312, 79.1, 3.27, "NVIDIA A100-SXM4-80GB"),
     "A100-40GB": (312, 39.4, 2.28, "NVIDIA A100-SXM4-40GB"),
 }
-PRESETS = {  # name: (params, GFLOP per token, layers, heads, activation GiB per sequence)
-    "llama_100m": (134105856, 0.770, 12, 12, 0.55),
-    "llama_500m": (557843200, 3.478, 24, 20, 1.6),
-    "llama_1b": (1345413120, 8.283, 24, 16, 2.6),
-}
+ACTIVATION_GIB = {"llama_100m": 0.55, "llama_500m": 1.6, "llama_1b": 2.6}  # toy, per sequence
+PRESETS = {}  # name: (params, GFLOP per token, layers, heads, activation GiB per sequence)
 BASE_MFU = {"llama_100m": 0.34, "llama_500m": 0.38, "llama_1b": 0.42}
 NAIVE_FACTOR = {"llama_100m": 0.45, "llama_500m": 0.7, "llama_1b": 0.8}  # finding 1
 SCALING = {"ddp": 0.97, "zero1": 0.965, "zero2": 0.955, "zero3": 0.93}  # per doubling
@@ -122,10 +123,24 @@ def loss_line(rec, source):
             "target_extrapolated": not first <= target_tokens <= last}
 
 
+def load_presets(program):
+    """PRESETS from `program --list-names` (train_llama): our preset table, not a copy."""
+    out = subprocess.run([program, "--list-names"], check=True, capture_output=True, text=True)
+    table = {p["name"]: p for p in json.loads(out.stdout)["presets"]}
+    for name, act in ACTIVATION_GIB.items():
+        p = table[name]
+        d, kv = p["hidden"], p["hidden"] * p["kv_heads"] // p["heads"]
+        matmul = p["layers"] * (2 * d * d + 2 * d * kv + 3 * d * p["ffn"]) + p["vocab"] * d
+        gflop = round((6 * matmul + 6 * p["layers"] * SEQ * d) / 1e9, 3)
+        PRESETS[name] = (p["parameters"], gflop, p["layers"], p["heads"], act)
+
+
 def main(argv):
-    if len(argv) not in (2, 3):
+    if len(argv) not in (3, 4):
         print(__doc__, file=sys.stderr)
         return 2
+    load_presets(argv[1])
+    argv = argv[1:]
     only_measured = argv[2:] == ["--only-measured"]
     lines, measured = [], {}
     for gpus in MEASURED_COUNTS:

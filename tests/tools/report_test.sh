@@ -4,9 +4,10 @@
 # section reads the fixture's built-in answers, every measured point is in a plot, a sweep with
 # only measured lines gives notes instead of a crash, and a malformed line stops it with the
 # line's number. Exit 77 (ctest: skipped) without a python3 that has matplotlib.
-# Usage: report_test.sh SOURCE_DIR
+# Usage: report_test.sh SOURCE_DIR TRAIN_LLAMA (the fixture reads the presets from its --list-names)
 set -u
-src=${1:?usage: report_test.sh SOURCE_DIR}
+src=${1:?usage: report_test.sh SOURCE_DIR TRAIN_LLAMA}
+train_llama=${2:?usage: report_test.sh SOURCE_DIR TRAIN_LLAMA}
 report=$src/tools/report/report
 python=""
 for p in /usr/bin/python3 python3; do
@@ -34,7 +35,7 @@ section() {
     inside' "$1"
 }
 
-"$python" "$src/tests/tools/make_sweep_fixture.py" "$work/sweep.jsonl" || fail "fixture"
+"$python" "$src/tests/tools/make_sweep_fixture.py" "$train_llama" "$work/sweep.jsonl" || fail "fixture"
 if "$report" "$work/sweep.jsonl" "$work/out" >"$work/log" 2>&1; then ok "report ran"; else
   fail "report exited $?: $(cat "$work/log")"; fi
 md=$work/out/report.md
@@ -92,7 +93,7 @@ else
 fi
 
 # Only measured lines: notes for what is missing, plots that need the rest left out.
-"$python" "$src/tests/tools/make_sweep_fixture.py" "$work/measured.jsonl" --only-measured
+"$python" "$src/tests/tools/make_sweep_fixture.py" "$train_llama" "$work/measured.jsonl" --only-measured
 if "$report" "$work/measured.jsonl" "$work/measured" >"$work/log" 2>&1; then
   grep -q "No loss curves yet" "$work/measured/report.md" && ok "missing loss curves noted" ||
     fail "missing loss curves not noted"

@@ -8,7 +8,8 @@
 #
 #   tools/device/peer_compare.sh llama_100m 32      # preset, micro-batch
 #
-# Builds train_step_cuda in build/device if needed (Ninja, sm_90a). JSON from both sides goes to
+# Builds train_step_cuda and train_llama (whose --list-names gives the peer our presets) in
+# build/device if needed (Ninja, sm_90a). JSON from both sides goes to
 # $OUT (or build/device/logs). Exit status: non-zero when either side failed to run.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,7 +22,7 @@ mkdir -p "$logs"
 
 if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a \
          > "$logs/configure.log" 2>&1 &&
-       cmake --build "$build" -j "$(nproc)" --target train_step_cuda > "$logs/build.log" 2>&1; }; then
+       cmake --build "$build" -j "$(nproc)" --target train_step_cuda train_llama > "$logs/build.log" 2>&1; }; then
   tail -n 30 "$logs/build.log" "$logs/configure.log" 2>/dev/null
   echo "peer_compare.sh: build FAILED"
   exit 1
@@ -33,7 +34,7 @@ variants='(_tuned_gemm|_recompute_swiglu)?'
 "$build/benchmarks/train_step_cuda" --benchmark_format=json --benchmark_out="$ours" \
   --benchmark_filter="^train_step/flash${variants}/${preset}/batch:${batch}/seq:2048/" > /dev/null
 ours_status=$?
-python3 tools/peer_train_step.py --preset "$preset" --micro-batch "$batch" --seq 2048 \
+SLM_TRAIN_LLAMA="$build/examples/train_llama" python3 tools/peer_train_step.py --preset "$preset" --micro-batch "$batch" --seq 2048 \
   --mode both --out "$peer" > "$logs/peer_${preset}_${batch}.log" 2>&1
 peer_status=$?
 tail -n 4 "$logs/peer_${preset}_${batch}.log"

@@ -99,6 +99,8 @@ weights)
   ;;
 peer)
   p="${2:?usage: two_gpu.sh peer PRESET MICRO_BATCH}" mb="${3:?usage: two_gpu.sh peer PRESET MICRO_BATCH}"
+  build_targets train_llama  # the peer reads our presets from its --list-names
+  export SLM_TRAIN_LLAMA="$build/examples/train_llama"
   for how in ddp fsdp2; do
     torchrun --standalone --nproc_per_node 2 tools/peer_train_step.py --preset "$p" \
       --micro-batch "$mb" --distributed "$how" --mode both --out "$logs/peer_${how}_${p}_${mb}.json" \

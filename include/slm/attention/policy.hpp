@@ -28,6 +28,9 @@ template <class Policy>
 concept AttentionPolicy = requires {
     { Policy::name } -> std::convertible_to<std::string_view>;
     { Policy::supports_head_dim(int64_t{}) } -> std::same_as<bool>;
+    // Whether it keeps the (T × T) probabilities for the backward (the throughput and memory
+    // models price its memory traffic, not its FLOPs).
+    { Policy::keeps_probabilities } -> std::convertible_to<bool>;
 };
 
 template <class>
@@ -37,7 +40,7 @@ template <class Policy, class Backend>
 struct AttentionKernel {
     static_assert(not_implemented<Policy>,
                   "this attention policy has no implementation for this backend: include its "
-                  "header for the backend (e.g. slm/attention/flash.hpp) or pick another policy");
+                  "header for the backend (e.g. slm/cpu/attention/flash.hpp or slm/cuda/attention/flash.cuh) or pick another policy");
 };
 
 }  // namespace slm::attention

@@ -6,9 +6,9 @@
 #include <cstdint>
 
 #include "slm/core/accounting.hpp"
+#include "slm/core/adamw_step.hpp"
 #include "slm/core/op_profile.hpp"
 #include "slm/core/shapes.hpp"
-#include "slm/optim/adamw_step.hpp"
 
 namespace slm {
 

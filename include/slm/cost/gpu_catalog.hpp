@@ -1,6 +1,6 @@
 #pragma once
 // The GPUs the study compares: dense bf16 peak, memory, HBM and link bandwidths, and on-demand
-// $/GPU-hour (the average of public list prices read in 2026; sources in ../shared/ANCHORS.md).
+// $/GPU-hour (the average of public list prices read in 2026; sources in docs/sources.md).
 // MFU in slm is always measured against `bf16_tflops` of the GPU we run on. Users pay their own
 // prices and own their own networks: catalog_json.hpp overrides any field from a JSON file.
 #include <string>
@@ -27,11 +27,11 @@ struct GpuSpec {
     double dollars_per_hour = 0;
 };
 
-// Link rates: H100's 370 GB/s ring bus bandwidth and ~46 GB/s per 400 Gb/s NIC are the ANCHORS.md
-// references. For the A100 we have no measurement: we assume the same ring efficiency relative
-// to NVLink (370/900 of 600 GB/s ≈ 247) and one 200 Gb/s HDR NIC per GPU (≈ 23 GB/s at the
+// Link rates: H100's 370 GB/s ring bus bandwidth and ~46 GB/s per 400 Gb/s NIC are the
+// references in docs/sources.md. For the A100 we have no measurement: we assume the same ring
+// efficiency relative to NVLink (370/900 of 600 GB/s ≈ 247) and one 200 Gb/s HDR NIC per GPU (≈ 23 GB/s at the
 // same efficiency as 400 Gb/s → 46 GB/s). Prices: average on-demand $/GPU-hour over AWS, Azure,
-// GCP, Lambda, RunPod and CoreWeave where listed (read 2026-11; ANCHORS.md has the table).
+// GCP, Lambda, RunPod and CoreWeave where listed (read 2026-11; docs/sources.md has the table).
 inline std::vector<GpuSpec> default_catalog() {
     return {
         {"A100-40GB", "A100-SXM4-40GB", 312, 40, 1.555, 600, 247, 23, 8, 2.28},

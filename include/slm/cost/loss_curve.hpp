@@ -4,7 +4,7 @@
 //     L(tokens) = E + A · tokens^(−alpha)        (E ≥ 0, A ≥ 0)
 //
 // and combined with a configuration's tokens per dollar to give the loss a budget buys and the
-// budget a loss costs (the study's "loss per dollar"; definitions in ANCHORS.md).
+// budget a loss costs (the study's "loss per dollar"; definitions in docs/sources.md).
 //
 // The fit is least squares on the loss. For a fixed alpha the model is linear in E and A, so
 // those come from a 2×2 solve (with the bounds enforced exactly); what is left is a 1-D search

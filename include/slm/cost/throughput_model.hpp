@@ -26,13 +26,14 @@
 #include "slm/core/op_profile.hpp"
 #include "slm/cost/communication.hpp"
 #include "slm/cost/least_squares.hpp"
+#include "slm/names.hpp"
 
 namespace slm::cost {
 
 // What one GPU computes in one optimizer step.
 struct Workload {
     ModelConfig model;
-    std::string attention;  // "flash" or "naive"
+    std::string attention;  // a name in names::Attention
     int64_t micro_batch = 1, seq = 1, grad_accum = 1;
 
     double tokens() const { return static_cast<double>(micro_batch * seq * grad_accum); }
@@ -146,7 +147,7 @@ public:
     }
 
     // Efficiency of the layers' GEMMs for this workload, clamped to what cuBLAS reaches on an
-    // ideal shape (788 of 989 TFLOP/s measured: ANCHORS.md).
+    // ideal shape (788 of 989 TFLOP/s measured: docs/sources.md).
     double gemm_efficiency(const Workload& w) const {
         const double e = gemm_[0] + gemm_[1] * std::log(static_cast<double>(w.model.hidden)) +
                          gemm_[2] * std::log(w.rows_per_gemm());
@@ -159,7 +160,9 @@ private:
     // Flash is bounded by tensor-core math, Naive by memory traffic: each in its own unit of
     // capacity-seconds, so a GPU with more of that resource runs it proportionally faster.
     static double attention_work(const Workload& w, const GpuSpec& gpu) {
-        if (w.attention == "naive")
+        const bool keeps_probabilities = names::with_attention(
+            w.attention, [](auto tag) { return decltype(tag)::type::keeps_probabilities; });
+        if (keeps_probabilities)
             return w.attention_probability_bytes() / (gpu.hbm_tb_per_s * 1e12);
         return w.attention_flops() / (gpu.bf16_tflops * 1e12);
     }

@@ -3,8 +3,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "slm/core/adamw_step.hpp"
 #include "slm/cpu/reduce.hpp"
-#include "slm/optim/adamw_step.hpp"
 
 namespace slm::cpu {
 

@@ -9,11 +9,11 @@
 #include <cmath>
 #include <cstdint>
 
+#include "slm/core/adamw_step.hpp"
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/memory.cuh"
 #include "slm/cuda/reduce.cuh"
 #include "slm/cuda/vector.cuh"
-#include "slm/optim/adamw_step.hpp"
 
 namespace slm::cuda {
 

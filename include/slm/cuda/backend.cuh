@@ -11,9 +11,13 @@
 #include <algorithm>
 #include <concepts>
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
 #include <string>
 
 #include "slm/core/accounting.hpp"
+#include "slm/core/adamw_step.hpp"
+#include "slm/core/backend_options.hpp"
 #include "slm/core/error.hpp"
 #include "slm/core/shapes.hpp"
 #include "slm/cuda/adamw.cuh"
@@ -31,7 +35,6 @@
 #include "slm/cuda/stream.cuh"
 #include "slm/cuda/swiglu.cuh"
 #include "slm/cuda/transfer.cuh"
-#include "slm/optim/adamw_step.hpp"
 
 namespace slm::cuda {
 
@@ -79,6 +82,34 @@ public:
     cudaStream_t stream() const { return stream_.get(); }
     Gemm& gemm() { return gemm_; }
     Workspace& workspace() { return workspace_; }
+
+    // ---- run options (the trainer passes RunConfig::backend through) -----------------------
+    // How many GEMM algorithms to time per shape, and picks to replay from
+    // options.gemm_choices_read when that file exists; `lead` prints the notes.
+    void configure(const BackendOptions& options, bool lead) {
+        options_ = options;
+        gemm_.set_timed_candidates(static_cast<int>(options.gemm_candidates));
+        const auto& from = options.gemm_choices_read;
+        if (from.empty() || !std::filesystem::exists(from)) return;
+        const auto choices = read_gemm_choices(from);
+        const auto& here = gemm_.identity();
+        if (choices.identity != here && options.gemm_choices_other_gpu_ok) {
+            if (lead)
+                std::fprintf(stderr,
+                             "gemm: %s was made on '%s' and this is '%s': its picks are dropped "
+                             "and the GEMMs timed anew\n",
+                             from.c_str(), choices.identity.c_str(), here.c_str());
+            return;
+        }
+        gemm_.use_choices(choices, from.string());
+    }
+    // With each checkpoint (on the rank that writes it): the GEMM picks so far, timed or
+    // replayed, to options.gemm_choices_write when it is set and there are any.
+    void on_checkpoint() {
+        if (options_.gemm_choices_write.empty()) return;
+        const auto choices = gemm_.choices();
+        if (!choices.picks.empty()) write_gemm_choices(options_.gemm_choices_write, choices);
+    }
 
     // ---- memory ----------------------------------------------------------------------------
     template <class U>
@@ -253,6 +284,7 @@ private:
     int device_;
     Stream stream_;
     Gemm gemm_;
+    BackendOptions options_;
     Workspace workspace_;
     UploadStaging staging_;
     DeviceBuffer<DeviceReport> report_;

@@ -10,9 +10,9 @@
 #include <utility>
 #include <vector>
 
+#include "slm/core/adamw_step.hpp"
 #include "slm/core/backend.hpp"
 #include "slm/core/parameter_layout.hpp"
-#include "slm/optim/adamw_step.hpp"
 #include "slm/optim/update_plan.hpp"
 
 namespace slm::optim {

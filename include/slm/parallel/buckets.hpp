@@ -37,7 +37,7 @@ void all_reduce_in_buckets(const Comm& comm, Backend& backend, Grad* grads, int6
 template <class Comm>
 struct StreamBuckets {
     static_assert(sizeof(Comm) == 0,
-                  "Ddp on device buffers: include slm/parallel/nccl_buckets.cuh (the Nccl version)");
+                  "Ddp on device buffers: include slm/parallel/nccl/buckets.cuh (the Nccl version)");
 };
 
 }  // namespace slm::parallel

@@ -6,7 +6,7 @@
 //
 // Host buffers over Mpi (the CPU backend): the whole flat gradient buffer is summed in one call
 // after backward, then divided by W.
-// Device buffers over Nccl (the CUDA backend; include slm/parallel/nccl_buckets.cuh): the loss
+// Device buffers over Nccl (the CUDA backend; include slm/parallel/nccl/buckets.cuh): the loss
 // gradient is pre-divided by W (backward_scale), so the sum over ranks is already the mean, and
 // the gradient buffer is all-reduced in buckets of bucket_bytes (default 25 MiB), each timed as
 // communication. With overlap (the default) the model's storage launches a bucket on a second
@@ -25,8 +25,8 @@
 #include "slm/core/error.hpp"
 #include "slm/model/whole_parameters.hpp"
 #include "slm/parallel/buckets.hpp"
-#include "slm/parallel/communicator.hpp"
 #include "slm/parallel/single.hpp"
+#include "slm/parallel/transport/communicator.hpp"
 
 namespace slm::parallel {
 

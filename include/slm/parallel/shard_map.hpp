@@ -106,15 +106,6 @@ void gather_whole(const Communicator& comm, const ShardMap& map, const T* held, 
     }
 }
 
-// The same moves for device buffers over a stream communicator: StreamShards<Comm> gives the
-// device gather_whole and the device storage of ShardedParameters (Store<ShardWeights, Backend>).
-// Defined beside the communicator (nccl_shards.cuh for Nccl), so host-only code never needs CUDA.
-template <class Comm>
-struct StreamShards {
-    static_assert(sizeof(Comm) == 0,
-                  "ZeRO on device buffers: include slm/parallel/nccl_shards.cuh (the Nccl version)");
-};
-
 // This rank's slices of a whole flat buffer into its held buffer (no communication: every rank
 // has the whole, e.g. read from a checkpoint). Padding in held stays as it was (zero).
 template <class T>

@@ -5,18 +5,9 @@
 #include <cstdint>
 #include <string_view>
 
-namespace slm::parallel {
+#include "slm/parallel/policy.hpp"
 
-template <class P>
-concept ParallelPolicy = requires(P& p, double x) {
-    { P::name } -> std::convertible_to<std::string_view>;
-    { p.rank() } -> std::convertible_to<int>;
-    { p.world_size() } -> std::convertible_to<int>;
-    { p.sum_across_ranks(x) } -> std::convertible_to<double>;
-    { p.backward_scale() } -> std::convertible_to<double>;
-    { p.shard_begin(int64_t{}) } -> std::convertible_to<int64_t>;
-    { p.shard_end(int64_t{}) } -> std::convertible_to<int64_t>;
-};
+namespace slm::parallel {
 
 struct Single {
     static constexpr std::string_view name = "single";

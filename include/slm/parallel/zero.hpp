@@ -25,12 +25,12 @@
 //
 // Two kinds of buffers, one policy:
 //   host buffers over Mpi (the CPU backend): sums, then divides by W on the host;
-//   device buffers over Nccl (the CUDA backend; include slm/parallel/nccl_shards.cuh): the loss
+//   device buffers over Nccl (the CUDA backend; include slm/parallel/nccl/shards.cuh): the loss
 //     gradient is pre-divided by W (backward_scale), so every sum over ranks is already the mean;
 //     the collectives are queued on the backend's stream and timed as communication. Stage 1
 //     all-reduces in buckets (buckets.hpp); stages 1 and 2 all-gather the fp32 masters after the
 //     update and refresh the bf16 working copy from them; stage 3 gathers bf16 units converted
-//     from the master shard (StreamShards<Nccl>::Store).
+//     from the master shard (ShardMoves<Nccl>, nccl/shards.cuh).
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -42,9 +42,10 @@
 #include "slm/model/whole_parameters.hpp"
 #include "slm/optim/update_plan.hpp"
 #include "slm/parallel/buckets.hpp"
-#include "slm/parallel/communicator.hpp"
 #include "slm/parallel/shard_map.hpp"
+#include "slm/parallel/shard_moves.hpp"
 #include "slm/parallel/sharded_parameters.hpp"
+#include "slm/parallel/transport/communicator.hpp"
 
 namespace slm::parallel {
 
@@ -168,8 +169,7 @@ public:
     // rank's held buffer cut as shard_map() says — the optimizer state, or stage 3's parameters.
     template <class T>
     void gather_to_root(const T* held, T* whole) const {
-        if constexpr (Communicator<Comm>) gather_whole(comm_, shard_map(), held, whole);
-        else StreamShards<Comm>::gather_whole(comm_, shard_map(), held, whole);
+        ShardMoves<Comm>::gather_to_root(comm_, shard_map(), held, whole);
     }
 
     // The ParallelPolicy concept asks for one contiguous slice per rank; ZeRO here slices every

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "slm/core/activation_layout.hpp"
+#include "slm/core/backend_options.hpp"
 #include "slm/core/error.hpp"
 #include "slm/optim/adamw.hpp"
 
@@ -27,19 +28,8 @@ struct RunConfig {
     int64_t profile_steps = 0;         // steps timed op by op after the first (0: none)
     std::filesystem::path out_dir = "runs/default";
     uint64_t seed = 1234;
-    // GPU: cuBLASLt algorithms timed per GEMM shape at its first use, the fastest kept
-    // (cuda::Gemm::set_timed_candidates). 1 takes the heuristic's first choice untimed, the same
-    // on every run; more can choose differently from run to run (timing noise), and so change
-    // the last bits of the results, unless the picks are replayed from a file.
-    int64_t gemm_candidates = 1;
-    // GPU: GEMM algorithm picks (cuda/gemm_choices.hpp) replayed from this file when it exists
-    // (empty: none), and the run's picks written to gemm_choices_write (empty: not kept) with
-    // each checkpoint, the replayed ones included.
-    std::filesystem::path gemm_choices_read, gemm_choices_write;
-    // Picks made on another GPU or cuBLASLt: an error (false), or dropped with a note and timed
-    // anew (true: what --resume does with its run directory's file, so a run moved to another
-    // machine resumes).
-    bool gemm_choices_other_gpu_ok = false;
+    // Passed to the backend untouched (the GPU backend's GEMM algorithm picks).
+    BackendOptions backend;
     // What the backward computes again instead of keeping it from the forward (same results):
     // swiglu saves layers · batch · seq · ffn activations (5.1 GiB at llama_2b, micro-batch 8)
     // for one more write of them in the backward.
@@ -61,8 +51,7 @@ struct RunConfig {
         require(lr > 0 && min_lr >= 0 && min_lr <= lr,
                 "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
                     ", min_lr " + std::to_string(min_lr) + ")");
-        require(gemm_candidates >= 1 && gemm_candidates <= 16,
-                "RunConfig.gemm_candidates must be in [1, 16], got " + std::to_string(gemm_candidates));
+        backend.validate();
         require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0 && profile_steps >= 0,
                 "RunConfig: warmup, eval_interval, checkpoint_interval and profile_steps must be >= 0");
     }

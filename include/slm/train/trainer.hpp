@@ -3,7 +3,7 @@
 // accumulation, gradient reduction, clipping, the update — and the run around it: schedule,
 // periodic validation, progress and JSON-lines metrics, atomic checkpoints and exact resume.
 // The parallel policy picks how the model stores its parameters (whole, or ZeRO shards gathered
-// per unit: parallel/sharding.hpp) and what each rank's optimizer updates; the trainer's step is
+// per unit: parallel/policy.hpp) and what each rank's optimizer updates; the trainer's step is
 // the same for every policy.
 #include <chrono>
 #include <cmath>
@@ -16,11 +16,10 @@
 
 #include "slm/core/config_io.hpp"
 #include "slm/core/op_profile.hpp"
-#include "slm/cuda/gemm_choices.hpp"
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"
-#include "slm/parallel/sharding.hpp"
+#include "slm/parallel/policy.hpp"
 #include "slm/parallel/single.hpp"
 #include "slm/train/checkpoint.hpp"
 #include "slm/train/metrics.hpp"
@@ -59,23 +58,9 @@ public:
         require(run.seq <= model_config.max_seq,
                 "--seq " + std::to_string(run.seq) + " is longer than the model's max_seq " +
                     std::to_string(model_config.max_seq) + " (preset '" + model_config.name + "')");
-        if constexpr (requires { backend_.gemm().set_timed_candidates(1); }) {
-            backend_.gemm().set_timed_candidates(static_cast<int>(run.gemm_candidates));
-            const auto& from = run.gemm_choices_read;
-            if (!from.empty() && std::filesystem::exists(from)) {
-                const auto choices = cuda::read_gemm_choices(from);
-                const auto& here = backend_.gemm().identity();
-                if (choices.identity != here && run.gemm_choices_other_gpu_ok) {
-                    if (parallel_.rank() == 0)
-                        std::fprintf(stderr,
-                                     "gemm: %s was made on '%s' and this is '%s': its picks are "
-                                     "dropped and the GEMMs timed anew\n",
-                                     from.c_str(), choices.identity.c_str(), here.c_str());
-                } else {
-                    backend_.gemm().use_choices(choices, from.string());
-                }
-            }
-        }
+        // Options only the backend reads (the GPU's GEMM algorithm picks).
+        if constexpr (requires { backend_.configure(run.backend, true); })
+            backend_.configure(run.backend, parallel_.rank() == 0);
         model_.set_recompute(run.recompute);
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
@@ -200,7 +185,8 @@ public:
             }
             if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last) {
                 save_checkpoint(checkpoint_path(), data.position());
-                if (lead) save_gemm_choices();
+                if constexpr (requires { backend_.on_checkpoint(); })
+                    if (lead) backend_.on_checkpoint();
             }
         }
         return val;
@@ -244,16 +230,6 @@ public:
         optimizer_.set_steps(c.state.optimizer_steps);
         step_ = c.state.step;
         data.set_position(c.state.loader_position);
-    }
-
-    // Writes the GEMM algorithm picks so far to run().gemm_choices_write, when it is set and
-    // there are any (on the GPU with gemm_candidates > 1, or replayed ones).
-    void save_gemm_choices() {
-        if constexpr (requires { backend_.gemm().choices(); }) {
-            if (run_.gemm_choices_write.empty()) return;
-            const auto choices = backend_.gemm().choices();
-            if (!choices.picks.empty()) cuda::write_gemm_choices(run_.gemm_choices_write, choices);
-        }
     }
 
 private:

@@ -64,7 +64,7 @@ TEST_CASE("invalid configs name the field and the rule") {
     CHECK_THROWS_AS(slm::presets::by_name("llama_3b"), slm::Error);
 }
 
-TEST_CASE("preset parameter counts equal the hand count and the ANCHORS table") {
+TEST_CASE("preset parameter counts equal the hand count and the published table") {
     struct Row {
         slm::ModelConfig c;
         double millions;
@@ -91,7 +91,7 @@ TEST_CASE("preset parameter counts equal the hand count and the ANCHORS table") 
 TEST_CASE("FLOPs per token follow 6·(L·(4d²+3·d·ffn)+d·V) + 6·L·T·d") {
     struct Row {
         slm::ModelConfig c;
-        double gflop;  // ANCHORS.md at T = 2048
+        double gflop;  // docs/sources.md, at T = 2048
     };
     for (const Row& r : {Row{slm::presets::llama_100m(), 0.770}, Row{slm::presets::llama_500m(), 3.478},
                          Row{slm::presets::llama_1b(), 8.283}, Row{slm::presets::llama_2b(), 12.665}}) {

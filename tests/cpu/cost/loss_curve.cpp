@@ -115,7 +115,7 @@ TEST_CASE("tokens_for inverts loss_at, and at or below E the loss is out of reac
 }
 
 TEST_CASE("loss per dollar: tokens per dollar, the loss a budget buys, the budget a loss costs") {
-    // ANCHORS.md: tokens/s × 3600 ÷ (GPUs × $/GPU-hour); the format page's H100 example.
+    // docs/sources.md: tokens/s × 3600 ÷ (GPUs × $/GPU-hour); the format page's H100 example.
     CHECK(slm::cost::tokens_per_dollar(422773, 1, 7.39) == doctest::Approx(205'950'000).epsilon(1e-4));
     CHECK(slm::cost::tokens_per_dollar(800000, 8, 2.0) == doctest::Approx(180'000'000));
 

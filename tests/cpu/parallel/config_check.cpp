@@ -1,7 +1,7 @@
 // The start-up config check: summaries round-trip, equal configs pass, and a difference names
 // the rank, the field and both values — over a real BlobExchange (the TCP rendezvous, ranks as
 // threads) as well as on encoded summaries. The mpirun version is tests/mpi/launch_checks.cpp.
-#include "slm/parallel/config_check.hpp"
+#include "slm/parallel/transport/config_check.hpp"
 
 #include <doctest/doctest.h>
 
@@ -12,14 +12,14 @@
 #include "common/temp_dir.hpp"
 #include "cpu/parallel/free_port.hpp"
 #include "slm/core/presets.hpp"
-#include "slm/parallel/data_fingerprint.hpp"
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/transport/data_fingerprint.hpp"
+#include "slm/parallel/transport/rendezvous.hpp"
+#include "slm/train/run_summary.hpp"
 
 namespace {
 
 using slm::parallel::config_differences;
 using slm::parallel::ConfigSummary;
-using slm::parallel::summarize;
 using slm::test::contains;
 using slm::test::error_of;
 
@@ -33,7 +33,7 @@ slm::RunConfig run_with_seq(int64_t seq) {
 }  // namespace
 
 TEST_CASE("config check: a summary survives encoding, odd characters included") {
-    ConfigSummary s = summarize(slm::presets::tiny(), run_with_seq(256), "a=b\nc\\d");
+    ConfigSummary s = slm::run_summary(slm::presets::tiny(), run_with_seq(256), "a=b\nc\\d");
     s.add("attention", "flash");
     const ConfigSummary back = ConfigSummary::decode(s.encode(), 0);
     REQUIRE(back.fields().size() == s.fields().size());
@@ -48,20 +48,20 @@ TEST_CASE("config check: a summary survives encoding, odd characters included") 
 
 TEST_CASE("config check: equal configs pass, a difference names rank, field and values") {
     const auto model = slm::presets::tiny();
-    const std::string r0 = summarize(model, run_with_seq(256), "d").encode();
-    const std::string r1 = summarize(model, run_with_seq(128), "d").encode();
+    const std::string r0 = slm::run_summary(model, run_with_seq(256), "d").encode();
+    const std::string r1 = slm::run_summary(model, run_with_seq(128), "d").encode();
     CHECK(config_differences({r0, r0, r0}) == "");
     CHECK(config_differences({r0, r1}) == "rank 1: seq 128 vs rank 0: 256");
 
     auto other_model = model;
     other_model.layers += 1;
-    const std::string r2 = summarize(other_model, run_with_seq(256), "other data").encode();
+    const std::string r2 = slm::run_summary(other_model, run_with_seq(256), "other data").encode();
     const std::string d = config_differences({r0, r0, r2});
     CHECK(contains(d, "rank 2: layers"));
     CHECK(contains(d, "rank 2: data other data vs rank 0: d"));
     CHECK(!contains(d, "rank 1"));
 
-    ConfigSummary extra = summarize(model, run_with_seq(256), "d");
+    ConfigSummary extra = slm::run_summary(model, run_with_seq(256), "d");
     extra.add("policy", "ddp");
     CHECK(contains(config_differences({r0, extra.encode()}), "same build"));
     CHECK(contains(error_of([] { config_differences({"model=x\n", "garbage"}); }),
@@ -78,9 +78,9 @@ TEST_CASE("config check: over the rendezvous every rank gets the same error") {
                 slm::parallel::Rendezvous rv(master, rank, 2, std::chrono::seconds(10));
                 const auto model = slm::presets::tiny();
                 // Equal: passes; then rank 1 differs in seq.
-                slm::parallel::check_same_config(rv, summarize(model, run_with_seq(256), "d"));
+                slm::parallel::check_same_config(rv, slm::run_summary(model, run_with_seq(256), "d"));
                 slm::parallel::check_same_config(
-                    rv, summarize(model, run_with_seq(rank == 0 ? 256 : 128), "d"));
+                    rv, slm::run_summary(model, run_with_seq(rank == 0 ? 256 : 128), "d"));
             });
         });
     for (auto& t : ranks) t.join();

@@ -1,6 +1,6 @@
 // parallel::from_environment: each launcher's variables, their order of precedence, and a clear
 // error (naming the variable and the fix) for every inconsistent combination.
-#include "slm/parallel/launch.hpp"
+#include "slm/parallel/transport/launch.hpp"
 
 #include <doctest/doctest.h>
 

@@ -2,7 +2,7 @@
 // in any start order, and every failure (nobody listening, a rank that never comes, a world-size
 // or rank clash, a peer that leaves) ends within the timeout with a message that says what to
 // check.
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/transport/rendezvous.hpp"
 
 #include <doctest/doctest.h>
 

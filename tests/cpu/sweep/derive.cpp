@@ -5,11 +5,13 @@
 #include <doctest/doctest.h>
 
 #include "common/temp_dir.hpp"
-#include "slm/attention/flash.hpp"
+#include "slm/cpu/attention/flash.hpp"
 #include "slm/cpu/backend.hpp"
 #include "slm/model/llama.hpp"
-#include "sweep/predict.hpp"
-#include "sweep/summary.hpp"
+#include "slm/study/predict.hpp"
+#include "slm/study/summary.hpp"
+
+namespace sweep = slm::study;
 
 namespace {
 

@@ -5,12 +5,14 @@
 #include <doctest/doctest.h>
 
 #include "common/temp_dir.hpp"
-#include "slm/attention/flash.hpp"
+#include "slm/cpu/attention/flash.hpp"
 #include "slm/cpu/backend.hpp"
 #include "slm/model/llama.hpp"
-#include "sweep/measure_ranks.hpp"
-#include "sweep/predict.hpp"
-#include "sweep/ranked_sweep.hpp"
+#include "slm/study/measure_ranks.hpp"
+#include "slm/study/predict.hpp"
+#include "slm/study/ranked_sweep.hpp"
+
+namespace sweep = slm::study;
 
 namespace {
 

@@ -1,7 +1,7 @@
-// include/slm/attention/cuda/flash.cuh against
+// include/slm/cuda/attention/flash.cuh against
 //   - the CPU reference: naive attention in double on exactly the bf16 qkv and d_out the GPU
 //     reads (slm::attention::naive_attention_forward/backward), and
-//   - the GPU Naive kernel (include/slm/attention/cuda/naive.cuh) on the same inputs,
+//   - the GPU Naive kernel (include/slm/cuda/attention/naive.cuh) on the same inputs,
 // for head_dim 64 and 128, MHA, GQA and MQA, sequences that are multiples of no tile (1, 17, 100,
 // 129, 300, 1000) and some that are (64), batch 1 to 3, in every backward mode (on a Hopper the
 // default one runs the warpgroup kernel, and the mma.sync one is checked beside it). Checked: the
@@ -25,8 +25,8 @@
 #include "common/compare.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention/flash.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
 

@@ -1,4 +1,4 @@
-// FlashCudaKernel<Mode>::backward_through_rope (include/slm/attention/cuda/flash.cuh): the
+// FlashCudaKernel<Mode>::backward_through_rope (include/slm/cuda/attention/flash.cuh): the
 // gradient of attention taken back through RoPE in one call. In the atomic modes the inverse
 // rotation of dQ is fused into the dQ conversion and dK goes through cuda::rope_backward_k; the
 // deterministic mode runs backward() and cuda::rope_backward. Each mode is checked against
@@ -19,8 +19,8 @@
 #include "common/compare.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/flash.cuh"
 #include "slm/cpu/rope.hpp"
+#include "slm/cuda/attention/flash.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/rope.cuh"
 #include "slm/slm.hpp"

@@ -1,4 +1,4 @@
-// include/slm/attention/cuda/naive.cuh vs the CPU Naive attention in double on the same bf16 qkv
+// include/slm/cuda/attention/naive.cuh vs the CPU Naive attention in double on the same bf16 qkv
 // and d_out: MHA, GQA and MQA, sequences that are multiples of nothing, both launch plans
 // (batched over sequences, batched over kv heads). Outputs, the saved probabilities and d_qkv
 // are bf16: within 1e-2 (scores are rounded to bf16 before the fp32 softmax, as in PyTorch's
@@ -12,7 +12,7 @@
 #include "common/compare.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/slm.hpp"
 

@@ -25,14 +25,14 @@
 
 #include "common/compare.hpp"
 #include "cuda/gpu.hpp"
-#include "slm/attention/cuda/flash.cuh"
-#include "slm/attention/cuda/naive.cuh"
+#include "slm/cuda/attention/flash.cuh"
+#include "slm/cuda/attention/naive.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/parallel/ddp.hpp"
-#include "slm/parallel/nccl.cuh"
-#include "slm/parallel/nccl_buckets.cuh"
-#include "slm/parallel/nccl_shards.cuh"
-#include "slm/parallel/rendezvous.hpp"
+#include "slm/parallel/nccl/buckets.cuh"
+#include "slm/parallel/nccl/communicator.cuh"
+#include "slm/parallel/nccl/shards.cuh"
+#include "slm/parallel/transport/rendezvous.hpp"
 #include "slm/parallel/zero.hpp"
 #include "slm/slm.hpp"
 #include "slm/train/trainer.hpp"
@@ -118,7 +118,7 @@ slm::RunConfig run(int64_t batch, int64_t seq) {
     // One GEMM algorithm per shape, the same in both trainers: timed choices can differ between
     // them, and their different roundings would move the weights apart by more than the policy
     // under test does.
-    r.gemm_candidates = 1;
+    r.backend.gemm_candidates = 1;
     return r;
 }
 

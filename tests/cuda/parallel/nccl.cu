@@ -1,4 +1,4 @@
-// include/slm/parallel/nccl.cuh at world size 1, on one GPU: every collective leaves a known
+// include/slm/parallel/nccl/communicator.cuh at world size 1, on one GPU: every collective leaves a known
 // buffer as it was (a sum over one rank, a gather of one slice), for float and bf16, on both the
 // equal-slice and the uneven-slice paths and inside a group; and a wait that outlives the
 // timeout aborts the communicator and throws instead of hanging. The two-rank program is
@@ -14,7 +14,7 @@
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
 #include "slm/cuda/stream.cuh"
-#include "slm/parallel/nccl.cuh"
+#include "slm/parallel/nccl/communicator.cuh"
 
 namespace {
 
