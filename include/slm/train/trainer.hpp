@@ -16,6 +16,8 @@
 
 #include "slm/core/config_io.hpp"
 #include "slm/core/op_profile.hpp"
+#include "slm/data/loader.hpp"
+#include "slm/data/rank_data.hpp"
 #include "slm/optim/adamw.hpp"
 #include "slm/optim/clip.hpp"
 #include "slm/optim/schedule.hpp"
@@ -124,6 +126,17 @@ public:
         b.steps = steps;
         backend_.enable_profiling(false);
         return b;
+    }
+
+    // A Loader directly: through its split across ranks (data::RankData), so a library user
+    // validates on what train_llama does, at any world size.
+    double evaluate(data::Loader& loader) {
+        data::RankData split(loader);
+        return evaluate(split);
+    }
+    double fit(data::Loader& loader) {
+        data::RankData split(loader);
+        return fit(split);
     }
 
     // Mean loss over the first run().eval_batches validation batches (fewer if the split is short).
