@@ -55,37 +55,15 @@ Prints a table and writes a JSON list of rows (one per mode) to --out.
 import argparse
 import gc
 import json
-import os
 import statistics
-import subprocess
 import sys
 import time
 
-# The presets come from our own table (include/slm/core/presets.hpp) through
-# `train_llama --list-names`, never from a copy: SLM_TRAIN_LLAMA names the program, else the
-# first of these that exists (relative to the repository).
-TRAIN_LLAMA_CANDIDATES = ("build/cuda/examples/train_llama", "build/cpu/examples/train_llama")
-_PRESETS = None
-
+import slm_presets  # tools/, next to this file
 
 def presets():
-    """name -> preset dict (vocab, layers, hidden, heads, kv_heads, ffn, max_seq, parameters...)."""
-    global _PRESETS
-    if _PRESETS is None:
-        root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-        program = os.environ.get("SLM_TRAIN_LLAMA") or next(
-            (os.path.join(root, c) for c in TRAIN_LLAMA_CANDIDATES
-             if os.access(os.path.join(root, c), os.X_OK)), None)
-        if program is None:
-            fail("no train_llama to read the presets from: build it (cmake --preset cuda && cmake "
-                 "--build --preset cuda --target train_llama) or set SLM_TRAIN_LLAMA")
-        try:
-            out = subprocess.run([program, "--list-names"], check=True, capture_output=True,
-                                 text=True).stdout
-        except (OSError, subprocess.CalledProcessError) as e:
-            fail(f"{program} --list-names failed: {e}")
-        _PRESETS = {p["name"]: p for p in json.loads(out)["presets"]}
-    return _PRESETS
+    """Our preset table (train_llama --list-names): name -> dict of the preset's fields."""
+    return slm_presets.table(fail)
 
 
 GIB = float(1 << 30)
