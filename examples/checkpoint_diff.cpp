@@ -48,8 +48,7 @@ int main(int argc, char** argv) {
         if (!flags.parse(argc, argv)) return 0;
         if (flags.text("--a").empty() || flags.text("--b").empty())
             throw slm::cli::UsageError("--a and --b are required");
-        const double tolerance = flags.real("--tolerance");
-        if (!(tolerance > 0)) throw slm::cli::UsageError("--tolerance must be > 0");
+        const double tolerance = flags.real("--tolerance", 0, true);
         const auto a = slm::load_checkpoint<float>(flags.text("--a"));
         const auto b = slm::load_checkpoint<float>(flags.text("--b"));
         if (slm::to_text(a.config) != slm::to_text(b.config))
@@ -93,7 +92,7 @@ int main(int argc, char** argv) {
     } catch (const slm::cli::UsageError& e) {
         std::fprintf(stderr, "checkpoint_diff: %s\n\n%s", e.what(), flags.usage().c_str());
         return 2;
-    } catch (const slm::Error& e) {
+    } catch (const std::exception& e) {  // slm::Error, and what the standard library throws
         std::fprintf(stderr, "checkpoint_diff: error: %s\n", e.what());
         return 1;
     }

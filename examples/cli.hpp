@@ -2,6 +2,8 @@
 // A small command-line parser for the example programs: every flag is declared with its help
 // text and default, unknown or malformed flags raise UsageError (the programs print the usage
 // and exit 2), and --help prints the table.
+#include <algorithm>
+#include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
@@ -16,6 +18,18 @@ namespace slm::cli {
 struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
+
+// "a,b,,c" -> {"a", "b", "c"}: a comma list flag's items, empty ones dropped.
+inline std::vector<std::string> split_commas(const std::string& text) {
+    std::vector<std::string> out;
+    size_t at = 0;
+    while (at <= text.size()) {
+        const size_t end = std::min(text.find(',', at), text.size());
+        if (end > at) out.push_back(text.substr(at, end - at));
+        at = end + 1;
+    }
+    return out;
+}
 
 struct Flag {
     std::string name;           // "--batch"
@@ -75,6 +89,7 @@ public:
         return x;
     }
 
+    // A finite number (no flag takes inf or nan).
     double real(const std::string& name) const {
         const std::string v = values_.at(name);
         size_t used = 0;
@@ -85,6 +100,15 @@ public:
             used = 0;
         }
         if (used != v.size() || v.empty()) throw UsageError(name + " '" + v + "' is not a number");
+        if (!std::isfinite(x)) throw UsageError(name + " must be a finite number, got " + v);
+        return x;
+    }
+    // A finite number >= min_value (> min_value when `strictly`).
+    double real(const std::string& name, double min_value, bool strictly = false) const {
+        const double x = real(name);
+        if (strictly ? !(x > min_value) : !(x >= min_value))
+            throw UsageError(name + " must be " + (strictly ? "> " : ">= ") + number(min_value) +
+                             ", got " + values_.at(name));
         return x;
     }
 
@@ -103,6 +127,12 @@ public:
         requires std::same_as<Name, std::string_view>
     std::string choice(const std::string& name, const std::vector<Name>& allowed) const {
         return choice(name, std::vector<std::string>(allowed.begin(), allowed.end()));
+    }
+
+    static std::string number(double x) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%g", x);
+        return buf;
     }
 
     std::string usage() const {

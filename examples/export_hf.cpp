@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
     } catch (const slm::cli::UsageError& e) {
         std::fprintf(stderr, "export_hf: %s\n\n%s", e.what(), flags.usage().c_str());
         return 2;
-    } catch (const slm::Error& e) {
+    } catch (const std::exception& e) {  // slm::Error, and what the standard library throws
         std::fprintf(stderr, "export_hf: error: %s\n", e.what());
         return 1;
     }

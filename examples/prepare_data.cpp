@@ -4,7 +4,9 @@
 //   prepare_data --text FILE [--text FILE ...] --out DIR [--vocab N] [--tokenizer EXISTING.model]
 //
 // Each text file is one document: <s>, its tokens, </s>. Files are read and encoded in chunks of
-// whole lines, so a corpus larger than memory only costs one shard's worth of tokens.
+// whole lines, so a corpus larger than memory only costs one shard's worth of tokens. The
+// tokenizer and the shards of one call appear in DIR together or not at all (data::OutputSet):
+// a killed or failed call leaves DIR's previous set as it was.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -14,11 +16,11 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
-#include <set>
 #include <string>
 #include <vector>
 
 #include "slm/core/error.hpp"
+#include "slm/data/output_set.hpp"
 #include "slm/data/shard.hpp"
 #include "slm/data/tokenizer.hpp"
 
@@ -122,17 +124,9 @@ public:
             buffer_ = std::move(rest);
         }
     }
-    // Writes the last shard and removes shards an earlier run left that this one did not write.
+    // Writes the last shard (into the staging directory: nothing of an earlier run is there).
     std::vector<fs::path> finish() {
         flush(written_.empty() ? dir_ / "tokens.bin" : numbered(written_.size()));
-        const std::set<fs::path> keep(written_.begin(), written_.end());
-        const std::regex shard_name(R"(tokens(_\d{3,})?\.bin)");
-        for (const auto& entry : fs::directory_iterator(dir_)) {
-            if (!std::regex_match(entry.path().filename().string(), shard_name)) continue;
-            if (keep.count(entry.path()) != 0) continue;
-            std::cerr << "removing stale shard " << entry.path() << " from an earlier run\n";
-            fs::remove(entry.path());
-        }
         return written_;
     }
     size_t total() const { return total_ + buffer_.size(); }
@@ -185,23 +179,25 @@ int run(const Options& o) {
         slm::require(!ec, "cannot read text file '" + text.string() + "': " + ec.message());
         text_bytes += size;
     }
-    fs::create_directories(o.out);
+    // What this program writes in --out; anything else there makes it refuse the directory.
+    const std::regex ours(R"(tokenizer\.(model|vocab)|tokens(_\d{3,})?\.bin)");
+    slm::data::OutputSet output(o.out, [&](const std::string& name) { return std::regex_match(name, ours); });
+    const fs::path stage = output.staging();
 
-    const fs::path model = o.out / "tokenizer.model";
+    const fs::path model = stage / "tokenizer.model";
     if (o.tokenizer.empty()) {
         std::cerr << "training a " << o.vocab << "-piece BPE tokenizer on "
                   << text_bytes / 1e6 << " MB of text...\n";
-        slm::data::Tokenizer::train(o.texts, o.out / "tokenizer", o.vocab);
-    } else if (fs::absolute(o.tokenizer) != fs::absolute(model)) {
+        slm::data::Tokenizer::train(o.texts, stage / "tokenizer", o.vocab);
+    } else {
         slm::data::Tokenizer check(o.tokenizer);  // fail on a bad model before copying it
         fs::copy_file(o.tokenizer, model, fs::copy_options::overwrite_existing);
-        fs::remove(o.out / "tokenizer.vocab");  // an earlier run's, for another model
     }
     const slm::data::Tokenizer tokenizer(model);
     const double trained_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    ShardWriter shards(o.out, tokenizer.vocab_size());
+    ShardWriter shards(stage, tokenizer.vocab_size());
     Progress progress(text_bytes);
     uintmax_t done = 0;
     for (const auto& text : o.texts) {
@@ -231,11 +227,14 @@ int run(const Options& o) {
     }
     progress.update(text_bytes, shards.total());
     const size_t tokens = shards.total();
-    const auto written = shards.finish();
+    const auto staged = shards.finish();
+    output.commit();  // tokenizer and shards appear together
+    std::vector<fs::path> written;
+    for (const auto& path : staged) written.push_back(o.out / path.filename());
     const double total_s =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    std::cerr << "tokenizer  " << model.string() << " (vocab " << tokenizer.vocab_size() << ")\n";
+    std::cerr << "tokenizer  " << (o.out / "tokenizer.model").string() << " (vocab " << tokenizer.vocab_size() << ")\n";
     for (const auto& path : written) std::cerr << "shard      " << path.string() << "\n";
     std::fprintf(stderr,
                  "tokens     %zu from %.2f MB of text: %.2f bytes/token\n"

@@ -52,9 +52,8 @@ int main(int argc, char** argv) {
     try {
         if (!flags.parse(argc, argv)) return 0;
         const int64_t count = flags.integer("--tokens", 1);
-        const double temperature = flags.real("--temperature");
+        const double temperature = flags.real("--temperature", 0);
         const int64_t top_k = flags.integer("--top-k", 0);
-        if (temperature < 0) throw slm::cli::UsageError("--temperature must be >= 0");
         const auto seed = static_cast<uint64_t>(flags.integer("--seed", 0));
 
         const auto ckpt = slm::load_checkpoint<float>(flags.text("--checkpoint"));
@@ -87,7 +86,7 @@ int main(int argc, char** argv) {
     } catch (const slm::cli::UsageError& e) {
         std::fprintf(stderr, "sample: %s\n\n%s", e.what(), flags.usage().c_str());
         return 2;
-    } catch (const slm::Error& e) {
+    } catch (const std::exception& e) {  // slm::Error, and what the standard library throws
         std::fprintf(stderr, "sample: error: %s\n", e.what());
         return 1;
     }

@@ -155,7 +155,7 @@ int main(int argc, char** argv) {
         const int64_t seq = flags.given("--seq") ? flags.integer("--seq", 1) : gpu ? 2048 : 128;
         const int steps = static_cast<int>(flags.integer("--steps", 1));
         const int warmup = static_cast<int>(flags.integer("--warmup", 0));
-        const double time_limit = flags.real("--time-limit");
+        const double time_limit = flags.real("--time-limit", 0);
         const auto counts = integers("--predict-counts", flags.text("--predict-counts"));
 
         const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq);
@@ -260,7 +260,7 @@ int main(int argc, char** argv) {
             std::printf("note: loss curves run on one process: the sweep without a launcher makes them\n");
         if (!stopped && !derive_only && world == 1 && !flags.text("--loss-data").empty()) {
             const auto shards = slm::data::find_shards(flags.text("--loss-data"));
-            const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds") : gpu ? 60 : 20;
+            const double seconds = flags.given("--loss-seconds") ? flags.real("--loss-seconds", 0, true) : gpu ? 60 : 20;
             std::vector<std::pair<int64_t, std::string>> curves;  // smallest global batch first
             const std::string batches = flags.given("--loss-global-batch") ? flags.text("--loss-global-batch")
                                         : gpu                                ? "16,64"
@@ -305,8 +305,8 @@ int main(int argc, char** argv) {
         for (const auto& l : derived) rated.push_back(l);
         const auto curves = sweep::fitted_curves(records);
         sweep::Budget budget = sweep::default_budget(curves, rated);
-        if (flags.real("--budget-dollars") > 0) budget.dollars = flags.real("--budget-dollars");
-        if (flags.real("--target-loss") > 0) budget.target_loss = flags.real("--target-loss");
+        if (flags.real("--budget-dollars", 0) > 0) budget.dollars = flags.real("--budget-dollars");
+        if (flags.real("--target-loss", 0) > 0) budget.target_loss = flags.real("--target-loss");
         std::vector<sweep::Json> losses;
         for (const auto& r : rated) {
             if (!r.contains("tokens_per_dollar") || !r.value("fits", true)) continue;

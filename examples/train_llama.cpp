@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -49,7 +50,12 @@ slm::cli::Flags make_flags() {
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
-         {"--resume", "false", "continue from <out>/checkpoint.bin", true},
+         {"--resume", "false", "continue from <out>'s newest checkpoint that verifies (settings "
+                               "that differ from the checkpoint's are refused; --steps may grow)", true},
+         {"--overwrite", "false", "start over in an --out that holds a run, removing its "
+                                  "checkpoints and metrics", true},
+         {"--allow-change", "", "comma list of settings a --resume may change (e.g. lr,seed), "
+                                "as the refusal names them"},
          {"--batch", "16", "sequences per micro-batch on each rank; one optimizer step takes "
                            "batch x ranks x grad-accum sequences (the global batch)"},
          {"--seq", "", "tokens per sequence (default: the preset's max_seq)"},
@@ -64,6 +70,10 @@ slm::cli::Flags make_flags() {
          {"--eval-interval", "40", "steps between validation losses (0: start and end only)"},
          {"--eval-batches", "8", "validation batches per evaluation"},
          {"--checkpoint-interval", "40", "steps between checkpoints (0: end only)"},
+         {"--checkpoint-minutes", "30", "also save when this many minutes passed since the last "
+                                        "save (0: off)"},
+         {"--keep-checkpoints", "2", "numbered checkpoints kept in --out, the newest; "
+                                     "<out>/checkpoint.bin links to the newest"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"},
          {"--gemm-candidates", "1", "GPU: cuBLASLt algorithms timed per GEMM shape, the fastest kept "
@@ -143,10 +153,17 @@ int train(const Job& job, Policy policy) {
     }
     double start_loss = NAN;
     if (job.flags.on("--resume")) {
-        trainer.resume(trainer.checkpoint_path(), data);
+        const auto from = trainer.resume_latest(data);
         if (lead)
-            std::fprintf(stderr, "resumed from %s at step %lld\n",
-                         trainer.checkpoint_path().c_str(), (long long)trainer.step());
+            std::fprintf(stderr, "resumed from %s at step %lld\n", from.c_str(),
+                         (long long)trainer.step());
+        if (trainer.step() >= run.steps) {
+            if (lead)
+                std::printf("the run in %s is finished: it is at step %lld of --steps %lld; give a "
+                            "larger --steps to train it further\n",
+                            run.out_dir.c_str(), (long long)trainer.step(), (long long)run.steps);
+            return 0;
+        }
     } else {
         start_loss = trainer.evaluate(data);
     }
@@ -276,17 +293,29 @@ int main(int argc, char** argv) {
                                        std::to_string(model.max_seq));
         run.grad_accum = flags.integer("--grad-accum", 1);
         run.steps = flags.integer("--steps", 1);
-        run.lr = flags.real("--lr");
-        run.min_lr = flags.given("--min-lr") ? flags.real("--min-lr") : run.lr / 10;
-        if (!(run.lr > 0) || run.min_lr < 0 || run.min_lr > run.lr)
-            throw slm::cli::UsageError("need --lr > 0 and 0 <= --min-lr <= --lr");
+        run.lr = flags.real("--lr", 0, true);
+        run.min_lr = flags.given("--min-lr") ? flags.real("--min-lr", 0) : run.lr / 10;
+        if (run.min_lr > run.lr)
+            throw slm::cli::UsageError("--min-lr " + flags.text("--min-lr") + " is above --lr " +
+                                       flags.text("--lr") + ": the cosine decays from --lr to --min-lr");
         run.warmup = flags.integer("--warmup", 0);
-        run.adamw.weight_decay = flags.real("--weight-decay");
-        run.adamw.max_grad_norm = flags.real("--clip");
+        run.adamw.weight_decay = flags.real("--weight-decay", 0);
+        run.adamw.max_grad_norm = flags.real("--clip", 0);
         run.log_interval = flags.integer("--log-interval", 1);
         run.eval_interval = flags.integer("--eval-interval", 0);
         run.eval_batches = flags.integer("--eval-batches", 1);
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
+        run.checkpoint_minutes = flags.real("--checkpoint-minutes", 0);
+        run.keep_checkpoints = flags.integer("--keep-checkpoints", 1);
+        run.overwrite = flags.on("--overwrite");
+        if (run.overwrite && flags.on("--resume"))
+            throw slm::cli::UsageError("--resume continues the run in --out and --overwrite removes "
+                                       "it: give one of them");
+        for (const auto& name : slm::cli::split_commas(flags.text("--allow-change"))) {
+            if (!slm::run_summary(model, run, "").has(name))
+                throw slm::cli::UsageError("--allow-change: '" + name + "' is not a run setting");
+            run.allow_changes.push_back(name);
+        }
         run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
         run.profile_steps = flags.integer("--profile", 0);
         run.backend.gemm_candidates = flags.integer("--gemm-candidates", 1);
@@ -300,12 +329,24 @@ int main(int argc, char** argv) {
             if (flags.on("--resume")) run.backend.gemm_choices_read = run.backend.gemm_choices_write;
             run.backend.gemm_choices_other_gpu_ok = true;  // a run moved to another machine resumes
         }
-        if (flags.on("--resume") && !fs::exists(run.out_dir / "checkpoint.bin"))
-            throw slm::cli::UsageError("--resume: there is no " +
-                                       (run.out_dir / "checkpoint.bin").string() +
-                                       " to resume from (check --out)");
-
+        if (flags.on("--resume") && !slm::RunDirectory::has_checkpoint(run.out_dir))
+            throw slm::cli::UsageError("--resume: there is no checkpoint in " +
+                                       run.out_dir.string() + " to resume from (check --out)");
         const std::vector<fs::path> shards = slm::data::find_shards(flags.text("--data"));
+        run.data_fingerprint = slm::parallel::data_fingerprint(shards);
+
+        // The run directory, before anything big is built: locked against a second run, writable,
+        // and not holding a run that this one would clobber (rank 0 and --nproc's launcher only).
+        std::optional<slm::RunDirectory> out_dir;
+        if (launch.rank == 0) {
+            out_dir.emplace(run.out_dir);
+            if (!flags.on("--resume") && !run.overwrite && out_dir->holds_run())
+                throw slm::cli::UsageError(
+                    "--out " + run.out_dir.string() + " holds a run (checkpoints or metrics.jsonl): "
+                    "continue it with --resume, start over with --overwrite (which removes them), or "
+                    "pick another --out");
+            if (nproc > 1) out_dir.reset();  // the ranks lock it themselves
+        }
 
         if (nproc > 1) {  // this process starts the ranks and waits for them
             const auto args = slm::cli::arguments_without(argc, argv, "--nproc");
@@ -327,7 +368,7 @@ int main(int argc, char** argv) {
         // What every rank must agree on before the first step (checked when the ranks start).
         slm::parallel::ConfigSummary config;
         if (parallel != slm::parallel::Single::name) {
-            config = slm::run_summary(model, run, slm::parallel::data_fingerprint(shards));
+            config = slm::run_summary(model, run, run.data_fingerprint);
             config.add("parallel", parallel);
             config.add("attention", attention);
             config.add("device", on_gpu ? "cuda" : "cpu");

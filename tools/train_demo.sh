@@ -19,7 +19,10 @@ if [ ! -f data/kjv/tokens.bin ]; then
   "$bin/prepare_data" --text data/kjv.txt --out data/kjv --vocab 4096
 fi
 echo "== training the tiny preset on the CPU"
-"$bin/train_llama" --preset tiny --data data/kjv --out runs/tiny "$@"
+# The demo starts over each time it runs (--overwrite), unless asked to --resume its run.
+fresh=(--overwrite)
+for a in "$@"; do [ "$a" = "--resume" ] && fresh=(); done
+"$bin/train_llama" --preset tiny --data data/kjv --out runs/tiny "${fresh[@]}" "$@"
 echo "== sample"
 "$bin/sample" --checkpoint runs/tiny/checkpoint.bin --tokenizer data/kjv/tokenizer.model \
   --prompt "And God said" --tokens 60

@@ -31,7 +31,7 @@ expect 2 "--recompute must be one of none\|swiglu" -- "$bin/train_llama" --recom
 expect 2 "unknown preset" -- "$bin/train_llama" --preset llama_3b
 expect 2 "longer than preset tiny's max_seq 256" -- "$bin/train_llama" --seq 512
 expect 2 "--lr" -- "$bin/train_llama" --lr 1e-3 --min-lr 1e-2
-expect 2 "no .*checkpoint.bin to resume from" -- "$bin/train_llama" --resume --out "$work/none"
+expect 2 "no checkpoint in .* to resume from" -- "$bin/train_llama" --resume --out "$work/none"
 expect 2 "needs a value" -- "$bin/train_llama" --steps
 expect 1 "does not exist; run prepare_data" -- "$bin/train_llama" --data "$work/missing"
 mkdir -p "$work/empty"
@@ -39,6 +39,17 @@ expect 1 "no tokens\*.bin shards" -- "$bin/train_llama" --data "$work/empty"
 expect 2 "--text is required" -- "$bin/prepare_data" --out "$work/x"
 expect 1 "cannot open checkpoint" -- "$bin/sample" --checkpoint "$work/nope.bin"
 expect 2 "unknown flag" -- "$bin/sample" --bogus
+expect 2 "--lr must be a finite number, got inf" -- "$bin/train_llama" --lr inf
+expect 2 "--lr must be a finite number, got nan" -- "$bin/train_llama" --lr nan
+expect 2 "--lr must be > 0, got 0" -- "$bin/train_llama" --lr 0
+expect 2 "--min-lr must be a finite number, got nan" -- "$bin/train_llama" --min-lr nan
+expect 2 "--min-lr must be >= 0, got -1e-4" -- "$bin/train_llama" --min-lr -1e-4
+expect 2 "--clip must be a finite number, got nan" -- "$bin/train_llama" --clip nan
+expect 2 "--clip must be >= 0, got -1" -- "$bin/train_llama" --clip -1
+expect 2 "--weight-decay must be >= 0, got -0.1" -- "$bin/train_llama" --weight-decay -0.1
+expect 2 "--temperature must be a finite number, got nan" -- "$bin/sample" --temperature nan --checkpoint x
+expect 2 "--temperature must be >= 0, got -1" -- "$bin/sample" --temperature -1 --checkpoint x
+expect 2 "--tolerance must be > 0, got 0" -- "$bin/checkpoint_diff" --a x --b y --tolerance 0
 expect 0 "flags:" -- "$bin/train_llama" --help
 [ ! -e "$work/none" ] || { echo "FAIL: a rejected command created $work/none"; failures=$((failures + 1)); }
 exit $((failures > 0))

@@ -4,11 +4,15 @@
 # says why and what to do; and the tiny preset trained data-parallel on the CPU — mpirun -np 2
 # with --parallel ddp, and --nproc 2 (which runs mpirun itself) with --parallel zero3, each at 2
 # sequences per rank — ends at the validation loss of one process at the same global batch of 4.
-# Tolerance: equal to the printed 4 decimals up to one unit in the last (two values within 1e-5
-# may round apart), and the metrics.jsonl value (6 decimals) within 1e-5 relative. fp32: the
-# ranks sum the gradient in another order than one process, so after 3 AdamW steps the weights
-# differ in the last bits only; tests/mpi/parallel_matches_single.cpp measures and allows the
-# same 1e-5 for fp32 after 5 steps.
+# Tolerance: the losses equal to the printed 4 decimals up to one unit in the last (two values
+# within 1e-5 may round apart), and the metrics.jsonl value within 1e-5 relative. The weights:
+# the ranks see the single run's batches (the per-step losses agree), but fp32 sums the gradient
+# in another order, and AdamW's normalisation makes a gradient element that nearly cancels
+# sensitive to that order. How much is measured here, not assumed: the single run trained again
+# with another OpenMP thread count (only its summation order differs) gives the noise floor, and
+# ddp and zero3 must be within 4 times it (at least 1e-5). On the demo's data/kjv (vocab 4096)
+# that floor was 3.4e-5 for the embedding, above the fixed 1e-5 this test used to allow, which
+# failed or passed by the machine's core count alone.
 # Usage: launch_train_llama_env.sh BIN_DIR DATA_DIR MPIRUN [MPIRUN ARGS...]
 #   BIN_DIR holds train_llama and prepare_data; DATA_DIR (data/kjv from tools/train_demo.sh) is
 #   used when it has tokens.bin, else a small corpus is prepared here.
@@ -92,11 +96,20 @@ train() {  # train NAME command...: runs it, keeps its output in $work/NAME.log
   [ "$status" -eq 0 ] || { fail "$name exited $status"; tail -20 "$work/$name.log"; }
 }
 train single "${clean[@]}" "$bin/train_llama" "${common[@]}" --batch 4
+# The same run with the other summation order: one thread if it had several, else two.
+threads=$("${clean[@]}" bash -c 'echo "${OMP_NUM_THREADS:-$(nproc)}"')
+other=$([ "$threads" = 1 ] && echo 2 || echo 1)
+train single_order "${clean[@]}" OMP_NUM_THREADS="$other" "$bin/train_llama" "${common[@]}" --batch 4
+floor=$("$bin/checkpoint_diff" --a "$work/single_order/checkpoint.bin" --b "$work/single/checkpoint.bin" \
+          --tolerance 1 | sed -n 's/.*largest relative error of the weights \([0-9.e+-]*\).*/\1/p')
+[ -n "$floor" ] || fail "no noise floor from checkpoint_diff"
+tolerance=$(awk -v f="${floor:-0}" 'BEGIN { t = 4 * f; if (t < 1e-5) t = 1e-5; printf "%.3e", t }')
+echo "noise floor of fp32 summation order (OMP threads $threads vs $other): $floor; tolerance $tolerance"
 train ddp "${clean[@]}" "${mpirun[@]}" -np 2 "$bin/train_llama" "${common[@]}" --batch 2 --parallel ddp
 train zero3 "${clean[@]}" "$bin/train_llama" "${common[@]}" --batch 2 --parallel zero3 --nproc 2
 
 printed() { sed -n 's/^validation loss: .* -> \([0-9.]*\) after 3 steps$/\1/p' "$work/$1.log"; }
-logged() { sed -n 's/^{"step":3,"val_loss":\([0-9.]*\)}$/\1/p' "$work/$1/metrics.jsonl" 2>/dev/null; }
+logged() { sed -n 's/^{"step":3,"val_loss":\([0-9.]*\)[,}].*$/\1/p' "$work/$1/metrics.jsonl" 2>/dev/null; }
 for run in ddp zero3; do
   a=$(printed single) b=$(printed "$run") c=$(logged single) d=$(logged "$run")
   if [ -z "$a" ] || [ -z "$b" ] || [ -z "$c" ] || [ -z "$d" ]; then
@@ -117,11 +130,12 @@ for run in ddp zero3; do
   # ranks (fp32), tensor by tensor (checkpoint_diff exits 0 only when every tensor is within).
   expect 0 "largest relative error of the weights .*PASS" 1 -- \
     "$bin/checkpoint_diff" --a "$work/$run/checkpoint.bin" --b "$work/single/checkpoint.bin" \
-    --tolerance 1e-5
+    --tolerance "$tolerance"
 done
 # And checkpoint_diff fails a run that is not the same: a different global batch.
 train single2 "${clean[@]}" "$bin/train_llama" "${common[@]}" --batch 2
 expect 1 "largest relative error of the weights .*FAIL" 1 -- \
-  "$bin/checkpoint_diff" --a "$work/single2/checkpoint.bin" --b "$work/single/checkpoint.bin"
+  "$bin/checkpoint_diff" --a "$work/single2/checkpoint.bin" --b "$work/single/checkpoint.bin" \
+  --tolerance "$tolerance"
 [ "$failures" -eq 0 ] || { echo "$failures failure(s)"; exit 1; }
 echo "all ok"

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <nlohmann/json.hpp>
+
 namespace slm {
 
 // New kinds go before `count`: readers index by Op and name by op_names, never by position.
@@ -51,18 +53,16 @@ struct OpBreakdown {
     }
 
     // {"embedding_ms": ..., ..., "idle_ms": ..., "step_ms": ...} per step.
-    std::string json() const {
-        std::string out = "{";
-        char item[64];
+    // {"<op>_ms": ..., "idle_ms": ..., "step_ms": ...}, per step, ops in Op order.
+    nlohmann::ordered_json json() const {
+        nlohmann::ordered_json out;
         const double per = steps > 0 ? 1e3 / static_cast<double>(steps) : 0;
-        for (int i = 0; i < op_count; ++i) {
-            std::snprintf(item, sizeof item, "\"%s_ms\":%.4f,", op_names[static_cast<size_t>(i)].data(),
-                          seconds[static_cast<size_t>(i)] * per);
-            out += item;
-        }
-        std::snprintf(item, sizeof item, "\"idle_ms\":%.4f,\"step_ms\":%.4f}", idle_seconds() * per,
-                      step_seconds * per);
-        return out + item;
+        for (int i = 0; i < op_count; ++i)
+            out[std::string(op_names[static_cast<size_t>(i)]) + "_ms"] =
+                seconds[static_cast<size_t>(i)] * per;
+        out["idle_ms"] = idle_seconds() * per;
+        out["step_ms"] = step_seconds * per;
+        return out;
     }
 };
 

@@ -18,6 +18,7 @@
 #include "slm/core/accounting.hpp"
 #include "slm/core/adamw_step.hpp"
 #include "slm/core/backend_options.hpp"
+#include "slm/core/host_block.hpp"
 #include "slm/core/error.hpp"
 #include "slm/core/shapes.hpp"
 #include "slm/cuda/adamw.cuh"
@@ -118,6 +119,12 @@ public:
         if (n > 0)
             SLM_CUDA_CHECK(cudaMemsetAsync(b.data(), 0, static_cast<size_t>(b.bytes()), stream()));
         return b;
+    }
+    // Page-locked host memory (core/host_block.hpp): downloads into it run at full bus speed.
+    HostBlock allocate_host(size_t bytes) {
+        void* p = nullptr;
+        SLM_CUDA_CHECK(cudaMallocHost(&p, bytes > 0 ? bytes : 1));
+        return HostBlock(static_cast<std::byte*>(p), [](std::byte* q) { (void)cudaFreeHost(q); });
     }
     // src is a host array the caller may reuse as soon as this returns.
     template <class U>

@@ -1,11 +1,15 @@
 #pragma once
-// What a run reports while it trains: one human progress line per interval on stderr and the
-// same numbers as JSON lines in <out>/metrics.jsonl (appended, so a resumed run continues it).
+// What a run reports while it trains: one human line per event on stderr (progress, validation,
+// checkpoint) and the same numbers as JSON lines in <out>/metrics.jsonl (appended, so a resumed
+// run continues it). The lines are written by nlohmann::json, so a non-finite number becomes
+// null and every line stays valid JSON; a failed write is an error naming the file, not silence.
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <string>
+
+#include <nlohmann/json.hpp>
 
 #include "slm/core/error.hpp"
 #include "slm/core/op_profile.hpp"
@@ -31,12 +35,16 @@ inline std::string format_duration(double seconds) {
 
 class MetricsLog {
 public:
+    using Json = nlohmann::ordered_json;
+
     MetricsLog() = default;
-    explicit MetricsLog(const std::filesystem::path& file) : out_(file, std::ios::app) {
+    explicit MetricsLog(const std::filesystem::path& file) : path_(file), out_(file, std::ios::app) {
         require(static_cast<bool>(out_), "cannot write metrics log '" + file.string() +
                                              "'; check that the output directory is writable");
     }
 
+    // tokens_per_s counts training time only (not evaluations or saves, which have their own
+    // lines); eta_s is the wall time per step so far, times the steps left.
     void train(const StepStats& s, int64_t total_steps, double tokens_per_s, double elapsed,
                double eta) {
         std::fprintf(stderr,
@@ -44,32 +52,49 @@ public:
                      "elapsed %s | ETA %s\n",
                      (long long)s.step, (long long)total_steps, s.loss, s.lr, s.grad_norm,
                      tokens_per_s, format_duration(elapsed).c_str(), format_duration(eta).c_str());
-        line("{\"step\":%lld,\"loss\":%.6f,\"lr\":%.6e,\"grad_norm\":%.6f,\"tokens_per_s\":%.1f,"
-             "\"elapsed_s\":%.3f,\"eta_s\":%.3f}",
-             (long long)s.step, s.loss, s.lr, s.grad_norm, tokens_per_s, elapsed, eta);
+        line({{"step", s.step},
+              {"loss", s.loss},
+              {"lr", s.lr},
+              {"grad_norm", s.grad_norm},
+              {"tokens_per_s", tokens_per_s},
+              {"elapsed_s", elapsed},
+              {"eta_s", eta}});
     }
 
-    void validation(int64_t step, double loss) {
-        std::fprintf(stderr, "step %6lld | validation loss %.4f\n", (long long)step, loss);
-        line("{\"step\":%lld,\"val_loss\":%.6f}", (long long)step, loss);
+    // seconds < 0: not timed (the evaluation at step 0 of a fresh run is reported the same way).
+    void validation(int64_t step, double loss, double seconds = -1) {
+        if (seconds >= 0)
+            std::fprintf(stderr, "step %6lld | validation loss %.4f (%.1f s)\n", (long long)step,
+                         loss, seconds);
+        else
+            std::fprintf(stderr, "step %6lld | validation loss %.4f\n", (long long)step, loss);
+        Json j = {{"step", step}, {"val_loss", loss}};
+        if (seconds >= 0) j["eval_s"] = seconds;
+        line(j);
+    }
+
+    // blocked_s: how long training waited for the save; write_s: how long the file took.
+    void checkpoint(int64_t step, const std::filesystem::path& file, double blocked_s) {
+        std::fprintf(stderr, "step %6lld | checkpoint %s (training blocked %.1f s)\n",
+                     (long long)step, file.c_str(), blocked_s);
+        line({{"step", step}, {"checkpoint", file.string()}, {"blocked_s", blocked_s}});
     }
 
     void profile(int64_t step, const OpBreakdown& b) {
         std::fprintf(stderr, "per-op time over %lld steps from step %lld:\n%s", (long long)b.steps,
                      (long long)step, b.table().c_str());
-        if (out_.is_open()) out_ << "{\"step\":" << step << ",\"profile\":" << b.json() << "}\n";
-        out_.flush();
+        line({{"step", step}, {"profile", b.json()}});
     }
 
 private:
-    template <class... Args>
-    void line(const char* format, Args... args) {
+    void line(const Json& j) {
         if (!out_.is_open()) return;
-        char buf[512];
-        std::snprintf(buf, sizeof buf, format, args...);
-        out_ << buf << '\n';
+        out_ << j.dump() << '\n';
         out_.flush();
+        require(static_cast<bool>(out_), "writing metrics log '" + path_.string() +
+                                             "' failed (disk full or removed?)");
     }
+    std::filesystem::path path_;
     std::ofstream out_;
 };
 

@@ -1,9 +1,11 @@
 #pragma once
 // Everything about a training run that is not the model: batch geometry, schedule, optimizer,
 // how often to log, evaluate and checkpoint, and where to write.
+#include <cmath>
 #include <cstdint>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 #include "slm/core/activation_layout.hpp"
 #include "slm/core/backend_options.hpp"
@@ -25,6 +27,17 @@ struct RunConfig {
     int64_t eval_interval = 100;       // steps between validation losses (0: only at the end)
     int64_t eval_batches = 8;
     int64_t checkpoint_interval = 0;   // steps between checkpoints (0: only at the end)
+    double checkpoint_minutes = 30;    // also save when this much time passed since the last (0: off)
+    int64_t keep_checkpoints = 2;      // numbered checkpoints kept in out_dir (the newest)
+    // A fresh run (nothing resumed) into an out_dir that holds a run (checkpoints or metrics):
+    // refused, unless overwrite, which removes them first.
+    bool overwrite = false;
+    // What a resume may change: the names of run settings (train/run_summary.hpp) that may
+    // differ from the checkpoint's; any other difference is refused, naming it.
+    std::vector<std::string> allow_changes;
+    // The data's fingerprint (parallel/transport/data_fingerprint.hpp), kept in checkpoints so a
+    // resume on other data is refused; empty: not compared.
+    std::string data_fingerprint;
     int64_t profile_steps = 0;         // steps timed op by op after the first (0: none)
     std::filesystem::path out_dir = "runs/default";
     uint64_t seed = 1234;
@@ -52,6 +65,8 @@ struct RunConfig {
                 "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
                     ", min_lr " + std::to_string(min_lr) + ")");
         backend.validate();
+        require(std::isfinite(checkpoint_minutes) && checkpoint_minutes >= 0 && keep_checkpoints >= 1,
+                "RunConfig: checkpoint_minutes must be >= 0 and keep_checkpoints >= 1");
         require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0 && profile_steps >= 0,
                 "RunConfig: warmup, eval_interval, checkpoint_interval and profile_steps must be >= 0");
     }

@@ -10,6 +10,7 @@
 #include <cstdio>
 #include <cstdint>
 #include <filesystem>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <vector>
@@ -24,8 +25,12 @@
 #include "slm/parallel/policy.hpp"
 #include "slm/parallel/single.hpp"
 #include "slm/train/checkpoint.hpp"
+#include "slm/train/checkpoint_writer.hpp"
 #include "slm/train/metrics.hpp"
+#include "slm/train/resume_check.hpp"
 #include "slm/train/run_config.hpp"
+#include "slm/train/run_directory.hpp"
+#include "slm/train/run_summary.hpp"
 
 namespace slm {
 
@@ -155,11 +160,15 @@ public:
     }
 
     // Trains until run().steps, logging, evaluating and checkpointing on the way. Returns the
-    // last validation loss.
+    // last validation loss (NaN when there was nothing left to train). Checkpoints go to
+    // run().out_dir as numbered files written in the background (train/checkpoint_writer.hpp),
+    // every checkpoint_interval steps, every checkpoint_minutes, and at the end; the run's end
+    // waits for the last write. Before each save the weights and the validation loss must be
+    // finite: a run that diverged stops with an error and the last good checkpoint stays.
     template <BatchSource D>
     double fit(D& data) {
         const bool lead = parallel_.rank() == 0;
-        if (lead) std::filesystem::create_directories(run_.out_dir);
+        if (lead) open_directory();
         MetricsLog log = lead ? MetricsLog(run_.out_dir / "metrics.jsonl") : MetricsLog();
         double val = NAN;
         if (step_ == 0) {
@@ -167,82 +176,115 @@ public:
             if (lead) log.validation(0, val);
         }
         using clock = std::chrono::steady_clock;
+        const auto seconds_since = [](clock::time_point t) {
+            return std::chrono::duration<double>(clock::now() - t).count();
+        };
         const auto start = clock::now();
-        auto last_log = start;
+        auto last_save = start;
         const int64_t first_step = step_;
         int64_t tokens_since_log = 0;
+        double train_seconds_since_log = 0;  // tokens/s counts these only
+        auto step_start = clock::now();
         while (step_ < run_.steps) {
+            writer_.check();  // a failed background write stops the run here
             // After one warm-up step (GEMM algorithm choice, first-touch allocations), profile.
             if (run_.profile_steps > 0 && step_ == first_step + 1 && step_ + run_.profile_steps < run_.steps) {
                 const OpBreakdown b = profile(data, run_.profile_steps);
                 if (lead) log.profile(step_, b);
+                step_start = clock::now();
             }
             const StepStats s = train_step(data);
             tokens_since_log += s.tokens;
             const bool last = step_ == run_.steps;
             if (step_ % run_.log_interval == 0 || last) {
                 backend_.synchronize();
-                const auto now = clock::now();
-                const double since = std::chrono::duration<double>(now - last_log).count();
-                const double elapsed = std::chrono::duration<double>(now - start).count();
+                train_seconds_since_log += seconds_since(step_start);
+                const double elapsed = seconds_since(start);
                 const double per_step = elapsed / static_cast<double>(step_ - first_step);
                 if (lead)
-                    log.train(s, run_.steps, static_cast<double>(tokens_since_log) / since, elapsed,
-                              per_step * static_cast<double>(run_.steps - step_));
-                last_log = now;
+                    log.train(s, run_.steps, static_cast<double>(tokens_since_log) / train_seconds_since_log,
+                              elapsed, per_step * static_cast<double>(run_.steps - step_));
                 tokens_since_log = 0;
+                train_seconds_since_log = 0;
+                step_start = clock::now();
             }
+            bool evaluated = false;
             if ((run_.eval_interval > 0 && step_ % run_.eval_interval == 0) || last) {
+                backend_.synchronize();
+                train_seconds_since_log += seconds_since(step_start);
+                const auto eval_start = clock::now();
                 val = evaluate(data);
-                if (lead) log.validation(step_, val);
+                evaluated = true;
+                if (lead) log.validation(step_, val, seconds_since(eval_start));
+                step_start = clock::now();
             }
-            if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last) {
-                save_checkpoint(checkpoint_path(), data.position());
+            const bool on_time = run_.checkpoint_minutes > 0 &&
+                                 parallel_.sum_across_ranks(seconds_since(last_save) >= 60 * run_.checkpoint_minutes
+                                                                ? 1.0 : 0.0) > 0;  // every rank agrees
+            if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last || on_time) {
+                backend_.synchronize();
+                train_seconds_since_log += seconds_since(step_start);
+                const auto save_start = clock::now();
+                check_saveable(evaluated ? val : probe_loss(data));
+                const auto file = save_checkpoint_async(data.position());
+                if (lead) log.checkpoint(step_, file, seconds_since(save_start));
                 if constexpr (requires { backend_.on_checkpoint(); })
                     if (lead) backend_.on_checkpoint();
+                last_save = clock::now();
+                step_start = clock::now();
             }
         }
+        const auto end_wait = clock::now();
+        writer_.wait();
+        if (lead && seconds_since(end_wait) > 1)
+            std::fprintf(stderr, "waited %.1f s for the last checkpoint write\n", seconds_since(end_wait));
         return val;
     }
 
+    // The run directory's pointer to its newest checkpoint (a link to a numbered file).
     std::filesystem::path checkpoint_path() const { return run_.out_dir / "checkpoint.bin"; }
 
-    // Writes weights, optimizer moments, step, data position and seed. Every rank calls it: shards
-    // are gathered to rank 0, which writes the same file as Single would.
+    // Writes weights, optimizer moments, step, data position, seed and the run's settings to
+    // `path`, now (not in the background). Every rank calls it: shards are gathered to rank 0,
+    // which writes the same file as Single would.
     void save_checkpoint(const std::filesystem::path& path, uint64_t loader_position) {
-        const bool lead = parallel_.rank() == 0;
-        const int64_t n = model_.layout().total();
-        std::vector<Master> params(lead ? n : 0), m(lead ? n : 0), v(lead ? n : 0);
-        model_.get_parameters(lead ? params.data() : nullptr);
-        const int64_t held = optimizer_.state_size();
-        parallel::gather_state_to_root(parallel_, backend_, optimizer_.first_moment(), held, n,
-                                       lead ? m.data() : nullptr);
-        parallel::gather_state_to_root(parallel_, backend_, optimizer_.second_moment(), held, n,
-                                       lead ? v.data() : nullptr);
-        if (!lead) return;
-        CheckpointState state{step_, loader_position, run_.seed, optimizer_.steps()};
-        slm::save_checkpoint(path, model_.config(), state, params.data(), m.data(), v.data(), n);
+        auto& snap = gather_snapshot(loader_position);
+        if (parallel_.rank() != 0) return;
+        slm::save_checkpoint(path, snap.config, snap.settings, snap.state, snap.params, snap.m,
+                             snap.v, snap.n);
     }
 
     // Restores a checkpoint written by save_checkpoint for the same model shape, under any policy
     // and world size: each rank takes its slices. The data source continues where the
-    // checkpointed run left off.
+    // checkpointed run left off. Settings that differ from the checkpoint's are refused unless
+    // run().allow_changes names them (train/resume_check.hpp).
     template <BatchSource D>
     void resume(const std::filesystem::path& path, D& data) {
-        auto c = load_checkpoint<Master>(path);
-        const std::string diff = config_difference(c.config, model_.config());
-        require(diff.empty(), "checkpoint '" + path.string() +
-                                  "' was written for another model (" + diff +
-                                  "); pick the matching --preset or a new --out directory");
-        const int64_t n = model_.layout().total();
-        require(static_cast<int64_t>(c.params.size()) == n,
-                "checkpoint '" + path.string() + "' holds " + std::to_string(c.params.size()) +
-                    " values, the model needs " + std::to_string(n));
-        model_.set_parameters(c.params.data());
-        optimizer_.load_moments(c.first_moment.data(), c.second_moment.data());
-        optimizer_.set_steps(c.state.optimizer_steps);
-        step_ = c.state.step;
-        data.set_position(c.state.loader_position);
+        apply(load_checkpoint<Master>(path), path, data);
+    }
+
+    // Resumes from run().out_dir's newest checkpoint that verifies, falling back to older ones
+    // (with a message) when the newest is damaged. Returns the file used.
+    template <BatchSource D>
+    std::filesystem::path resume_latest(D& data) {
+        const RunDirectory dir(run_.out_dir);
+        const auto candidates = dir.resume_candidates();
+        require(!candidates.empty(), "no checkpoint in '" + run_.out_dir.string() + "' to resume from");
+        std::string skipped;
+        for (const auto& file : candidates) {
+            std::optional<Checkpoint<Master>> c;
+            try {
+                c.emplace(load_checkpoint<Master>(file));
+            } catch (const Error& e) {
+                if (parallel_.rank() == 0)
+                    std::fprintf(stderr, "resume: %s; trying the checkpoint before it\n", e.what());
+                skipped += "\n  " + std::string(e.what());
+                continue;
+            }
+            apply(std::move(*c), file, data);
+            return file;
+        }
+        fail("no checkpoint in '" + run_.out_dir.string() + "' verifies:" + skipped);
     }
 
 private:
@@ -254,6 +296,110 @@ private:
             return B();
     }
 
+    // The run's settings as a checkpoint keeps them: run_summary, the world size, the global batch.
+    std::string settings() const {
+        auto s = run_summary(model_.config(), run_, run_.data_fingerprint);
+        s.add("world", static_cast<int64_t>(parallel_.world_size()));
+        s.add("global_batch", run_.batch * run_.grad_accum * parallel_.world_size());
+        return s.encode();
+    }
+
+    // Rank 0 locks and checks the run directory; a fresh run refuses to clobber another.
+    void open_directory() {
+        if (dir_.path() == run_.out_dir) return;
+        dir_ = RunDirectory(run_.out_dir);
+        if (step_ == 0 && !resumed_ && dir_.holds_run()) {
+            require(run_.overwrite, "run directory '" + run_.out_dir.string() +
+                                        "' holds a run (checkpoints or metrics.jsonl): continue it "
+                                        "with --resume, start over with --overwrite (which removes "
+                                        "them), or pick another --out");
+            dir_.clear_run();
+        }
+    }
+
+    // The state gathered to rank 0's snapshot (every rank calls it).
+    typename CheckpointWriter<Master>::Snapshot& gather_snapshot(uint64_t loader_position) {
+        const bool lead = parallel_.rank() == 0;
+        const int64_t n = model_.layout().total();
+        auto& snap = writer_.snapshot(backend_, lead ? n : 0);
+        model_.get_parameters(lead ? snap.params : nullptr);
+        const int64_t held = optimizer_.state_size();
+        parallel::gather_state_to_root(parallel_, backend_, optimizer_.first_moment(), held, n,
+                                       lead ? snap.m : nullptr);
+        parallel::gather_state_to_root(parallel_, backend_, optimizer_.second_moment(), held, n,
+                                       lead ? snap.v : nullptr);
+        snap.config = model_.config();
+        snap.settings = settings();
+        snap.state = {step_, loader_position, run_.seed, optimizer_.steps(), schedule_.total_steps};
+        return snap;
+    }
+
+    std::filesystem::path save_checkpoint_async(uint64_t loader_position) {
+        gather_snapshot(loader_position);
+        const auto file = dir_.numbered(step_);
+        if (parallel_.rank() == 0) writer_.start(dir_, file, static_cast<int>(run_.keep_checkpoints));
+        return file;
+    }
+
+    // One validation batch's loss, for a save at a step that did not evaluate.
+    template <BatchSource D>
+    double probe_loss(D& data) {
+        const auto batch = data.validation(0);
+        const double mean = model_.evaluate(batch.tokens.data(), batch.targets.data(), batch.batch,
+                                            batch.seq).mean;
+        return parallel_.sum_across_ranks(mean) / parallel_.world_size();
+    }
+
+    // Refuses to save a model that diverged: non-finite weights, or a validation loss that is
+    // not finite or above twice a uniform guess's (ln vocab), which no trained model reaches.
+    void check_saveable(double val_loss) {
+        double sq = 0;
+        if constexpr (std::is_same_v<Master, typename B::Grad>)
+            sq = backend_.sum_of_squares(model_.parameters(), model_.parameter_count());
+        sq = parallel_.sum_across_ranks(sq);
+        const double uniform = std::log(static_cast<double>(model_.config().vocab));
+        const char* what = !std::isfinite(sq) ? "the weights are not finite"
+                           : !std::isfinite(val_loss) ? "the validation loss is not finite"
+                           : val_loss > 2 * uniform ? "the validation loss is above twice ln(vocab)"
+                                                    : nullptr;
+        if (!what) return;
+        fail("step " + std::to_string(step_) + ": " + what + " (validation loss " +
+             std::to_string(val_loss) + ", ln vocab " + std::to_string(uniform) +
+             "): the model diverged, so it is not saved; the last good checkpoint in '" +
+             run_.out_dir.string() + "' stays. Resume from it with a lower --lr or a longer --warmup");
+    }
+
+    template <BatchSource D>
+    void apply(Checkpoint<Master> c, const std::filesystem::path& path, D& data) {
+        const std::string diff = config_difference(c.config, model_.config());
+        require(diff.empty(), "checkpoint '" + path.string() +
+                                  "' was written for another model (" + diff +
+                                  "); pick the matching --preset or a new --out directory");
+        const int64_t n = model_.layout().total();
+        require(static_cast<int64_t>(c.params.size()) == n,
+                "checkpoint '" + path.string() + "' holds " + std::to_string(c.params.size()) +
+                    " values, the model needs " + std::to_string(n));
+        if (!c.settings.empty()) {
+            const std::string changes = resume_differences(
+                parallel::ConfigSummary::decode(c.settings, 0),
+                parallel::ConfigSummary::decode(settings(), 0), run_.allow_changes);
+            require(changes.empty(), "checkpoint '" + path.string() +
+                                         "' was written by a run with other settings:\n" + changes);
+        }
+        require(run_.steps >= c.state.step,
+                "checkpoint '" + path.string() + "' is at step " + std::to_string(c.state.step) +
+                    ", past --steps " + std::to_string(run_.steps) + ": give --steps " +
+                    std::to_string(c.state.step) + " or more");
+        model_.set_parameters(c.params.data());
+        optimizer_.load_moments(c.first_moment.data(), c.second_moment.data());
+        optimizer_.set_steps(c.state.optimizer_steps);
+        // The schedule stays the one the run started with; --steps only moves the end.
+        if (c.state.schedule_steps > 0) schedule_.total_steps = c.state.schedule_steps;
+        step_ = c.state.step;
+        resumed_ = true;
+        data.set_position(c.state.loader_position);
+    }
+
     RunConfig run_;
     Parallel parallel_;
     B backend_;
@@ -261,6 +407,9 @@ private:
     typename Optimizer::template State<B> optimizer_;
     optim::WarmupCosine schedule_;
     int64_t step_ = 0;
+    bool resumed_ = false;
+    RunDirectory dir_;                  // rank 0, from fit() on
+    CheckpointWriter<Master> writer_;   // last: its destructor waits for a write in flight
 };
 
 }  // namespace slm

@@ -128,6 +128,42 @@ TEST_CASE("bad checkpoints and configs fail with a clear error") {
     }
     CHECK(error_of([&] { t.resume(dir / "flipped.bin", data); }).find("checksum") != std::string::npos);
 
+    // A bit flipped in a size field (the element count n, or the config text's length) is found
+    // against the file's size before anything is allocated: an error naming the file.
+    const auto flip_bit = [&](const char* name, uint64_t offset, int bit) {
+        fs::copy_file(dir / "good.bin", dir / name);
+        std::fstream f(dir / name, std::ios::in | std::ios::out | std::ios::binary);
+        char c;
+        f.seekg(static_cast<std::streamoff>(offset));
+        f.read(&c, 1);
+        c = static_cast<char>(c ^ (1 << bit));
+        f.seekp(static_cast<std::streamoff>(offset));
+        f.write(&c, 1);
+    };
+    uint64_t text_bytes = 0, settings_bytes = 0;
+    {
+        std::ifstream f(dir / "good.bin", std::ios::binary);
+        f.seekg(16);
+        f.read(reinterpret_cast<char*>(&text_bytes), sizeof text_bytes);
+        f.seekg(static_cast<std::streamoff>(24 + text_bytes));
+        f.read(reinterpret_cast<char*>(&settings_bytes), sizeof settings_bytes);
+    }
+    // magic, version, width, config length and text, settings length and text, 5 state fields
+    const uint64_t n_at = 24 + text_bytes + 8 + settings_bytes + 40;
+    for (int bit : {0, 5, 30}) {
+        const std::string name = "count" + std::to_string(bit) + ".bin";
+        flip_bit(name.c_str(), n_at + bit / 8, bit % 8);
+        const std::string why = error_of([&] { t.resume(dir / name, data); });
+        CHECK(why.find(name) != std::string::npos);
+        CHECK(why.find("corrupted") != std::string::npos);
+    }
+    flip_bit("text.bin", 16 + 3, 1);  // the config length becomes ~33 MB
+    CHECK(error_of([&] { t.resume(dir / "text.bin", data); }).find("corrupted (config size") != std::string::npos);
+    // Bytes after the checksum are damage too, not ignored.
+    fs::copy_file(dir / "good.bin", dir / "trailing.bin");
+    std::ofstream(dir / "trailing.bin", std::ios::app | std::ios::binary) << "tail";
+    CHECK(error_of([&] { t.resume(dir / "trailing.bin", data); }).find("4 bytes after its checksum") != std::string::npos);
+
     // A checkpoint of another model names the differing field.
     auto other = small();
     other.hidden = 64;
@@ -193,13 +229,15 @@ TEST_CASE("fit and evaluate given a Loader validate on its rank split, as train_
     slm::data::write_shard(dir / "tokens_000.bin", tokens, 50);
     // Enough validation batches asked for that a short last one would count if it were offered:
     // the split offers whole ones only (data::RankData), and so must a Loader handed over bare.
-    auto run = run_in(dir / "run", 6);
+    auto run = run_in(dir / "a", 6);
     run.eval_batches = 1000;
+    auto run_b = run;
+    run_b.out_dir = dir / "b";
     slm::data::LoaderConfig lc{run.batch, run.seq, 7};
     slm::data::Loader bare(std::vector<fs::path>{dir / "tokens_000.bin"}, lc);
     slm::data::Loader wrapped(std::vector<fs::path>{dir / "tokens_000.bin"}, lc);
     slm::data::RankData split(wrapped);
-    CpuTrainer a(small(), run), b(small(), run);
+    CpuTrainer a(small(), run), b(small(), run_b);
     CHECK(a.evaluate(bare) == b.evaluate(split));
     CHECK(a.fit(bare) == b.fit(split));
     fs::remove_all(dir);

@@ -40,6 +40,11 @@ public:
     void add(std::string name, bool value) { add(std::move(name), std::string(value ? "true" : "false")); }
 
     const std::vector<ConfigField>& fields() const { return fields_; }
+    bool has(const std::string& name) const {
+        for (const auto& f : fields_)
+            if (f.name == name) return true;
+        return false;
+    }
 
     // One "name=value" line per field; newlines inside values are escaped so a line is a field.
     std::string encode() const {

@@ -1,0 +1,124 @@
+#pragma once
+// train::CheckpointWriter<Master>: checkpoints written by a background thread while training
+// goes on. The trainer copies the state once, between optimizer steps, into the writer's host
+// snapshot (page-locked on the GPU, so the copy runs at bus speed); the thread then checksums
+// it (XXH3), writes it atomically (temp file, fsync, rename) as a numbered checkpoint and points
+// checkpoint.bin at it (RunDirectory::publish), pruning old ones.
+//   - A new save waits only for the previous one (the snapshot is reused), and reports how long.
+//   - A failed write is kept and thrown, naming the file, by the trainer's next call to
+//     check() or wait(): the run stops with exit 1 at its next step; the previous checkpoint,
+//     which publish() never removes before the new one is complete, stays loadable.
+//   - The run's end waits for the last write (finish()); so does the destructor, silently.
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <exception>
+#include <filesystem>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <utility>
+
+#include "slm/core/config.hpp"
+#include "slm/core/error.hpp"
+#include "slm/core/host_block.hpp"
+#include "slm/train/checkpoint.hpp"
+#include "slm/train/run_directory.hpp"
+
+namespace slm {
+
+template <class Master>
+class CheckpointWriter {
+public:
+    // What one save holds; the trainer fills params/m/v (n values each) between steps.
+    struct Snapshot {
+        ModelConfig config;
+        std::string settings;
+        CheckpointState state;
+        Master* params = nullptr;
+        Master* m = nullptr;
+        Master* v = nullptr;
+        int64_t n = 0;
+    };
+
+    CheckpointWriter() = default;
+    CheckpointWriter(const CheckpointWriter&) = delete;
+    CheckpointWriter& operator=(const CheckpointWriter&) = delete;
+    ~CheckpointWriter() {
+        if (thread_.joinable()) thread_.join();
+    }
+
+    // The snapshot's host arrays, allocated on first use (by `backend`, page-locked where it
+    // can) for n values each.
+    template <class B>
+    Snapshot& snapshot(B& backend, int64_t n) {
+        wait();
+        if (n != snap_.n) {
+            block_ = host_block(backend, 3 * static_cast<size_t>(n) * sizeof(Master));
+            auto* base = reinterpret_cast<Master*>(block_.get());
+            snap_.params = base;
+            snap_.m = base + n;
+            snap_.v = base + 2 * n;
+            snap_.n = n;
+        }
+        return snap_;
+    }
+
+    // Writes the snapshot to `file` (numbered, in `dir`) on the background thread; then `dir`'s
+    // pointer names it and all but the newest `keep` numbered files go.
+    void start(RunDirectory& dir, const std::filesystem::path& file, int keep) {
+        wait();
+        thread_ = std::thread([this, &dir, file, keep] {
+            try {
+                save_checkpoint(file, snap_.config, snap_.settings, snap_.state, snap_.params,
+                                snap_.m, snap_.v, snap_.n);
+                dir.publish(file, keep);
+            } catch (...) {
+                const std::lock_guard<std::mutex> guard(mutex_);
+                error_ = std::current_exception();
+            }
+            done_ = true;
+        });
+        done_ = false;
+    }
+
+    // Throws a failed background write's error (once), without waiting for one in flight.
+    void check() {
+        std::exception_ptr e;
+        {
+            const std::lock_guard<std::mutex> guard(mutex_);
+            e = std::exchange(error_, nullptr);
+        }
+        if (e) {
+            if (thread_.joinable()) thread_.join();
+            rethrow(e);
+        }
+    }
+
+    // Waits for the write in flight, if any; throws its failure. Returns the seconds waited.
+    double wait() {
+        const auto start = std::chrono::steady_clock::now();
+        if (thread_.joinable()) thread_.join();
+        check();
+        return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    }
+    bool busy() const { return thread_.joinable() && !done_; }
+
+private:
+    static void rethrow(std::exception_ptr e) {
+        try {
+            std::rethrow_exception(e);
+        } catch (const std::exception& x) {
+            fail(std::string("the background checkpoint write failed, and the run stops: ") + x.what());
+        }
+    }
+
+    Snapshot snap_;
+    HostBlock block_{nullptr, [](std::byte*) {}};
+    std::thread thread_;
+    std::mutex mutex_;
+    std::exception_ptr error_;
+    std::atomic<bool> done_{true};
+};
+
+}  // namespace slm

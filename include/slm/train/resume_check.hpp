@@ -1,0 +1,65 @@
+#pragma once
+// What a resume may change. A checkpoint keeps the settings of the run that wrote it (its
+// run_summary, plus the world size and the global batch); a resume compares them with its own:
+//   - the model is compared field by field before (config_difference);
+//   - how often to log, evaluate and checkpoint, and profiling, may change freely;
+//   - `steps` may change: the learning-rate schedule is the one the run started with (its cosine
+//     decays over the original steps and stays at min_lr after), --steps only moves the end;
+//   - the per-rank batch and the world size may change together (a resume on more or fewer
+//     ranks) as long as the global batch stays;
+//   - anything else that differs (global batch, seq, lr, schedule, optimizer, seed, data) is
+//     refused, naming each setting, both values and the flag that accepts it (--allow-change).
+#include <algorithm>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "slm/parallel/transport/config_check.hpp"
+
+namespace slm {
+
+namespace resume_detail {
+inline bool free_to_change(std::string_view name) {
+    for (std::string_view n : {"steps", "log_interval", "eval_interval", "eval_batches",
+                               "checkpoint_interval", "profile_steps", "batch", "world", "grad_accum"})
+        if (n == name) return true;
+    return false;
+}
+// The flag that sets a field, for messages ("" when only the library sets it).
+inline std::string flag_of(std::string_view name) {
+    static constexpr std::pair<std::string_view, std::string_view> flags[] = {
+        {"global_batch", "--batch x ranks x --grad-accum"}, {"seq", "--seq"}, {"lr", "--lr"},
+        {"min_lr", "--min-lr"}, {"warmup", "--warmup"}, {"weight_decay", "--weight-decay"},
+        {"max_grad_norm", "--clip"}, {"seed", "--seed"}, {"data", "--data"}};
+    for (const auto& [field, flag] : flags)
+        if (field == name) return std::string(flag);
+    return "";
+}
+}  // namespace resume_detail
+
+// "" when `now` may resume a checkpoint written with `saved`; otherwise one line per setting
+// that differs and is not in `allowed`, then how to accept them.
+inline std::string resume_differences(const parallel::ConfigSummary& saved,
+                                      const parallel::ConfigSummary& now,
+                                      const std::vector<std::string>& allowed) {
+    using namespace resume_detail;
+    std::string lines, names;
+    for (const auto& f : now.fields()) {
+        if (free_to_change(f.name) || f.name == "model" ||
+            std::find(allowed.begin(), allowed.end(), f.name) != allowed.end())
+            continue;
+        const auto& old = saved.fields();
+        const auto it = std::find_if(old.begin(), old.end(), [&](const auto& o) { return o.name == f.name; });
+        if (it == old.end() || it->value == f.value) continue;
+        if (f.name == "data" && (f.value.empty() || it->value.empty())) continue;  // not recorded
+        const std::string flag = flag_of(f.name);
+        lines += "  " + f.name + (flag.empty() ? "" : " (" + flag + ")") + ": " + it->value +
+                 " in the checkpoint, " + f.value + " now\n";
+        names += (names.empty() ? "" : ",") + f.name;
+    }
+    if (lines.empty()) return "";
+    return lines + "resume with the checkpoint's values, or pass --allow-change " + names +
+           " to continue with the new ones";
+}
+
+}  // namespace slm
