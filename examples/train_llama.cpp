@@ -12,11 +12,10 @@
 #include <type_traits>
 #include <vector>
 
-#include <nlohmann/json.hpp>
-
 #include "cli.hpp"
 #include "device_choice.hpp"
 #include "launch_local.hpp"
+#include "list_names.hpp"
 #include "parallel_choice.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/find_shards.hpp"
@@ -196,32 +195,6 @@ int train_attention(const Job& job, Policy policy) {
     });
 }
 
-// --list-names: names.hpp's table as one JSON object, so tools (the Python peer, the report's
-// test fixture) read the presets from here instead of keeping copies.
-std::string names_json() {
-    nlohmann::json presets = nlohmann::json::array();
-    for (const auto& p : slm::presets::table) {
-        const slm::ModelConfig c = p.config();
-        presets.push_back({{"name", p.name},
-                           {"vocab", c.vocab},
-                           {"layers", c.layers},
-                           {"hidden", c.hidden},
-                           {"heads", c.heads},
-                           {"kv_heads", c.kv_heads},
-                           {"ffn", c.ffn},
-                           {"max_seq", c.max_seq},
-                           {"rope_theta", c.rope_theta},
-                           {"norm_eps", c.norm_eps},
-                           {"tied_embeddings", c.tied_embeddings},
-                           {"parameters", slm::parameter_count(c)},
-                           {"about", p.about}});
-    }
-    const nlohmann::json names = {{"presets", presets},
-                                  {"attention", slm::names::attention_names()},
-                                  {"parallel", slm::names::parallel_names()}};
-    return names.dump(1);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -230,7 +203,7 @@ int main(int argc, char** argv) {
     try {
         if (!flags.parse(argc, argv)) return 0;
         if (flags.on("--list-names")) {
-            std::printf("%s\n", names_json().c_str());
+            std::printf("%s\n", slm::cli::names_json().c_str());
             return 0;
         }
         // Started by mpirun, srun or a torchrun-style launcher? Inconsistent launcher variables

@@ -10,11 +10,18 @@
 //   - anything else that differs (global batch, seq, lr, schedule, optimizer, seed, data) is
 //     refused, naming each setting, both values and the flag that accepts it (--allow-change).
 #include <algorithm>
+#include <cstdint>
+#include <filesystem>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "slm/core/config_io.hpp"
+#include "slm/core/parameter_layout.hpp"
 #include "slm/parallel/transport/config_check.hpp"
+#include "slm/train/checkpoint.hpp"
+#include "slm/train/run_config.hpp"
+#include "slm/train/run_summary.hpp"
 
 namespace slm {
 
@@ -60,6 +67,40 @@ inline std::string resume_differences(const parallel::ConfigSummary& saved,
     if (lines.empty()) return "";
     return lines + "resume with the checkpoint's values, or pass --allow-change " + names +
            " to continue with the new ones";
+}
+
+// The settings a checkpoint keeps: the run's run_summary, the world size and the global batch.
+inline std::string checkpoint_settings(const ModelConfig& model, const RunConfig& run, int world) {
+    auto s = run_summary(model, run, run.data_fingerprint);
+    s.add("world", static_cast<int64_t>(world));
+    s.add("global_batch", run.batch * run.grad_accum * world);
+    return s.encode();
+}
+
+// Throws unless checkpoint `c` (read from `path`) may be resumed by a run of `model` with
+// `run` (whose checkpoint_settings are `settings_now`): the same model, as many values as the
+// model has, settings that differ only where allowed, and --steps not below its step.
+template <class Master>
+void check_resume(const Checkpoint<Master>& c, const std::filesystem::path& path,
+                  const ModelConfig& model, const std::string& settings_now, const RunConfig& run) {
+    const std::string diff = config_difference(c.config, model);
+    require(diff.empty(), "checkpoint '" + path.string() + "' was written for another model (" +
+                              diff + "); pick the matching --preset or a new --out directory");
+    const int64_t n = ParameterLayout(model).total();
+    require(static_cast<int64_t>(c.params.size()) == n,
+            "checkpoint '" + path.string() + "' holds " + std::to_string(c.params.size()) +
+                " values, the model needs " + std::to_string(n));
+    if (!c.settings.empty()) {
+        const std::string changes =
+            resume_differences(parallel::ConfigSummary::decode(c.settings, 0),
+                               parallel::ConfigSummary::decode(settings_now, 0), run.allow_changes);
+        require(changes.empty(), "checkpoint '" + path.string() +
+                                     "' was written by a run with other settings:\n" + changes);
+    }
+    require(run.steps >= c.state.step,
+            "checkpoint '" + path.string() + "' is at step " + std::to_string(c.state.step) +
+                ", past --steps " + std::to_string(run.steps) + ": give --steps " +
+                std::to_string(c.state.step) + " or more");
 }
 
 }  // namespace slm

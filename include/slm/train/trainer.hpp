@@ -26,6 +26,7 @@
 #include "slm/parallel/single.hpp"
 #include "slm/train/checkpoint.hpp"
 #include "slm/train/checkpoint_writer.hpp"
+#include "slm/train/divergence.hpp"
 #include "slm/train/metrics.hpp"
 #include "slm/train/resume_check.hpp"
 #include "slm/train/run_config.hpp"
@@ -296,12 +297,8 @@ private:
             return B();
     }
 
-    // The run's settings as a checkpoint keeps them: run_summary, the world size, the global batch.
     std::string settings() const {
-        auto s = run_summary(model_.config(), run_, run_.data_fingerprint);
-        s.add("world", static_cast<int64_t>(parallel_.world_size()));
-        s.add("global_batch", run_.batch * run_.grad_accum * parallel_.world_size());
-        return s.encode();
+        return checkpoint_settings(model_.config(), run_, parallel_.world_size());
     }
 
     // Rank 0 locks and checks the run directory; a fresh run refuses to clobber another.
@@ -350,46 +347,18 @@ private:
         return parallel_.sum_across_ranks(mean) / parallel_.world_size();
     }
 
-    // Refuses to save a model that diverged: non-finite weights, or a validation loss that is
-    // not finite or above twice a uniform guess's (ln vocab), which no trained model reaches.
+    // Refuses to save a model that diverged (train/divergence.hpp).
     void check_saveable(double val_loss) {
         double sq = 0;
         if constexpr (std::is_same_v<Master, typename B::Grad>)
             sq = backend_.sum_of_squares(model_.parameters(), model_.parameter_count());
-        sq = parallel_.sum_across_ranks(sq);
-        const double uniform = std::log(static_cast<double>(model_.config().vocab));
-        const char* what = !std::isfinite(sq) ? "the weights are not finite"
-                           : !std::isfinite(val_loss) ? "the validation loss is not finite"
-                           : val_loss > 2 * uniform ? "the validation loss is above twice ln(vocab)"
-                                                    : nullptr;
-        if (!what) return;
-        fail("step " + std::to_string(step_) + ": " + what + " (validation loss " +
-             std::to_string(val_loss) + ", ln vocab " + std::to_string(uniform) +
-             "): the model diverged, so it is not saved; the last good checkpoint in '" +
-             run_.out_dir.string() + "' stays. Resume from it with a lower --lr or a longer --warmup");
+        require_not_diverged(step_, parallel_.sum_across_ranks(sq), val_loss, model_.config().vocab,
+                             run_.out_dir);
     }
 
     template <BatchSource D>
     void apply(Checkpoint<Master> c, const std::filesystem::path& path, D& data) {
-        const std::string diff = config_difference(c.config, model_.config());
-        require(diff.empty(), "checkpoint '" + path.string() +
-                                  "' was written for another model (" + diff +
-                                  "); pick the matching --preset or a new --out directory");
-        const int64_t n = model_.layout().total();
-        require(static_cast<int64_t>(c.params.size()) == n,
-                "checkpoint '" + path.string() + "' holds " + std::to_string(c.params.size()) +
-                    " values, the model needs " + std::to_string(n));
-        if (!c.settings.empty()) {
-            const std::string changes = resume_differences(
-                parallel::ConfigSummary::decode(c.settings, 0),
-                parallel::ConfigSummary::decode(settings(), 0), run_.allow_changes);
-            require(changes.empty(), "checkpoint '" + path.string() +
-                                         "' was written by a run with other settings:\n" + changes);
-        }
-        require(run_.steps >= c.state.step,
-                "checkpoint '" + path.string() + "' is at step " + std::to_string(c.state.step) +
-                    ", past --steps " + std::to_string(run_.steps) + ": give --steps " +
-                    std::to_string(c.state.step) + " or more");
+        check_resume(c, path, model_.config(), settings(), run_);
         model_.set_parameters(c.params.data());
         optimizer_.load_moments(c.first_moment.data(), c.second_moment.data());
         optimizer_.set_steps(c.state.optimizer_steps);
