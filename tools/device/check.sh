@@ -3,7 +3,8 @@
 # every test through ctest (the CUDA tests run for real there), then any extra commands given as
 # arguments — benchmarks, parity scripts — each with its own log. Logs are written under $OUT
 # when it is set (what comes back from the device machine), else under build/device/logs.
-# The ctest summary line is printed last.
+# The ctest summary line is printed last. Carry build/deps (tools/device/deps.sh makes it: the
+# machine has no xxhash.h of its own).
 #
 #   tools/device/check.sh                                   # build and test
 #   tools/device/check.sh 'build/device/benchmarks/x --benchmark_format=json > "$OUT/x.json"'

@@ -11,6 +11,7 @@
 //   - The run's end waits for the last write (finish()); so does the destructor, silently.
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <cstdint>
 #include <exception>
 #include <filesystem>
@@ -70,9 +71,14 @@ public:
         wait();
         thread_ = std::thread([this, &dir, file, keep] {
             try {
+                const auto begin = std::chrono::steady_clock::now();
                 save_checkpoint(file, snap_.config, snap_.settings, snap_.state, snap_.params,
                                 snap_.m, snap_.v, snap_.n);
                 dir.publish(file, keep);
+                const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
+                const double gb = 3.0 * static_cast<double>(snap_.n) * sizeof(Master) / 1e9;
+                std::fprintf(stderr, "step %6lld | checkpoint %s written in the background: %.1f GB in %.1f s\n",
+                             (long long)snap_.state.step, file.c_str(), gb, s);
             } catch (...) {
                 const std::lock_guard<std::mutex> guard(mutex_);
                 error_ = std::current_exception();

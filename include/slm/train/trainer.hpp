@@ -170,6 +170,9 @@ public:
     double fit(D& data) {
         const bool lead = parallel_.rank() == 0;
         if (lead) open_directory();
+        // The checkpoint snapshot's host memory (page-locked on the GPU) once, before the steps:
+        // not part of any save's stall.
+        writer_.snapshot(backend_, lead ? model_.layout().total() : 0);
         MetricsLog log = lead ? MetricsLog(run_.out_dir / "metrics.jsonl") : MetricsLog();
         double val = NAN;
         if (step_ == 0) {
