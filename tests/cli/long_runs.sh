@@ -97,6 +97,11 @@ for program in "sample --checkpoint $work/flipped.bin --tokenizer $work/data/tok
   else fail "${program%% *} on a flipped size field: exit $status: $out"; fi
 done
 
+# Saves by time as well as by steps: --checkpoint-minutes 0.0001 (6 ms) saves after every step.
+train "$work/timed" --steps 3 --checkpoint-interval 0 --checkpoint-minutes 0.0001 --keep-checkpoints 5
+expect 0 "checkpoint .*checkpoint-00000001.bin" "a save by time"
+[ -e "$work/timed/checkpoint-00000002.bin" ] || fail "no save by time at step 2: $(ls "$work/timed")"
+
 # The lock: a second run into a busy --out exits 1 at once, naming the first's pid.
 train "$work/busy" --steps 2 --overwrite
 ( exec 9>"$work/busy/.lock"; flock 9; echo 4242 >&9; sleep 30 ) &

@@ -222,9 +222,10 @@ public:
                 if (lead) log.validation(step_, val, seconds_since(eval_start));
                 step_start = clock::now();
             }
-            const bool on_time = run_.checkpoint_minutes > 0 &&
-                                 parallel_.sum_across_ranks(seconds_since(last_save) >= 60 * run_.checkpoint_minutes
-                                                                ? 1.0 : 0.0) > 0;  // every rank agrees
+            // Looked at every log interval (a collective, so every rank decides alike).
+            const bool on_time =
+                run_.checkpoint_minutes > 0 && step_ % run_.log_interval == 0 &&
+                parallel_.sum_across_ranks(seconds_since(last_save) >= 60 * run_.checkpoint_minutes ? 1.0 : 0.0) > 0;
             if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last || on_time) {
                 backend_.synchronize();
                 train_seconds_since_log += seconds_since(step_start);
