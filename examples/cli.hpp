@@ -19,18 +19,6 @@ struct UsageError : std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// "a,b,,c" -> {"a", "b", "c"}: a comma list flag's items, empty ones dropped.
-inline std::vector<std::string> split_commas(const std::string& text) {
-    std::vector<std::string> out;
-    size_t at = 0;
-    while (at <= text.size()) {
-        const size_t end = std::min(text.find(',', at), text.size());
-        if (end > at) out.push_back(text.substr(at, end - at));
-        at = end + 1;
-    }
-    return out;
-}
-
 struct Flag {
     std::string name;           // "--batch"
     std::string default_value;  // "" for none; "false" for a switch

@@ -25,6 +25,7 @@
 #include "slm/parallel/transport/data_fingerprint.hpp"
 #include "slm/parallel/transport/launch.hpp"
 #include "slm/slm.hpp"
+#include "slm/study/grid.hpp"
 #include "slm/train/memory_estimate.hpp"
 #include "slm/train/run_summary.hpp"
 #include "slm/train/trainer.hpp"
@@ -284,7 +285,7 @@ int main(int argc, char** argv) {
         if (run.overwrite && flags.on("--resume"))
             throw slm::cli::UsageError("--resume continues the run in --out and --overwrite removes "
                                        "it: give one of them");
-        for (const auto& name : slm::cli::split_commas(flags.text("--allow-change"))) {
+        for (const auto& name : slm::study::split_list(flags.text("--allow-change"))) {
             if (!slm::run_summary(model, run, "").has(name))
                 throw slm::cli::UsageError("--allow-change: '" + name + "' is not a run setting");
             run.allow_changes.push_back(name);
@@ -314,10 +315,7 @@ int main(int argc, char** argv) {
         if (launch.rank == 0) {
             out_dir.emplace(run.out_dir);
             if (!flags.on("--resume") && !run.overwrite && out_dir->holds_run())
-                throw slm::cli::UsageError(
-                    "--out " + run.out_dir.string() + " holds a run (checkpoints or metrics.jsonl): "
-                    "continue it with --resume, start over with --overwrite (which removes them), or "
-                    "pick another --out");
+                throw slm::cli::UsageError(slm::RunDirectory::holds_run_refusal(run.out_dir));
             if (nproc > 1) out_dir.reset();  // the ranks lock it themselves
         }
 

@@ -60,8 +60,9 @@ def main(argv):
         if mine is None:
             problems.append(f"include/slm/{here}: in no layer of docs/architecture.md (add its folder there)")
             continue
-        for line_no, target in ((header.read_text()[:m.start()].count("\n") + 1, m.group(1))
-                                for m in INCLUDE.finditer(header.read_text())):
+        text = header.read_text()
+        for line_no, target in ((text[:m.start()].count("\n") + 1, m.group(1))
+                                for m in INCLUDE.finditer(text)):
             there = target[len("slm/"):]
             if header.suffix == ".hpp" and there.endswith(".cuh"):
                 problems.append(f"include/slm/{here}:{line_no}: includes {target}, a .cuh, from a .hpp "

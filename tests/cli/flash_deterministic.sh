@@ -8,11 +8,8 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-for i in $(seq 1 2000); do
-  echo "the $((i % 17)) quick brown foxes jump over $((i % 13)) lazy dogs while $((i % 7)) cats sleep"
-done > "$work/text.txt"
-"$bin/prepare_data" --text "$work/text.txt" --out "$work/data" --vocab 300 > "$work/prepare.log" 2>&1 ||
-  { cat "$work/prepare.log"; fail "prepare_data failed"; }
+source "$(dirname "$0")/small_corpus.bash"
+small_corpus "$bin" "$work" 2000 || exit 1
 
 run() {  # run ATTENTION → the run's log in $work/ATTENTION.log
   "$bin/train_llama" --device cpu --attention "$1" --data "$work/data" --out "$work/$1" \

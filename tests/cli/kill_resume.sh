@@ -15,11 +15,8 @@ trap cleanup EXIT
 failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
-for i in $(seq 1 2000); do
-  echo "the $((i % 17)) quick brown foxes jump over $((i % 13)) lazy dogs while $((i % 7)) cats sleep"
-done > "$work/text.txt"
-"$bin/prepare_data" --text "$work/text.txt" --out "$work/data" --vocab 300 > "$work/prepare.log" 2>&1 ||
-  { cat "$work/prepare.log"; echo "FAIL: prepare_data"; exit 1; }
+source "$(dirname "$0")/small_corpus.bash"
+small_corpus "$bin" "$work" 2000 || exit 1
 
 steps=10
 args=(--device cpu --data "$work/data" --batch 2 --seq 32 --eval-batches 1 --eval-interval 0

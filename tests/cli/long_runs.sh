@@ -19,11 +19,8 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 ok() { echo "ok: $*"; }
 
-for i in $(seq 1 2000); do
-  echo "the $((i % 17)) quick brown foxes jump over $((i % 13)) lazy dogs while $((i % 7)) cats sleep"
-done > "$work/text.txt"
-"$bin/prepare_data" --text "$work/text.txt" --out "$work/data" --vocab 300 > "$work/prepare.log" 2>&1 ||
-  { cat "$work/prepare.log"; echo "FAIL: prepare_data"; exit 1; }
+source "$(dirname "$0")/small_corpus.bash"
+small_corpus "$bin" "$work" 2000 || exit 1
 
 train() {  # train OUT [flags...]: the log in $work/last.log, the exit status in $rc
   local out="$1"

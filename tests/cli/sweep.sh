@@ -12,12 +12,8 @@ failures=0
 fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 count() { grep -c "\"kind\":\"$1\"" "$2"; }
 
-# A small corpus: prepare_data trains a 300-piece tokenizer on generated sentences.
-for i in $(seq 1 3000); do
-  echo "the $((i % 17)) quick brown foxes jump over $((i % 13)) lazy dogs while $((i % 7)) cats sleep"
-done > "$work/text.txt"
-"$bin/prepare_data" --text "$work/text.txt" --out "$work/data" --vocab 300 > "$work/prepare.log" 2>&1 ||
-  { fail "prepare_data failed"; cat "$work/prepare.log"; exit 1; }
+source "$(dirname "$0")/small_corpus.bash"
+small_corpus "$bin" "$work" 3000 || exit 1
 
 grid=(--device cpu --presets tiny --micro-batches 1,2 --attention flash --seq 32 --steps 1 --warmup 0)
 out="$work/sweep.jsonl"

@@ -64,14 +64,16 @@ public:
 
     // Whether `out` has a checkpoint to resume (without creating or locking anything).
     static bool has_checkpoint(const std::filesystem::path& out) {
-        namespace fs = std::filesystem;
         std::error_code ec;
-        if (!fs::is_directory(out, ec)) return false;
-        if (fs::exists(out / "checkpoint.bin", ec)) return true;
-        for (const auto& e : fs::directory_iterator(out, ec))
-            if (e.path().filename().string().starts_with("checkpoint-") && e.path().extension() == ".bin")
-                return true;
-        return false;
+        return std::filesystem::exists(std::filesystem::symlink_status(out / "checkpoint.bin", ec)) ||
+               !numbered_files(out).empty();
+    }
+
+    // Why a fresh run may not start in `out`, which holds a run, and what to do instead.
+    static std::string holds_run_refusal(const std::filesystem::path& out) {
+        return "run directory '" + out.string() + "' holds a run (checkpoints or metrics.jsonl): " +
+               "continue it with --resume, start over with --overwrite (which removes them), or " +
+               "pick another --out";
     }
 
     // Whether the directory holds a run that a fresh start would clobber.
@@ -79,14 +81,14 @@ public:
         namespace fs = std::filesystem;
         std::error_code ec;
         const bool metrics = fs::exists(out_ / "metrics.jsonl", ec) && fs::file_size(out_ / "metrics.jsonl", ec) > 0;
-        return metrics || fs::exists(fs::symlink_status(pointer(), ec)) || !numbered_files().empty();
+        return metrics || has_checkpoint(out_);
     }
 
     // --overwrite: the run's checkpoints, pointer and metrics go.
     void clear_run() {
         namespace fs = std::filesystem;
         std::error_code ec;
-        for (const auto& f : numbered_files()) fs::remove(f.second, ec);
+        for (const auto& f : numbered_files(out_)) fs::remove(f.second, ec);
         fs::remove(pointer(), ec);
         fs::remove(out_ / "metrics.jsonl", ec);
     }
@@ -102,7 +104,7 @@ public:
         require(!ec, "cannot make the link to the newest checkpoint in '" + out_.string() + "': " + ec.message());
         fs::rename(temp, pointer(), ec);  // atomic: the old pointer or the new, never none
         require(!ec, "cannot update '" + pointer().string() + "': " + ec.message());
-        auto files = numbered_files();
+        auto files = numbered_files(out_);
         const int64_t excess = static_cast<int64_t>(files.size()) - std::max(keep, 1);
         for (int64_t i = 0; i < excess; ++i)
             if (files[static_cast<size_t>(i)].second.filename() != file.filename())
@@ -117,7 +119,7 @@ public:
         std::vector<fs::path> out;
         std::error_code ec;
         if (fs::exists(pointer(), ec)) out.push_back(fs::canonical(pointer(), ec));
-        auto files = numbered_files();
+        auto files = numbered_files(out_);
         for (auto it = files.rbegin(); it != files.rend(); ++it)
             if (std::find(out.begin(), out.end(), fs::canonical(it->second, ec)) == out.end())
                 out.push_back(it->second);
@@ -125,11 +127,11 @@ public:
     }
 
 private:
-    // (step, path) of every checkpoint-<step>.bin, oldest first.
-    std::vector<std::pair<int64_t, std::filesystem::path>> numbered_files() const {
+    // (step, path) of every checkpoint-<step>.bin in `out`, oldest first.
+    static std::vector<std::pair<int64_t, std::filesystem::path>> numbered_files(const std::filesystem::path& out) {
         std::vector<std::pair<int64_t, std::filesystem::path>> files;
         std::error_code ec;
-        for (const auto& e : std::filesystem::directory_iterator(out_, ec)) {
+        for (const auto& e : std::filesystem::directory_iterator(out, ec)) {
             const std::string name = e.path().filename().string();
             // "checkpoint-" 8 digits ".bin", as numbered() writes them
             if (name.size() != 23 || !name.starts_with("checkpoint-") || !name.ends_with(".bin"))

@@ -310,10 +310,7 @@ private:
         if (dir_.path() == run_.out_dir) return;
         dir_ = RunDirectory(run_.out_dir);
         if (step_ == 0 && !resumed_ && dir_.holds_run()) {
-            require(run_.overwrite, "run directory '" + run_.out_dir.string() +
-                                        "' holds a run (checkpoints or metrics.jsonl): continue it "
-                                        "with --resume, start over with --overwrite (which removes "
-                                        "them), or pick another --out");
+            require(run_.overwrite, RunDirectory::holds_run_refusal(run_.out_dir));
             dir_.clear_run();
         }
     }
