@@ -74,6 +74,9 @@ slm::cli::Flags make_flags() {
                                         "save (0: off)"},
          {"--keep-checkpoints", "2", "numbered checkpoints kept in --out, the newest; "
                                      "<out>/checkpoint.bin links to the newest"},
+         {"--checkpoint-when-busy", "defer", "defer|wait: a save due while the previous one is still "
+                                             "being written is taken after that write ends (defer: "
+                                             "training never waits for the disk) or waits for it"},
          {"--profile", "0", "time this many steps op by op after the first, and print where the time goes"},
          {"--seed", "1234", "seed for initialisation and data order"},
          {"--gemm-candidates", "1", "GPU: cuBLASLt algorithms timed per GEMM shape, the fastest kept "
@@ -281,6 +284,7 @@ int main(int argc, char** argv) {
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
         run.checkpoint_minutes = flags.real("--checkpoint-minutes", 0);
         run.keep_checkpoints = flags.integer("--keep-checkpoints", 1);
+        run.when_busy = slm::when_busy_from_name(flags.choice("--checkpoint-when-busy", {"defer", "wait"}));
         run.overwrite = flags.on("--overwrite");
         if (run.overwrite && flags.on("--resume"))
             throw slm::cli::UsageError("--resume continues the run in --out and --overwrite removes "

@@ -20,7 +20,8 @@ small_corpus "$bin" "$work" 2000 || exit 1
 
 steps=10
 args=(--device cpu --data "$work/data" --batch 2 --seq 32 --eval-batches 1 --eval-interval 0
-      --log-interval 1 --warmup 2 --steps "$steps" --checkpoint-interval 1 --keep-checkpoints 2)
+      --log-interval 1 --warmup 2 --steps "$steps" --checkpoint-interval 1 --keep-checkpoints 2
+      --checkpoint-when-busy wait)
 sum_of() { tail -c 8 "$1" | od -An -tx8 | tr -d ' '; }
 
 start=$(date +%s%N)

@@ -35,7 +35,7 @@ expect() {  # expect CODE PATTERN WHAT: the last train's status and log
 }
 
 run="$work/run"
-train "$run" --steps 6 --checkpoint-interval 2 --keep-checkpoints 2
+train "$run" --steps 6 --checkpoint-interval 2 --keep-checkpoints 2 --checkpoint-when-busy wait
 expect 0 "checkpoint .*checkpoint-00000006.bin" "a 6-step run saving every 2 steps"
 [ "$(readlink "$run/checkpoint.bin")" = "checkpoint-00000006.bin" ] || fail "checkpoint.bin does not link the newest"
 [ ! -e "$run/checkpoint-00000002.bin" ] && [ -e "$run/checkpoint-00000004.bin" ] ||
@@ -70,7 +70,7 @@ for n, line in enumerate(open(sys.argv[1]), 1):
 grep -q '"val_loss":null' "$run/metrics.jsonl" || fail "the NaN validation loss is not null in metrics.jsonl"
 
 # --steps extends a run; the newest damaged checkpoint is skipped with a message.
-train "$run" --steps 8 --resume --checkpoint-interval 1 --eval-interval 0
+train "$run" --steps 8 --resume --checkpoint-interval 1 --eval-interval 0 --checkpoint-when-busy wait
 expect 0 "checkpoint .*checkpoint-00000008.bin" "--steps 8 extends a 6-step run"
 printf 'xx' | dd of="$run/checkpoint-00000008.bin" bs=1 seek=4000 conv=notrunc 2>/dev/null
 touch "$run/checkpoint-00000009.bin.tmp.99999"
@@ -95,9 +95,27 @@ for program in "sample --checkpoint $work/flipped.bin --tokenizer $work/data/tok
 done
 
 # Saves by time as well as by steps: --checkpoint-minutes 0.0001 (6 ms) saves after every step.
-train "$work/timed" --steps 3 --checkpoint-interval 0 --checkpoint-minutes 0.0001 --keep-checkpoints 5
+train "$work/timed" --steps 3 --checkpoint-interval 0 --checkpoint-minutes 0.0001 --keep-checkpoints 5 \
+  --checkpoint-when-busy wait
 expect 0 "checkpoint .*checkpoint-00000001.bin" "a save by time"
 [ -e "$work/timed/checkpoint-00000002.bin" ] || fail "no save by time at step 2: $(ls "$work/timed")"
+
+# The default, --checkpoint-when-busy defer: a save due while the previous write is in flight
+# is taken after it, never lost; the last step always saves. Which steps defer depends on the
+# disk, so this checks what must hold either way.
+train "$work/defer" --steps 12 --checkpoint-interval 1 --keep-checkpoints 20 --eval-interval 0
+expect 0 "checkpoint .*checkpoint-00000012.bin" "saves every step, deferring past writes in flight"
+[ "$(readlink "$work/defer/checkpoint.bin")" = "checkpoint-00000012.bin" ] || fail "defer: checkpoint.bin does not link step 12"
+# Each deferral at step s ends in one later save that names s as its due step.
+python3 - "$work/defer/metrics.jsonl" <<'PY' || fail "defer: a deferred save was lost"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+saves = [l for l in lines if "checkpoint" in l]
+deferred = [l["step"] for l in lines if l.get("checkpoint_deferred")]
+late = [l["due_step"] for l in saves if "due_step" in l]
+print(f"ok: defer: {len(saves)} saves, {len(deferred)} deferred, late saves due at {late}")
+sys.exit(0 if sorted(late) == sorted(deferred) and saves[-1]["step"] == 12 else 1)
+PY
 
 # The lock: a second run into a busy --out exits 1 at once, naming the first's pid.
 train "$work/busy" --steps 2 --overwrite

@@ -69,6 +69,7 @@ public:
     // pointer names it and all but the newest `keep` numbered files go.
     void start(RunDirectory& dir, const std::filesystem::path& file, int keep) {
         wait();
+        done_ = false;  // before the thread starts: it may end before this thread goes on
         thread_ = std::thread([this, &dir, file, keep] {
             try {
                 const auto begin = std::chrono::steady_clock::now();
@@ -85,7 +86,6 @@ public:
             }
             done_ = true;
         });
-        done_ = false;
     }
 
     // Throws a failed background write's error (once), without waiting for one in flight.
@@ -109,6 +109,8 @@ public:
         return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
     }
     bool busy() const { return thread_.joinable() && !done_; }
+    // The step of the snapshot being (or last) written.
+    int64_t writing_step() const { return snap_.state.step; }
 
 private:
     static void rethrow(std::exception_ptr e) {

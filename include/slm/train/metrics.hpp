@@ -73,11 +73,30 @@ public:
         line(j);
     }
 
-    // blocked_s: how long training waited for the save; write_s: how long the file took.
-    void checkpoint(int64_t step, const std::filesystem::path& file, double blocked_s) {
-        std::fprintf(stderr, "step %6lld | checkpoint %s (training blocked %.1f s)\n",
-                     (long long)step, file.c_str(), blocked_s);
-        line({{"step", step}, {"checkpoint", file.string()}, {"blocked_s", blocked_s}});
+    // blocked_s: how long training waited for the save; due_step: the step it fell due at,
+    // when it was deferred (train/save_schedule.hpp) past a write in flight.
+    void checkpoint(int64_t step, const std::filesystem::path& file, double blocked_s,
+                    int64_t due_step = -1) {
+        Json j = {{"step", step}, {"checkpoint", file.string()}, {"blocked_s", blocked_s}};
+        if (due_step >= 0 && due_step != step) {
+            std::fprintf(stderr, "step %6lld | checkpoint %s, due at step %lld (training blocked %.1f s)\n",
+                         (long long)step, file.c_str(), (long long)due_step, blocked_s);
+            j["due_step"] = due_step;
+        } else {
+            std::fprintf(stderr, "step %6lld | checkpoint %s (training blocked %.1f s)\n",
+                         (long long)step, file.c_str(), blocked_s);
+        }
+        line(j);
+    }
+
+    // A save fell due while the one of `writing_step` was still being written, and is deferred.
+    void checkpoint_deferred(int64_t step, int64_t writing_step, bool first) {
+        std::fprintf(stderr, "step %6lld | checkpoint deferred: the write of step %lld is still in flight%s\n",
+                     (long long)step, (long long)writing_step,
+                     first ? "; the save is taken at the first step after it ends, so saves come as "
+                             "often as the disk allows (--checkpoint-when-busy wait waits instead)"
+                           : "");
+        line({{"step", step}, {"checkpoint_deferred", true}, {"writing_step", writing_step}});
     }
 
     void profile(int64_t step, const OpBreakdown& b) {

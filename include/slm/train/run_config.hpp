@@ -11,6 +11,7 @@
 #include "slm/core/backend_options.hpp"
 #include "slm/core/error.hpp"
 #include "slm/optim/adamw.hpp"
+#include "slm/train/save_schedule.hpp"
 
 namespace slm {
 
@@ -29,6 +30,9 @@ struct RunConfig {
     int64_t checkpoint_interval = 0;   // steps between checkpoints (0: only at the end)
     double checkpoint_minutes = 30;    // also save when this much time passed since the last (0: off)
     int64_t keep_checkpoints = 2;      // numbered checkpoints kept in out_dir (the newest)
+    // A save due while the previous one is still being written: deferred past it, or waited
+    // for (train/save_schedule.hpp).
+    WhenBusy when_busy = WhenBusy::defer;
     // A fresh run (nothing resumed) into an out_dir that holds a run (checkpoints or metrics):
     // refused, unless overwrite, which removes them first.
     bool overwrite = false;

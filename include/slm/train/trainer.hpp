@@ -163,8 +163,9 @@ public:
     // Trains until run().steps, logging, evaluating and checkpointing on the way. Returns the
     // last validation loss (NaN when there was nothing left to train). Checkpoints go to
     // run().out_dir as numbered files written in the background (train/checkpoint_writer.hpp),
-    // every checkpoint_interval steps, every checkpoint_minutes, and at the end; the run's end
-    // waits for the last write. Before each save the weights and the validation loss must be
+    // every checkpoint_interval steps, every checkpoint_minutes, and at the end (a save due
+    // while the previous one is being written is deferred past it: train/save_schedule.hpp);
+    // the run's end waits for the last write. Before each save the weights and the validation loss must be
     // finite: a run that diverged stops with an error and the last good checkpoint stays.
     template <BatchSource D>
     double fit(D& data) {
@@ -185,6 +186,8 @@ public:
         };
         const auto start = clock::now();
         auto last_save = start;
+        SaveSchedule saves(run_.checkpoint_interval, run_.when_busy);
+        bool deferred_once = false;
         const int64_t first_step = step_;
         int64_t tokens_since_log = 0;
         double train_seconds_since_log = 0;  // tokens/s counts these only
@@ -226,13 +229,22 @@ public:
             const bool on_time =
                 run_.checkpoint_minutes > 0 && step_ % run_.log_interval == 0 &&
                 parallel_.sum_across_ranks(seconds_since(last_save) >= 60 * run_.checkpoint_minutes ? 1.0 : 0.0) > 0;
-            if ((run_.checkpoint_interval > 0 && step_ % run_.checkpoint_interval == 0) || last || on_time) {
+            const auto save = saves.at(step_, last, on_time, [&] {
+                return parallel_.sum_across_ranks(lead && writer_.busy() ? 1.0 : 0.0) > 0;
+            });
+            if (save.deferred_now && lead) log.checkpoint_deferred(step_, writer_.writing_step(), !deferred_once);
+            deferred_once = deferred_once || save.deferred_now;
+            if (save.save) {
                 backend_.synchronize();
                 train_seconds_since_log += seconds_since(step_start);
+                // The last save waits for the write in flight: said apart from its own stall.
+                if (last && lead && writer_.busy())
+                    std::fprintf(stderr, "step %6lld | waited %.1f s for the write of step %lld before the last save\n",
+                                 (long long)step_, writer_.wait(), (long long)writer_.writing_step());
                 const auto save_start = clock::now();
                 check_saveable(evaluated ? val : probe_loss(data));
                 const auto file = save_checkpoint_async(data.position());
-                if (lead) log.checkpoint(step_, file, seconds_since(save_start));
+                if (lead) log.checkpoint(step_, file, seconds_since(save_start), save.due_step);
                 if constexpr (requires { backend_.on_checkpoint(); })
                     if (lead) backend_.on_checkpoint();
                 last_save = clock::now();
