@@ -16,6 +16,8 @@
 // Exit status: 0 complete; 3 stopped at --time-limit with points left (run again to resume);
 // 2 usage error; 1 any other error.
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -34,6 +36,7 @@
 #include "slm/study/ranked_sweep.hpp"
 #include "sweep/start_ranks.hpp"
 #include "slm/study/summary.hpp"
+#include "slm/study/law_cost.hpp"
 
 namespace {
 
@@ -51,7 +54,8 @@ slm::cli::Flags make_flags() {
          {"--micro-batches", "", "comma list (default 4,8,16,32,64 on a GPU, 1,2 on a CPU)"},
          {"--attention", "naive,flash", "comma list of attention policies: " +
                                              slm::names::joined(sweep::Attention::names(), ", ")},
-         {"--seq", "", "tokens per sequence (default 2048 on a GPU, 128 on a CPU)"},
+         {"--seq", "", "tokens per sequence (default on a GPU: the preset's, 2048 for llama_*, 1024 for "
+                         "paper_*; on a CPU 128)"},
          {"--steps", "5", "timed optimizer steps per point (the median is kept)"},
          {"--warmup", "2", "untimed steps before them"},
          {"--calibrate-on", "", "presets the throughput model is fitted on before the others run "
@@ -67,6 +71,12 @@ slm::cli::Flags make_flags() {
          {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
          {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
          {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
+         {"--scaling-law", "besiroglu2024", "the loss a configuration's tokens buy: " +
+                                                slm::cost::known_scaling_laws() +
+                                                ", or a JSON file naming one with overrides "
+                                                "({\"law\": \"hoffmann2022\", \"E\": 1.7})"},
+         {"--tokens-per-parameter", "20", "the training target: this many tokens per parameter"},
+         {"--budgets", "10,100,1000", "comma list of dollars: the law's loss at each"},
          {"--seed", "1234", "seed of the loss-curve runs"},
          {"--parallel", "single", "comma list of " + slm::names::joined(slm::names::parallel_names()) +
                                   ": single measures one process alone "
@@ -152,13 +162,36 @@ int main(int argc, char** argv) {
             if (!contains(sweep::Attention::names(), a))
                 throw slm::cli::UsageError("--attention: '" + a + "' is not one of " +
                                            slm::names::joined(sweep::Attention::names(), ", "));
-        const int64_t seq = flags.given("--seq") ? flags.integer("--seq", 1) : gpu ? 2048 : 128;
+        const int64_t given_seq = flags.given("--seq") ? flags.integer("--seq", 1) : 0;
+        const auto seq_of = [&](const std::string& preset) -> int64_t {
+            return given_seq > 0 ? given_seq : gpu ? slm::presets::by_name(preset).max_seq : 128;
+        };
         const int steps = static_cast<int>(flags.integer("--steps", 1));
         const int warmup = static_cast<int>(flags.integer("--warmup", 0));
         const double time_limit = flags.real("--time-limit", 0);
         const auto counts = integers("--predict-counts", flags.text("--predict-counts"));
 
-        const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq);
+        sweep::LawCostOptions law;
+        const std::string law_name = flags.text("--scaling-law");
+        if (law_name.ends_with(".json")) {
+            law.law = slm::cost::read_scaling_law(law_name);  // a bad file: exit 1, naming it
+        } else {
+            try {
+                law.law = slm::cost::scaling_law_by_name(law_name);
+            } catch (const slm::Error& e) {
+                throw slm::cli::UsageError(std::string("--scaling-law: ") + e.what());
+            }
+        }
+        law.tokens_per_parameter = flags.real("--tokens-per-parameter", 0, true);
+        law.budgets.clear();
+        for (const auto& b : sweep::split_list(flags.text("--budgets"))) {
+            char* end = nullptr;
+            const double dollars = std::strtod(b.c_str(), &end);
+            if (end == b.c_str() || *end != '\0' || !(dollars > 0) || !std::isfinite(dollars))
+                throw slm::cli::UsageError("--budgets: '" + b + "' is not a positive number of dollars");
+            law.budgets.push_back(dollars);
+        }
+        const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq_of);
         const auto ranked = sweep::ranked_points(grid, policies);
         const auto& device = target.device;
         using clock = std::chrono::steady_clock;
@@ -268,6 +301,7 @@ int main(int argc, char** argv) {
             for (const int64_t global : integers("--loss-global-batch", batches))
                 for (const auto& preset : presets) curves.emplace_back(global, preset);
             for (const auto& [global, preset] : curves) {
+                const int64_t seq = seq_of(preset);
                 const std::string k = preset + "/" + std::to_string(global) + "/" + std::to_string(seq);
                 if (records.has("loss_curve", k)) continue;
                 if (over_limit(seconds * 1.5 + 15)) {
@@ -314,7 +348,13 @@ int main(int argc, char** argv) {
                 losses.push_back(sweep::loss_per_dollar(r, *c, budget));
         }
         auto best = sweep::best_lines(rated, losses);
+        std::vector<sweep::Json> law_lines;
+        for (const auto& r : rated)
+            if (r.contains("tokens_per_dollar") && r.value("fits", true) && !r.value("before_measurement", false))
+                law_lines.push_back(sweep::law_cost(r, slm::presets::by_name(r.at("preset").get<std::string>()), law));
+        for (auto& l : sweep::best_by_law(law_lines)) best.push_back(std::move(l));
         for (auto& l : losses) derived.push_back(std::move(l));
+        for (auto& l : law_lines) derived.push_back(std::move(l));
         for (const auto& l : best) derived.push_back(l);
         records.rewrite(std::move(derived));
         sweep::print_best(best);

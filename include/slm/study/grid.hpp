@@ -2,6 +2,7 @@
 // The study's grid as the sweep walks it: which points, in which order, under which names.
 #include <cstdint>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "slm/attention/flash.hpp"
@@ -59,10 +60,13 @@ inline std::vector<int64_t> integer_list(const std::string& flag, const std::str
 
 // Calibration presets first (the model must predict the others before they are measured), then
 // presets in the order given; within a preset, attention kinds, then micro-batches upward.
-inline std::vector<Point> grid_points(const std::vector<std::string>& presets,
-                                      const std::vector<std::string>& calibrate_on,
-                                      const std::vector<std::string>& attentions,
-                                      const std::vector<int64_t>& micro_batches, int64_t seq) {
+// seq_of(preset): its sequence length (the sweep's --seq, or the preset's own).
+template <class SeqOf>
+    requires std::is_invocable_r_v<int64_t, SeqOf, const std::string&>
+std::vector<Point> grid_points(const std::vector<std::string>& presets,
+                               const std::vector<std::string>& calibrate_on,
+                               const std::vector<std::string>& attentions,
+                               const std::vector<int64_t>& micro_batches, SeqOf&& seq_of) {
     std::vector<std::string> order;
     for (const auto& p : presets)
         for (const auto& c : calibrate_on)
@@ -75,8 +79,17 @@ inline std::vector<Point> grid_points(const std::vector<std::string>& presets,
     std::vector<Point> points;
     for (const auto& preset : order)
         for (const auto& attention : attentions)
-            for (int64_t mb : micro_batches) points.push_back({preset, attention, std::string(parallel::Single::name), mb, seq});
+            for (int64_t mb : micro_batches)
+                points.push_back({preset, attention, std::string(parallel::Single::name), mb, seq_of(preset)});
     return points;
+}
+
+// Every preset at one sequence length.
+inline std::vector<Point> grid_points(const std::vector<std::string>& presets,
+                                      const std::vector<std::string>& calibrate_on,
+                                      const std::vector<std::string>& attentions,
+                                      const std::vector<int64_t>& micro_batches, int64_t seq) {
+    return grid_points(presets, calibrate_on, attentions, micro_batches, [seq](const std::string&) { return seq; });
 }
 
 }  // namespace slm::study

@@ -88,6 +88,35 @@ TEST_CASE("preset parameter counts equal the hand count and the published table"
               c.hidden);
 }
 
+TEST_CASE("paper presets: the paper's Table 2 counts at 500M, 1B and 2B exactly; 100M differs as documented") {
+    // arXiv 2410.19456, Table 2: parameters of the models it trained. FFN = floor(2.7 x hidden),
+    // vocab 32000 untied (core/presets.hpp says why).
+    struct Row {
+        const char* name;
+        int64_t layers, hidden, ffn, heads, count;
+    };
+    for (const Row& r : {Row{"paper_500m", 15, 1536, 4147, 24, 526'550'016},
+                         Row{"paper_1b", 19, 1920, 5184, 30, 970'458'240},
+                         Row{"paper_2b", 24, 2496, 6739, 39, 1'969'027'008}}) {
+        const auto c = slm::presets::by_name(r.name);
+        CAPTURE(r.name);
+        CHECK(c.layers == r.layers);
+        CHECK(c.hidden == r.hidden);
+        CHECK(c.ffn == static_cast<int64_t>(2.7 * static_cast<double>(r.hidden)));
+        CHECK(c.ffn == r.ffn);
+        CHECK(c.heads == r.heads);
+        CHECK(c.head_dim() == 64);
+        CHECK(c.max_seq == 1024);
+        CHECK(slm::parameter_count(c) == r.count);
+        CHECK(slm::ParameterLayout(c).parameter_count() == r.count);
+    }
+    const auto small = slm::presets::by_name("paper_100m");
+    CHECK(small.head_dim() == 96);
+    CHECK(small.ffn == 2332);
+    CHECK(slm::parameter_count(small) == 136'587'168);  // the paper says 130,569,920
+    CHECK(slm::parameter_count(small) != 130'569'920);
+}
+
 TEST_CASE("FLOPs per token follow 6·(L·(4d²+3·d·ffn)+d·V) + 6·L·T·d") {
     struct Row {
         slm::ModelConfig c;
