@@ -56,7 +56,9 @@ slm::cli::Flags make_flags() {
                                              slm::names::joined(sweep::Attention::names(), ", ")},
          {"--seq", "", "tokens per sequence (default on a GPU: the preset's, 2048 for llama_*, 1024 for "
                          "paper_*; on a CPU 128)"},
-         {"--steps", "5", "timed optimizer steps per point (the median is kept)"},
+         {"--steps", "10", "timed optimizer steps per repeat (each repeat's median step gives its tokens/s)"},
+         {"--repeats", "3", "timed repeats per point, one after another: tokens/s is their mean, "
+                            "their spread is kept"},
          {"--warmup", "2", "untimed steps before them"},
          {"--calibrate-on", "", "presets the throughput model is fitted on before the others run "
                                 "(default llama_100m,llama_1b; on a CPU every preset)"},
@@ -166,8 +168,10 @@ int main(int argc, char** argv) {
         const auto seq_of = [&](const std::string& preset) -> int64_t {
             return given_seq > 0 ? given_seq : gpu ? slm::presets::by_name(preset).max_seq : 128;
         };
-        const int steps = static_cast<int>(flags.integer("--steps", 1));
-        const int warmup = static_cast<int>(flags.integer("--warmup", 0));
+        sweep::Timing timing;
+        timing.steps = static_cast<int>(flags.integer("--steps", 1));
+        timing.repeats = static_cast<int>(flags.integer("--repeats", 1));
+        timing.warmup = static_cast<int>(flags.integer("--warmup", 0));
         const double time_limit = flags.real("--time-limit", 0);
         const auto counts = integers("--predict-counts", flags.text("--predict-counts"));
 
@@ -211,7 +215,7 @@ int main(int argc, char** argv) {
             ranks = sweep::start_ranks(launch, target.on_gpu, config);
         }
         if (!ranks.lead()) {  // rank 0 alone reads and writes the file and reports
-            sweep::RankedSweep s{target, ranks, nullptr, catalog, predictor_base, calibrate_on, grid, warmup, steps, over_limit};
+            sweep::RankedSweep s{target, ranks, nullptr, catalog, predictor_base, calibrate_on, grid, timing, over_limit};
             sweep::run_ranked_points(s, ranked);
             return 0;
         }
@@ -263,7 +267,7 @@ int main(int argc, char** argv) {
                 break;
             }
             const auto t0 = clock::now();
-            sweep::Json line = target.measure(p, warmup, steps);
+            sweep::Json line = target.measure(p, timing);
             point_seconds = std::max(point_seconds * 0.5, std::chrono::duration<double>(clock::now() - t0).count() * 1.5);
             ++done;
             const double eta = (todo - done) * (elapsed() / done);
@@ -285,7 +289,7 @@ int main(int argc, char** argv) {
         }
 
         if (!stopped && !derive_only && !ranked.empty()) {  // every rank is here (sweep/ranked_sweep.hpp)
-            sweep::RankedSweep s{target, ranks, &records, catalog, predictor_base, calibrate_on, grid, warmup, steps, over_limit};
+            sweep::RankedSweep s{target, ranks, &records, catalog, predictor_base, calibrate_on, grid, timing, over_limit};
             stopped = sweep::run_ranked_points(s, ranked);
         }
 

@@ -52,9 +52,9 @@ void bind_backend(Target& t, Timer timer) {
         });
     };
     // A copy of the device: the Target (and its functions) is returned by value.
-    t.measure = [device = t.device, timer](const Point& p, int warmup, int steps) {
+    t.measure = [device = t.device, timer](const Point& p, const Timing& timing) {
         return with_model<Backend>(p.attention, [&](auto model) {
-            return measure_point<typename decltype(model)::type>(p, device, timer, warmup, steps);
+            return measure_point<typename decltype(model)::type>(p, device, timer, timing);
         });
     };
     t.loss_curve = [](const LossRun& r, const std::vector<std::filesystem::path>& shards,
@@ -68,13 +68,13 @@ void bind_backend(Target& t, Timer timer) {
 // Binds measure_ranked; `make_comm(ranks)` makes the communicator for one point.
 template <class Backend, class Timer, class MakeComm>
 void bind_ranked(Target& t, Timer timer, MakeComm make_comm) {
-    t.measure_ranked = [device = t.device, timer, make_comm](const Point& p, int warmup, int steps, Ranks& ranks) {
+    t.measure_ranked = [device = t.device, timer, make_comm](const Point& p, const Timing& timing, Ranks& ranks) {
         const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
         Json line;
         slm::names::with_data_parallel(p.parallel, make_comm(ranks), [&](auto policy) {
             line = with_model<Backend>(p.attention, [&](auto model) {
                 return measure_on_ranks<typename decltype(model)::type>(
-                    p, device, timer, warmup, steps, std::move(policy), ranks, before);
+                    p, device, timer, timing, std::move(policy), ranks, before);
             });
         });
         return line;

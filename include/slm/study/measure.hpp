@@ -1,6 +1,6 @@
 #pragma once
 // One measured point of the sweep: a Trainer<Model> on random tokens, timed optimizer steps
-// (median), the per-op profile, memory in use, and the cost columns. A configuration whose
+// (windows of them: study/timing.hpp), the per-op profile, memory in use, and the cost columns. A configuration whose
 // memory estimate exceeds what the device has free is recorded as skipped without being tried;
 // one that runs out of memory anyway is recorded the same way, with the allocator's message.
 #include <algorithm>
@@ -15,6 +15,7 @@
 #include "slm/data/random_tokens.hpp"
 #include "slm/study/grid.hpp"
 #include "slm/study/records.hpp"
+#include "slm/study/timing.hpp"
 #include "slm/train/memory_estimate.hpp"
 #include "slm/train/trainer.hpp"
 
@@ -51,6 +52,14 @@ inline void add_cost(Json& line, double tokens_per_s, int gpus, double dollars_p
     line["dollars_per_mtok"] = 1e6 / per_dollar;
 }
 
+// The timing windows behind a measured tokens/s.
+inline void add_windows(Json& line, const Timed& timed, const Timing& timing) {
+    line["repeats"] = timing.repeats;
+    line["steps_per_repeat"] = timing.steps;
+    line["tokens_per_s_repeats"] = timed.tokens_per_s;
+    line["tokens_per_s_spread"] = timed.spread;
+}
+
 // The per-op profile as {op: milliseconds per step} plus "idle".
 template <class Profile>
 Json ops_ms(const Profile& ops) {
@@ -65,8 +74,7 @@ Json ops_ms(const Profile& ops) {
 
 // `step_seconds(backend, fn)` runs fn and returns its duration by the device's clock.
 template <class Model, class StepTimer>
-Json measure_point(const Point& p, const Device& device, StepTimer step_seconds, int warmup,
-                   int steps) {
+Json measure_point(const Point& p, const Device& device, StepTimer step_seconds, const Timing& timing) {
     auto model = slm::presets::by_name(p.preset);
     model.max_seq = std::max(model.max_seq, p.seq);  // RoPE has no length limit
     Json line = identity(device, p, model);
@@ -90,19 +98,19 @@ Json measure_point(const Point& p, const Device& device, StepTimer step_seconds,
         run.warmup = 0;
         slm::Trainer<Model> trainer(model, run);
         slm::data::RandomTokens data(model.vocab, p.micro_batch, p.seq, 1);
-        for (int i = 0; i < warmup; ++i) trainer.train_step(data);
+        for (int i = 0; i < timing.warmup; ++i) trainer.train_step(data);
         if (device.synchronize) device.synchronize();
         std::vector<double> times;
-        for (int i = 0; i < steps; ++i)
+        for (int i = 0; i < timing.timed_steps(); ++i)
             times.push_back(step_seconds(trainer.backend(), [&] { trainer.train_step(data); }));
-        std::sort(times.begin(), times.end());
-        const double seconds = times[times.size() / 2];
-        const double tokens_per_s = static_cast<double>(p.micro_batch * p.seq) / seconds;
+        const Timed timed = time_windows(times, timing, static_cast<double>(p.micro_batch * p.seq));
+        const double tokens_per_s = timed.mean;
         const slm::OpBreakdown ops = trainer.profile(data, 2);
         Json measured = Json{{"kind", "measured"}};
         measured.update(line);
-        measured["step_ms"] = seconds * 1e3;
+        measured["step_ms"] = timed.step_seconds * 1e3;
         measured["tokens_per_s"] = tokens_per_s;
+        add_windows(measured, timed, timing);
         measured["tokens_per_s_per_gpu"] = tokens_per_s;
         if (device.peak_tflops > 0)
             measured["mfu_pct"] = 100.0 * tokens_per_s * slm::flops_per_token(model, p.seq) /

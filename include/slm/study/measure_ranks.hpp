@@ -30,23 +30,23 @@ inline int64_t per_rank_estimate(const slm::MemoryEstimate& one_process, const s
     return slm::cost::memory_per_gpu(one_process, model, precision, slm::cost::scheme_by_name(p.parallel), gpus);
 }
 
-// Per step, the slowest rank; then the median over steps. times[r][i]: rank r's step i.
-inline double slowest_rank_median(const std::vector<std::vector<double>>& times) {
+// Per step, the slowest rank (the step ends for all when it ends for the last). times[r][i]:
+// rank r's step i.
+inline std::vector<double> slowest_rank(const std::vector<std::vector<double>>& times) {
     slm::require(!times.empty() && !times[0].empty(), "sweep: no step times were gathered");
     std::vector<double> slowest(times[0].size(), 0.0);
     for (const auto& rank : times) {
         slm::require(rank.size() == slowest.size(), "sweep: the ranks timed different numbers of steps");
         for (size_t i = 0; i < rank.size(); ++i) slowest[i] = std::max(slowest[i], rank[i]);
     }
-    std::sort(slowest.begin(), slowest.end());
-    return slowest[slowest.size() / 2];
+    return slowest;
 }
 
 // `step_seconds(backend, fn)` times fn by the device's clock; `memory_before` is this rank's
 // device memory in use before the policy's communicator was made (0 without a counter).
 template <class Model, class Policy, class StepTimer>
-Json measure_on_ranks(const Point& p, const Device& device, StepTimer step_seconds, int warmup,
-                      int steps, Policy policy, Ranks& ranks, int64_t memory_before) {
+Json measure_on_ranks(const Point& p, const Device& device, StepTimer step_seconds, const Timing& timing,
+                      Policy policy, Ranks& ranks, int64_t memory_before) {
     auto model = slm::presets::by_name(p.preset);
     model.max_seq = std::max(model.max_seq, p.seq);  // RoPE has no length limit
     const int world = policy.world_size();
@@ -60,10 +60,10 @@ Json measure_on_ranks(const Point& p, const Device& device, StepTimer step_secon
     run.warmup = 0;
     slm::Trainer<Model, Policy> trainer(model, run, std::move(policy));
     slm::data::RandomTokens data(model.vocab, p.micro_batch, p.seq, 1, ranks.rank());
-    for (int i = 0; i < warmup; ++i) trainer.train_step(data);
+    for (int i = 0; i < timing.warmup; ++i) trainer.train_step(data);
     if (device.synchronize) device.synchronize();
     std::vector<double> times;
-    for (int i = 0; i < steps; ++i)
+    for (int i = 0; i < timing.timed_steps(); ++i)
         times.push_back(step_seconds(trainer.backend(), [&] { trainer.train_step(data); }));
     const slm::OpBreakdown ops = trainer.profile(data, 2);
     const Json mine{{"times", times},
@@ -79,14 +79,16 @@ Json measure_on_ranks(const Point& p, const Device& device, StepTimer step_secon
     }
     if (!ranks.lead()) return Json::object();
 
-    const double seconds = slowest_rank_median(all_times);
-    const double tokens_per_s = static_cast<double>(world * p.micro_batch * p.seq) / seconds;
+    const Timed timed = time_windows(slowest_rank(all_times), timing,
+                                     static_cast<double>(world * p.micro_batch * p.seq));
+    const double tokens_per_s = timed.mean;
     const double per_gpu = tokens_per_s / world;
     Json measured = Json{{"kind", "measured"}};
     measured.update(identity(device, p, model, world));
-    measured["step_ms"] = seconds * 1e3;
-    measured["step_time"] = "median over steps of the slowest rank";
+    measured["step_ms"] = timed.step_seconds * 1e3;
+    measured["step_time"] = "per window the median over steps of the slowest rank; the mean over windows";
     measured["tokens_per_s"] = tokens_per_s;
+    add_windows(measured, timed, timing);
     measured["tokens_per_s_per_gpu"] = per_gpu;
     if (device.peak_tflops > 0)
         measured["mfu_pct"] = 100.0 * per_gpu * slm::flops_per_token(model, p.seq) / (device.peak_tflops * 1e12);

@@ -47,7 +47,7 @@ struct RankedSweep {
     Predictor predictor;
     std::vector<std::string> calibrate_on;
     std::vector<Point> grid;  // the single-GPU grid: its calibration points must be measured
-    int warmup = 2, steps = 5;
+    Timing timing;
     std::function<bool(double)> over_limit;  // rank 0's clock: would a point this long pass it?
 };
 
@@ -152,7 +152,7 @@ inline bool run_ranked_points(RankedSweep& s, const std::vector<Point>& points) 
         if (decision == "stop") return true;
         if (decision != "run") continue;
         const auto t0 = std::chrono::steady_clock::now();
-        Json line = s.target.measure_ranked(p, s.warmup, s.steps, s.ranks);
+        Json line = s.target.measure_ranked(p, s.timing, s.ranks);
         if (!lead) continue;
         point_seconds = std::max(point_seconds * 0.5,
                                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() * 1.5);

@@ -19,11 +19,11 @@ struct Target {
     Device device;
     slm::Precision precision;
     MemoryEstimator estimate;
-    std::function<Json(const Point&, int warmup, int steps)> measure;
+    std::function<Json(const Point&, const Timing&)> measure;
     // Every rank calls it: p under p.parallel over a communicator made for this point (Mpi on the
     // CPU, Nccl bootstrapped over `ranks` on GPUs); the line on rank 0. Empty in a CPU build
     // without MPI.
-    std::function<Json(const Point&, int warmup, int steps, Ranks& ranks)> measure_ranked;
+    std::function<Json(const Point&, const Timing&, Ranks& ranks)> measure_ranked;
     std::function<Json(const LossRun&, const std::vector<std::filesystem::path>&,
                        const std::filesystem::path&)>
         loss_curve;

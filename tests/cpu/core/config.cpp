@@ -88,7 +88,7 @@ TEST_CASE("preset parameter counts equal the hand count and the published table"
               c.hidden);
 }
 
-TEST_CASE("paper presets: the paper's Table 2 counts at 500M, 1B and 2B exactly; 100M differs as documented") {
+TEST_CASE("paper presets: the paper's Table 2 counts at 500M, 1B and 2B exactly, and 100M differs as documented") {
     // arXiv 2410.19456, Table 2: parameters of the models it trained. FFN = floor(2.7 x hidden),
     // vocab 32000 untied (core/presets.hpp says why).
     struct Row {

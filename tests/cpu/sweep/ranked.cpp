@@ -42,11 +42,11 @@ TEST_CASE("sweep: data-parallel points follow the grid, each policy but single w
     CHECK(sweep::ranked_points(grid, {"single"}).empty());
 }
 
-TEST_CASE("sweep: the step time of several ranks is the median over steps of the slowest rank") {
-    // Rank 1 is slow at step 0, rank 0 at step 2: per step 5, 2, 9 → median 5.
-    CHECK(sweep::slowest_rank_median({{1, 2, 9}, {5, 1, 3}}) == 5.0);
-    CHECK(sweep::slowest_rank_median({{4}}) == 4.0);
-    CHECK_THROWS_AS(sweep::slowest_rank_median({{1, 2}, {1}}), slm::Error);
+TEST_CASE("sweep: the step time of several ranks is the slowest rank's, step by step") {
+    // Rank 1 is slow at step 0, rank 0 at step 2: per step 5, 2, 9.
+    CHECK(sweep::slowest_rank({{1, 2, 9}, {5, 1, 3}}) == std::vector<double>{5, 2, 9});
+    CHECK(sweep::slowest_rank({{4}}) == std::vector<double>{4});
+    CHECK_THROWS_AS(sweep::slowest_rank({{1, 2}, {1}}), slm::Error);
 }
 
 TEST_CASE("sweep: a W-GPU point's frozen prediction carries its measured key, and W-GPU lines calibrate nothing") {
@@ -93,4 +93,20 @@ TEST_CASE("sweep: one process decides alone") {
     CHECK(alone.decided_by_rank0([] { return std::string("run"); }) == "run");
     CHECK_THROWS_AS(alone.decided_by_rank0([]() -> std::string { slm::fail("no"); }), slm::Error);
     CHECK(alone.all_gather_blobs("x") == std::vector<std::string>{"x"});
+}
+
+TEST_CASE("sweep timing: repeats are windows of steps, each timed by its median step, then their mean and spread") {
+    sweep::Timing t;
+    t.steps = 3;
+    t.repeats = 2;
+    // Window 1: 1, 9, 2 s -> median 2 s -> 500 tokens/s at 1000 tokens a step; window 2: 4, 4, 5
+    // -> 4 s -> 250 tokens/s. Mean 375, spread 250, the step of the mean 1000 / 375 s.
+    const auto timed = sweep::time_windows({1, 9, 2, 4, 4, 5}, t, 1000);
+    CHECK(timed.tokens_per_s == std::vector<double>{500, 250});
+    CHECK(timed.mean == doctest::Approx(375));
+    CHECK(timed.spread == doctest::Approx(250));
+    CHECK(timed.step_seconds == doctest::Approx(1000.0 / 375));
+    CHECK_THROWS_AS(sweep::time_windows({1, 2, 3}, t, 1000), slm::Error);
+    t.repeats = 0;
+    CHECK_THROWS_AS(t.validate(), slm::Error);
 }
