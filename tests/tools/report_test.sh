@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # tools/report on a synthetic sweep (make_sweep_fixture.py): it writes report.md and the six
-# plots, the tables hold the best configurations the fixture was built to have, the findings
-# section reads the fixture's built-in answers, every measured point is in a plot, a sweep with
-# only measured lines gives notes instead of a crash, and a malformed line stops it with the
-# line's number. Exit 77 (ctest: skipped) without a python3 that has matplotlib.
+# plots, opens with the answer the fixture was built to have (from its law_cost lines, never from
+# the curve-based loss_per_dollar lines), the tables hold the best configurations the fixture
+# was built to have, the findings read its built-in cases (Flash/Naive at equal global batch with
+# an OOM, a 1.25× break-even price ratio, multi-GPU verdicts marked predicted when nothing
+# multi-GPU was measured), a degenerate loss-curve fit is unusable, every measured point is in a
+# plot, a sweep with only measured lines gives notes instead of a crash, and a malformed line
+# stops it with the line's number. Exit 77 (ctest: skipped) without a python3 that has matplotlib.
 # Usage: report_test.sh SOURCE_DIR TRAIN_LLAMA (the fixture reads the presets from its --list-names)
 set -u
 src=${1:?usage: report_test.sh SOURCE_DIR TRAIN_LLAMA}
@@ -35,12 +38,17 @@ section() {
     inside' "$1"
 }
 
+# Whether a line of file $1 starts with the text $2 (literally: table rows are full of | and $).
+starts_with() {
+  awk -v want="$2" 'index($0, want) == 1 { found = 1 } END { exit !found }' "$1"
+}
+
 "$python" "$src/tests/tools/make_sweep_fixture.py" "$train_llama" "$work/sweep.jsonl" || fail "fixture"
 if "$report" "$work/sweep.jsonl" "$work/out" >"$work/log" 2>&1; then ok "report ran"; else
   fail "report exited $?: $(cat "$work/log")"; fi
 md=$work/out/report.md
 [ -s "$md" ] && ok "report.md written" || fail "no report.md"
-for png in throughput_vs_gpus loss_at_budget_vs_gpus flash_vs_naive ddp_vs_zero \
+for png in throughput_vs_gpus dollars_to_target_vs_gpus flash_vs_naive ddp_vs_zero \
            memory_vs_microbatch loss_curves; do
   if [ "$(head -c 4 "$work/out/$png.png" 2>/dev/null | od -An -c | tr -d ' ')" = "211PNG" ]; then
     ok "$png.png"
@@ -50,28 +58,90 @@ for png in throughput_vs_gpus loss_at_budget_vs_gpus flash_vs_naive ddp_vs_zero 
   grep -q "($png.png)" "$md" || fail "report.md does not show $png.png"
 done
 
-# The fixture is built so that one H100 runs llama_100m fastest as flash/single/mb16.
+# The report opens with the answer, right after the notes.
+[ "$(grep '^## ' "$md" | head -2 | tr '\n' '/')" = "## Notes/## The answer/" ] &&
+  ok "the answer comes first" || fail "sections start: $(grep '^## ' "$md" | head -2 | tr '\n' '/')"
+# The designed answer (fewest $ to 20 tokens/parameter): predicted, one A100-40GB as
+# flash/single/mb16 for llama_100m; two A100-40GB as flash/zero2/mb8 for llama_1b (one does not
+# fit it at a good micro-batch); measured, one H100 as flash/single/mb16.
+section "$md" "The answer" >"$work/answer"
+for row in "| llama_100m | predicted | A100-40GB | 1 | 16 | flash | single |" \
+           "| llama_1b | predicted | A100-40GB | 2 | 8 | flash | zero2 |" \
+           "| llama_100m | measured | H100-80GB | 1 | 16 | flash | single |"; do
+  starts_with "$work/answer" "$row" && ok "answer: $row" ||
+    fail "answer lacks '$row': $(grep '^| llama' "$work/answer")"
+done
+# paper_100m's two-GPU case: A100-40GB wins; against the A100-80GB it breaks even at 0.80×
+# (its tokens/s ÷ the 80GB's), the prices now being 0.70×.
+grep -qF "| paper_100m | predicted | A100-80GB | 0.80× | 0.70× | A100-40GB |" "$work/answer" &&
+  ok "answer: break-even price ratio" || fail "answer: no break-even for paper_100m"
+grep -q "within the model's error (8.2%)" "$work/answer" && ok "answer: margin against the model's error" ||
+  fail "answer: no margin against the model's error"
+grep -q "arXiv 2404.10102" "$work/answer" && ok "answer: the law's citation" || fail "answer: no citation"
+
+# The fixture is built so that one H100 runs llama_100m fastest as flash/single/mb16, and the
+# law makes it the cheapest measured configuration there too, although a decoy loss_per_dollar
+# line gives naive/single/mb4 an absurdly low loss: those lines are never used.
 row="| llama_100m | H100-80GB | 1 | flash/single/mb16 |"
 section "$md" "Best configuration by tokens/s" | section /dev/stdin "Measured" | grep -qF "$row" &&
   ok "best measured by tokens/s: $row" || fail "best-by-tokens/s table lacks '$row'"
-section "$md" "Best configuration by loss per dollar" | section /dev/stdin "Measured" | grep -qF "$row" &&
-  ok "best measured by loss per dollar: $row" || fail "best-by-loss table lacks '$row'"
-# The current prediction is the predicted best; the frozen one (10% higher) only checks the model.
+section "$md" "Loss per dollar from the scaling law" | section /dev/stdin "Measured" | grep -qF "$row" &&
+  ok "best measured by the law: $row" || fail "law table lacks '$row'"
+grep -q "naive/single/mb4" "$work/answer" && fail "a curve-based loss_per_dollar line was used"
+grep -q "Best configuration by loss per dollar" "$md" && fail "the curve-based loss-per-dollar table is back"
+# The current prediction is the predicted best; the frozen one (5% higher) only checks the model.
 section "$md" "Best configuration by tokens/s" | section /dev/stdin "Predicted" |
   grep -qF "$row 377,688 |" && ok "predicted best is the current prediction" ||
   fail "predicted best table: $(section "$md" "Best configuration by tokens/s" | grep -F "$row")"
-# llama_1b has no loss curve: no loss-per-dollar row for it.
-section "$md" "Best configuration by loss per dollar" | grep -q "llama_1b" &&
-  fail "llama_1b has a loss-per-dollar row without a loss curve"
+# Budgets and the batch flag: 64 A100-40GB at 16 sequences each exceed DeepSeek's optimal batch.
+section "$md" "Loss per dollar from the scaling law" | section /dev/stdin "Predicted" |
+  grep -qE '^\| llama_100m \| A100-40GB \| 64 \| flash/ddp/mb16 \|( [^|]+ \|){7} beyond optimal' &&
+  ok "law table: budgets and batch beyond optimal" || fail "law table: no budgets or batch flag"
+grep -q "this report finds" "$md" && fail "the sweep's best lines disagree: $(grep "this report finds" "$md" | head -2)"
 # Naive llama_500m at micro-batch 32 does not fit on one H100: skipped, with its estimate.
 section "$md" "Skipped configurations" | grep -qE '^\| llama_500m \| H100-80GB \| 1 \| naive/single/mb32 \| does not fit \| [0-9.]+ \| 79\.10 \|$' &&
   ok "skipped point with its estimate" || fail "skipped table lacks naive/single/mb32"
-# The fixture's numbers make findings 2 (A100-40GB is cheapest) and 3 (DDP, then ZeRO) hold.
+
 section "$md" "The study's four findings, from these numbers" >"$work/findings"
-grep -q '^\*\*2\. .*: holds\*\*' "$work/findings" && grep -q '| llama_100m | 1 | A100-40GB |' "$work/findings" &&
-  ok "finding 2 holds, on A100-40GB" || fail "finding 2: $(grep '^\*\*2' "$work/findings")"
-grep -q '^\*\*3\. .*: holds\*\*' "$work/findings" && ok "finding 3 holds" ||
+# Finding 1 pairs equal global batches: the designed pair (llama_100m, one H100, mb8) is exactly
+# 1 / 0.45 = 2.22×, and the Naive that did not fit (llama_500m, mb32) reads OOM.
+grep -qE '^\| llama_100m \| 1× H100-80GB \| 8 \| single \| [0-9,]+ \| [0-9,]+ \| 2\.22× \| measured \|$' "$work/findings" &&
+  ok "finding 1: equal-batch pair 2.22×" || fail "finding 1: no designed pair"
+grep -qE '^\| llama_500m \| 1× H100-80GB \| 32 \| single \| [0-9,]+ \| OOM \|' "$work/findings" &&
+  ok "finding 1: OOM naive shown" || fail "finding 1: no OOM row"
+grep -q '^\*\*1\. .*: llama_\*: holds (measured)' "$work/findings" && ok "finding 1 holds (measured)" ||
+  fail "finding 1: $(grep '^\*\*1' "$work/findings")"
+grep -q "about 2.3–4.4×" "$work/findings" && ok "finding 1: the paper's range" || fail "finding 1: no paper range"
+# Finding 2: the two-GPU case's break-even ratio is 1.25× (A100-80GB ÷ A100-40GB), prices 1.43×,
+# the paper's 1.46×: the A100-40GB is cheaper under both, by more than the model's error.
+grep -qF "| paper_100m | 1 | predicted | A100-80GB | A100-40GB | 1.25× | 1.43× | 1.46× | A100-40GB | A100-40GB |" "$work/findings" &&
+  ok "finding 2: break-even 1.25×" || fail "finding 2: $(grep '^| paper_100m | 1 | predicted' "$work/findings")"
+grep -qF "| H200 | \$7.27 | 3.19 | — |" "$work/findings" && ok "finding 2: price table" || fail "finding 2: no price table"
+grep -q '^\*\*2\. .*: holds (predicted, not measured)\*\*' "$work/findings" && ok "finding 2 holds (predicted)" ||
+  fail "finding 2: $(grep '^\*\*2' "$work/findings")"
+# Finding 3 with multi-GPU points measured: DDP for llama_100m, ZeRO-2 for llama_1b, measured.
+grep -q '^\*\*3\. .*: llama_\*: holds (measured)' "$work/findings" && ok "finding 3 holds (measured)" ||
   fail "finding 3: $(grep '^\*\*3' "$work/findings")"
+grep -q "we agree" "$work/findings" && ok "finding 3: ZeRO-2 against ZeRO-3 beside the paper" ||
+  fail "finding 3: no ZeRO-2 against ZeRO-3"
+grep -q '^\*\*4\. .*: holds (measured)\*\*' "$work/findings" && ok "finding 4 holds (measured)" ||
+  fail "finding 4: $(grep '^\*\*4' "$work/findings")"
+# The loss curves check the law's slope: llama_1b's fit has E = 0, so it is unusable.
+section "$md" "Loss curves: a check of the law's slope" >"$work/curves"
+grep -qE '^\| llama_1b \|.*\| unusable: E = 0' "$work/curves" && ok "degenerate fit unusable" ||
+  fail "degenerate fit: $(grep '^| llama_1b' "$work/curves")"
+grep -qE '^\| llama_100m \|.*\| usable: ' "$work/curves" && ok "good fit usable" || fail "good fit not usable"
+
+# Nothing multi-GPU measured: finding 3's verdict says so.
+"$python" "$src/tests/tools/make_sweep_fixture.py" "$train_llama" "$work/single.jsonl" --single-gpu-measured
+if "$report" "$work/single.jsonl" "$work/single" >"$work/log" 2>&1; then
+  grep -q '^\*\*3\. .*(predicted, not measured)' "$work/single/report.md" &&
+    ok "finding 3 without measured multi-GPU: predicted, not measured" ||
+    fail "finding 3 without measured multi-GPU: $(grep '^\*\*3' "$work/single/report.md")"
+else
+  fail "single-GPU-measured sweep: report exited $?: $(cat "$work/log")"
+fi
+
 grep -q "unknown kind 'calibration'" "$md" && ok "unknown kind noted" || fail "unknown kind not noted"
 grep -q "in no plot" "$md" && fail "a measured point is in no plot"
 measured=$(grep -c '"kind": "measured"' "$work/sweep.jsonl")

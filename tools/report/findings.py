@@ -1,151 +1,218 @@
-"""The study's four findings (STUDY.md), each checked against this sweep's numbers: a short
-table of the evidence and a verdict, or a note when the sweep cannot tell. Measured points are
-used where there are any; otherwise the throughput model's."""
+"""The study's four findings (STUDY.md), each checked against this sweep's numbers: the test it
+applies, a table of the evidence, and a verdict as strong as that evidence — measured or
+predicted, and its margin against the throughput model's measured error (analysis.verdict).
+Findings 1 and 2 are here, 3 and 4 in findings_scale.py."""
 
-from collections import Counter
+import math
 
 import analysis as a
+import findings_scale
 import tables as t
 
 LARGE_GPUS = ("H100-80GB", "A100-80GB", "H200")  # the study's "expensive GPUs"
+# The paper's prices, normalised to the A100-40GB; it had no H200.
+PAPER_PRICE = {"A100-40GB": 1.0, "A100-80GB": 1.46, "H100-80GB": 2.53}
+# The paper's Token/$ gain from FlashAttention, by model size (its figures, read by eye).
+PAPER_FLASH_GAIN = {"100m": "about 2.3–4.4×", "2b": "about 1.5–1.8×"}
 
 
-def _points(sweep):
-    if sweep.measured:
-        return sweep.measured, "measured"
-    return a.eligible_predicted(sweep), "predicted"
+def _size(preset):
+    return preset.rsplit("_", 1)[-1]
 
 
-def _home(points, preset):
-    """The GPU type with the most points of a preset, and its smallest GPU count there."""
-    mine = [p for p in points if p["preset"] == preset]
-    if not mine:
-        return None, None
-    gpu = Counter(p["gpu"] for p in mine).most_common(1)[0][0]
-    return gpu, min(p["gpus"] for p in mine if p["gpu"] == gpu)
+def _attention_share(p):
+    """Attention's share of a step: ops_ms.attention ÷ step_ms (or ÷ the ops' sum)."""
+    ops = p.get("ops_ms") or {}
+    if not isinstance(ops.get("attention"), (int, float)):
+        return None
+    total = p.get("step_ms") or sum(v for v in ops.values() if isinstance(v, (int, float)))
+    return 100.0 * ops["attention"] / total if total else None
+
+
+def _pairs(sweep, preset, gpu, count):
+    """Rows of Flash against Naive at equal global batch (micro-batch × GPUs) and scheme, with
+    each Naive that ran out of memory as OOM; returns (rows, ratios, source, points)."""
+    points, source = a.group_points(sweep, preset, gpu, count)
+    ident = (preset, gpu, count)
+    if source == "measured":
+        oom = [s for s in sweep.skipped if a.group_key(s) == ident]
+    else:
+        oom = [p for p in sweep.predicted if a.group_key(p) == ident
+               and not p.get("fits", True) and not p.get("before_measurement")]
+    flash = {}
+    for p in points:
+        if p["attention"] == "flash":
+            gb = p["micro_batch"] * p["gpus"]
+            if gb not in flash or p["tokens_per_s"] > flash[gb]["tokens_per_s"]:
+                flash[gb] = p
+    rows, ratios, used = [], [], []
+    for gb in sorted(flash):
+        f = flash[gb]
+        same = (f["parallel"], f["micro_batch"])
+        naive = [p for p in points if p["attention"] == "naive" and (p["parallel"], p["micro_batch"]) == same]
+        if naive:
+            r = f["tokens_per_s"] / naive[0]["tokens_per_s"]
+            ratios.append(r)
+            used += [f, naive[0]]
+            cells = [a.fmt_int(naive[0]["tokens_per_s"]), f"{r:.2f}×"]
+        elif any(o["attention"] == "naive" and (o["parallel"], o["micro_batch"]) == same for o in oom):
+            cells = ["OOM", "—"]
+        else:
+            continue  # Naive not tried at this batch
+        rows.append([preset, f"{count}× {gpu}", gb, f["parallel"], a.fmt_int(f["tokens_per_s"])]
+                    + cells + [source])
+    return rows, ratios, source, used
 
 
 def flash_gain(sweep, presets):
-    points, source = _points(sweep)
-    rows, ratios = [], []
+    error = a.model_error(sweep)
+    rows, summary, gains = [], [], {}  # gains: preset -> (geometric mean, source, points)
     for preset in presets:
-        gpu, count = _home(points, preset)
-        best = {}
-        for p in points:
-            if (p["preset"], p["gpu"], p["gpus"]) == (preset, gpu, count):
-                if p["tokens_per_s"] > best.get(p["attention"], {}).get("tokens_per_s", 0):
-                    best[p["attention"]] = p
-        if "flash" in best and "naive" in best:
-            r = best["flash"]["tokens_per_s"] / best["naive"]["tokens_per_s"]
-            ratios.append(r)
-            rows.append([preset, f"{count}× {gpu}", a.fmt_int(best["flash"]["tokens_per_s"]),
-                         a.fmt_int(best["naive"]["tokens_per_s"]), f"{r:.2f}×"])
-    if len(ratios) < 2:
+        gpu = a.home_gpu(sweep, preset)
+        if gpu is None:
+            continue
+        counts = sorted({m["gpus"] for m in sweep.measured if (m["preset"], m["gpu"]) == (preset, gpu)})
+        counts = counts or [min(p["gpus"] for p in a.eligible_predicted(sweep)
+                                if (p["preset"], p["gpu"]) == (preset, gpu))]
+        ratios, sources, used = [], set(), []
+        for count in counts:
+            r, x, source, pts = _pairs(sweep, preset, gpu, count)
+            rows += r
+            ratios += x
+            used += pts
+            if x:
+                sources.add(source)
+        first, _ = a.group_points(sweep, preset, gpu, counts[0])
+        share = {k: _attention_share(max((p for p in first if p["attention"] == k),
+                                         key=lambda p: p["tokens_per_s"], default={}))
+                 for k in ("flash", "naive")}
+        gain = math.exp(sum(map(math.log, ratios)) / len(ratios)) if ratios else None
+        if gain is not None:
+            gains[preset] = (gain, "measured" if sources == {"measured"} else "predicted", used)
+        summary.append([preset, f"{counts[0]}× {gpu}", a.fmt(share["flash"], 1),
+                        a.fmt(share["naive"], 1), "—" if gain is None else f"{gain:.2f}×",
+                        PAPER_FLASH_GAIN.get(_size(preset), "—")])
+    verdicts = []
+    for fam, members in a.families([p for p in presets if p in gains]):
+        small, large = gains[members[0]], gains[members[-1]]
+        source = "measured" if small[1] == large[1] == "measured" else "predicted"
+        err = error if source == "predicted" else a.spread_pct(small[2] + large[2])
+        v = a.verdict(small[0] > large[0], a.margin_pct(min(small[0], large[0]), max(small[0], large[0])),
+                      source, err)
+        verdicts.append(f"{fam}_*: {v} — {members[0]} {small[0]:.2f}× against {members[-1]} "
+                        f"{large[0]:.2f}×")
+    if not verdicts:
         return t.note("1. Flash matters more for small models: cannot tell, the sweep needs "
-                      "Flash and Naive points for two presets or more.")
-    if all(x >= y for x, y in zip(ratios, ratios[1:])):
-        verdict = "holds"
-    elif ratios[0] > ratios[-1]:
-        verdict = "holds from the smallest preset to the largest, though not step by step"
-    else:
-        verdict = "does not hold"
-    return ([f"**1. FlashAttention matters more for small models than for large ones: {verdict}** "
-             f"({source}; best of each kernel, smallest GPU count)", ""]
-            + t.table(["preset", "GPUs", "best flash tokens/s", "best naive tokens/s",
-                       "flash ÷ naive"], rows) + [""])
+                      "Flash and Naive points of one family for two presets or more.")
+    return ([f"**1. FlashAttention matters more for small models than for large ones: "
+             f"{'; '.join(verdicts)}**", "",
+             "Test: per preset (on the GPU type it was measured on) and GPU count, Flash against "
+             "Naive at the same global batch and scheme; a preset's gain is the geometric mean of "
+             "its flash ÷ naive ratios. It holds when the smallest preset of a family gains more "
+             "than the largest, by more than the model's error "
+             f"({a.error_text(error)}) where the points are predicted. OOM: Naive ran out of "
+             "memory (skipped) where Flash ran.", ""]
+            + t.table(["preset", "GPUs", "global batch", "scheme", "flash tokens/s",
+                       "naive tokens/s", "flash ÷ naive", "source"], rows) + [""]
+            + t.table(["preset", "GPUs", "attention's share of the step, flash %", "naive %",
+                       "flash ÷ naive (geometric mean)", "paper's Token/$ gain"], summary) + [""])
+
+
+def _prices(sweep):
+    """GPU type -> its $/GPU-hour as the sweep's points carry them."""
+    prices = {}
+    for p in sweep.measured + sweep.predicted:
+        if p.get("dollars_per_gpu_hour"):
+            prices.setdefault(p["gpu"], set()).add(p["dollars_per_gpu_hour"])
+    return {g: sorted(v) for g, v in prices.items()}
+
+
+def _ratio(table, fast, slow):
+    if fast in table and slow in table:
+        return table[fast] / table[slow]
+    return None
 
 
 def cheapest_gpu(sweep, presets):
-    """Per preset and GPU count, the GPU type whose best configuration buys the lowest loss for
-    the budget (or, without loss lines, the lowest $/Mtok)."""
-    by_loss = {}
-    for source in ("measured", "predicted"):
-        for k, line in a.best_by_loss(sweep, source).items():
-            if k not in by_loss or line["loss_at_budget"] < by_loss[k]["loss_at_budget"]:
-                by_loss[k] = line
-    if by_loss:
-        metric, score = f"loss at {t.budget_text(sweep)}", lambda r: r["loss_at_budget"]
-        candidates = by_loss
-    else:
-        metric = "$/Mtok"
-        candidates = {}
-        for p in sweep.measured + a.eligible_predicted(sweep):
-            if p.get("dollars_per_mtok") is None:
-                continue
-            k = a.group_key(p)
-            if k not in candidates or p["dollars_per_mtok"] < candidates[k]["dollars_per_mtok"]:
-                candidates[k] = p
-        score = lambda r: r["dollars_per_mtok"]  # noqa: E731
-    winners = {}
-    for (preset, gpu, gpus), r in candidates.items():
-        w = winners.get((preset, gpus))
-        if w is None or score(r) < score(w):
-            winners[(preset, gpus)] = r
-    gpu_types = {k[1] for k in candidates}
-    if len(gpu_types) < 2:
+    """Per preset: the GPU type with the lowest $ per token at the smallest GPU count two types
+    share, against every other type: the break-even price ratio at which the faster type
+    becomes the cheaper, our price ratio and the paper's."""
+    prices = _prices(sweep)
+    if len(prices) < 2:
         return t.note("2. Expensive GPUs are not always the most cost-effective: cannot tell, "
-                      "the sweep covers one GPU type.")
-    rows = [[preset, gpus, r["gpu"], a.config_label(r), f"{score(r):.4g}"]
-            for (preset, gpus), r in sorted(winners.items(),
-                                            key=lambda kv: (presets.index(kv[0][0]), kv[0][1]))]
-    cheap_wins = [r for r in winners.values() if r["gpu"] not in LARGE_GPUS]
-    verdict = "holds" if cheap_wins else "does not hold"
-    return ([f"**2. The expensive GPUs are not always the most cost-effective: {verdict}** "
-             f"(GPU type with the best {metric} per preset and GPU count, measured or predicted)",
-             ""] + t.table(["preset", "GPUs", "cheapest GPU type", "configuration", metric], rows)
-            + [""])
-
-
-def best_scheme(sweep, presets):
-    """The fastest scheme per preset on its home GPU type, at one node (8 GPUs, or the largest
-    count up to 8) and at the largest count. Measured multi-GPU points when there are any, else
-    the throughput model's (the one-GPU machine cannot measure schemes)."""
-    points, source = _points(sweep)
-    if not any(p["gpus"] > 1 for p in points):
-        points, source = a.eligible_predicted(sweep), "predicted"
-    rows = []
+                      "the sweep prices one GPU type or none.")
+    price = {g: v[0] for g, v in prices.items()}
+    base = price.get("A100-40GB")
+    price_rows = [[g, " / ".join(f"${x:g}" for x in prices[g]),
+                   "—" if base is None else f"{price[g] / base:.2f}",
+                   "—" if g not in PAPER_PRICE else f"{PAPER_PRICE[g]:.2f}"] for g in sorted(prices)]
+    error = a.model_error(sweep)
+    rows, decisive = [], []
     for preset in presets:
-        gpu, _ = _home(points, preset)
-        multi = [p for p in points if p["preset"] == preset and p["gpu"] == gpu and p["gpus"] > 1]
-        if not multi:
+        best = _best_per_gpu(sweep, preset, price)
+        if best is None:
             continue
-        counts = sorted({p["gpus"] for p in multi})
-        node = max([c for c in counts if c <= 8] or counts[:1])
-        for count in sorted({node, counts[-1]}):
-            top = max((p for p in multi if p["gpus"] == count), key=lambda p: p["tokens_per_s"])
-            rows.append([preset, f"{count}× {gpu}", top["parallel"], a.config_label(top),
-                         a.fmt_int(top["tokens_per_s"])])
-    if len({r[0] for r in rows}) < 2:
-        return t.note("3. DDP for small models, FSDP for large ones: cannot tell, the sweep "
-                      "needs multi-GPU points for two presets or more.")
-    schemes = [r[2] for r in rows]  # smallest preset first, largest last
-    holds = schemes[0] == "ddp" and schemes[-1].startswith("zero")
-    verdict = "holds" if holds else "does not hold"
-    return ([f"**3. DDP is most efficient for small models, FSDP (ZeRO) for larger ones: "
-             f"{verdict}** ({source}; the fastest scheme in one node and at the largest GPU count)", ""]
-            + t.table(["preset", "GPUs", "fastest scheme", "configuration", "tokens/s"], rows)
-            + [""])
+        count, source, tops = best
+        cost = {g: price[g] / p["tokens_per_s"] for g, p in tops.items()}
+        winner = min(cost, key=cost.get)
+        margins = {}
+        for other in sorted(g for g in tops if g != winner):
+            fast, slow = sorted((winner, other), key=lambda g: -tops[g]["tokens_per_s"])
+            even = tops[fast]["tokens_per_s"] / tops[slow]["tokens_per_s"]
+            now, paper = _ratio(price, fast, slow), _ratio(PAPER_PRICE, fast, slow)
+            margins[other] = a.margin_pct(cost[winner], cost[other])
+            within = source == "predicted" and (error is None or margins[other] <= error)
+            rows.append([preset, count, source, fast, slow, f"{even:.2f}×", f"{now:.2f}×",
+                         "—" if paper is None else f"{paper:.2f}×", fast if now < even else slow,
+                         "—" if paper is None else (fast if paper < even else slow),
+                         f"+{margins[other]:.1f}% " + ("within the model's error" if within
+                                                       else "beyond the model's error"
+                                                       if source == "predicted" else "(measured)")])
+        rivals = [m for g, m in margins.items() if (g in LARGE_GPUS) != (winner in LARGE_GPUS)]
+        if rivals:
+            decisive.append((winner not in LARGE_GPUS, min(rivals), source, tops))
+    if not decisive:
+        return t.note("2. Expensive GPUs are not always the most cost-effective: cannot tell, "
+                      "no preset has points on both an expensive and a cheaper GPU type.")
+    cheap = [d for d in decisive if d[0]]
+    holds, margin, source, tops = max(cheap or decisive, key=lambda d: d[1] if d[0] else -d[1])
+    err = error if source == "predicted" else a.spread_pct(list(tops.values()))
+    v = a.verdict(holds, margin, source, err)
+    return ([f"**2. The expensive GPUs are not always the most cost-effective: {v}**", "",
+             "Test: per preset at the smallest GPU count two GPU types share, each type's best "
+             "tokens/s (both sides measured where both were, else both predicted). The faster "
+             "type is the cheaper while its price ÷ the slower's is below the break-even ratio "
+             "(faster ÷ slower tokens/s). It holds when a cheaper GPU type (not "
+             f"{', '.join(LARGE_GPUS)}) beats every expensive one by more than the model's error "
+             f"({a.error_text(error)}) for predicted points. Prices per GPU-hour:", ""]
+            + t.table(["GPU type", "$/GPU-hour (sweep)", "÷ A100-40GB", "paper's ÷ A100-40GB"],
+                      price_rows) + [""]
+            + t.table(["preset", "GPUs", "source", "faster", "slower", "break-even price ratio",
+                       "price ratio now", "paper's price ratio", "cheaper now",
+                       "cheaper at the paper's prices", "$ margin of the cheapest"], rows) + [""])
 
 
-def fill_memory(sweep, presets):
-    points, source = _points(sweep)
-    rows, smaller = [], 0
-    for k, best in sorted(a.best_by_tokens(points).items(),
-                          key=lambda kv: (presets.index(kv[0][0]), kv[0][1], kv[0][2])):
-        largest = max(p["micro_batch"] for p in points if a.group_key(p) == k
-                      and p["attention"] == best["attention"] and p["parallel"] == best["parallel"])
-        smaller += best["micro_batch"] < largest
-        rows.append([k[0], f"{k[2]}× {k[1]}", a.config_label(best), largest])
-    if not rows:
-        return t.note("4. Filling GPU memory: cannot tell, no points.")
-    verdict = "holds" if smaller else "does not hold"
-    return ([f"**4. Filling GPU memory (the largest micro-batch) is not necessarily the most "
-             f"cost-efficient: {verdict}** ({source}; in {smaller} of {len(rows)} groups the "
-             "fastest micro-batch is below the largest that ran)", ""]
-            + t.table(["preset", "GPUs", "fastest configuration", "largest micro-batch that ran"],
-                      rows) + [""])
+def _best_per_gpu(sweep, preset, price):
+    """(count, source, {gpu: best point}) at the smallest GPU count with two priced GPU types;
+    measured only where every type there was measured."""
+    points = [p for p in sweep.measured + a.eligible_predicted(sweep)
+              if p["preset"] == preset and p["gpu"] in price]
+    counts = sorted({p["gpus"] for p in points})
+    for count in counts:
+        types = sorted({p["gpu"] for p in points if p["gpus"] == count})
+        if len(types) < 2:
+            continue
+        groups = {g: a.group_points(sweep, preset, g, count) for g in types}
+        source = "measured" if all(s == "measured" for _, s in groups.values()) else "predicted"
+        tops = {}
+        for g in types:
+            pts = groups[g][0] if source == "measured" else a.group_points_predicted(sweep, preset, g, count)
+            if pts:
+                tops[g] = max(pts, key=lambda p: p["tokens_per_s"])
+        return (count, source, tops) if len(tops) >= 2 else None
+    return None
 
 
 def all_findings(sweep, presets):
     return (flash_gain(sweep, presets) + cheapest_gpu(sweep, presets)
-            + best_scheme(sweep, presets) + fill_memory(sweep, presets))
+            + findings_scale.best_scheme(sweep, presets) + findings_scale.fill_memory(sweep, presets))

@@ -1,37 +1,38 @@
-"""Loss plots: (b) the loss a fixed budget buys against the GPU count, (f) the measured loss
-curves with their fits."""
+"""Cost plots: (b) the dollars to the scaling law's target against the GPU count, (f) the
+measured loss curves with their fits (a check of the law's slope, never a cost)."""
 
 import os
 
 import analysis as a
+import curves as curve_check
 import plot_style as s
 
 
-def loss_at_budget_vs_gpus(sweep, presets, out_dir):
-    """(b) Per GPU type: each preset's lowest loss at the budget for each GPU count (the best
-    configuration there). Crosses are extrapolated beyond the measured loss curve."""
-    lines = sweep.loss_per_dollar
+def dollars_to_target_vs_gpus(sweep, presets, out_dir):
+    """(b) Per GPU type: each preset's fewest dollars to the law's target (20 tokens per
+    parameter) for each GPU count, the best configuration there (law_cost lines). Crosses: the
+    global batch is beyond the compute-optimal one, where the law's loss is optimistic."""
+    lines = [r for r in sweep.law_cost if r["key"] not in a.frozen_keys(sweep)]
     if not lines:
         return None
-    budgets = sorted({r["budget_dollars"] for r in lines})
-    budget = "/".join(f"${b:g}" for b in budgets)
-    plot = s.Plot("loss_at_budget_vs_gpus.png",
-                  f"(b) Validation loss reached for a {budget} budget, best configuration")
+    target = a.target_text(sweep)
+    plot = s.Plot("dollars_to_target_vs_gpus.png",
+                  f"(b) Dollars to {target} against GPU count, best configuration")
     gpu_types = sorted({r["gpu"] for r in lines})
     colors = s.palette(presets)
     fig, axes = s.panels(len(gpu_types), plot.title, share_y=True)
-    best_overall = {}  # preset -> {0 measured / 1 predicted: (loss line, axis)}
+    best_overall = {}  # preset -> {0 measured / 1 predicted: (law line, axis)}
     for ax, gpu in zip(axes, gpu_types):
         counts = set()
         for source in ("measured", "predicted"):
-            best = a.best_by_loss(sweep, source)
+            best = a.best_by_law(sweep, source)
             for preset in presets:
                 chosen = sorted((r for k, r in best.items() if k[0] == preset and k[1] == gpu),
                                 key=lambda r: r["gpus"])
                 if not chosen:
                     continue
-                crosses = [i for i, r in enumerate(chosen) if r.get("budget_extrapolated")]
-                s.series(ax, [r["gpus"] for r in chosen], [r["loss_at_budget"] for r in chosen],
+                crosses = [i for i, r in enumerate(chosen) if r.get("batch_beyond_optimal")]
+                s.series(ax, [r["gpus"] for r in chosen], [r["dollars_to_target"] for r in chosen],
                          colors[preset], source == "predicted", crosses=crosses)
                 counts.update(r["gpus"] for r in chosen)
                 if source == "measured":
@@ -39,24 +40,26 @@ def loss_at_budget_vs_gpus(sweep, presets, out_dir):
                 found = best_overall.setdefault(preset, {})
                 rank = 0 if source == "measured" else 1
                 for r in chosen:
-                    if rank not in found or r["loss_at_budget"] < found[rank][0]["loss_at_budget"]:
+                    if rank not in found or r["dollars_to_target"] < found[rank][0]["dollars_to_target"]:
                         found[rank] = (r, ax)
         s.log2_axis(ax, counts, "GPUs (count, log2 scale)")
-        ax.set_ylabel(f"validation loss at {budget} (nats/token)")
+        # Log scale: the presets' costs differ by orders of magnitude (D grows with N).
+        ax.set_yscale("log")
+        ax.set_ylabel(f"$ to {target} (log scale)")
         ax.set_title(gpu)
-        ax.grid(True, alpha=0.3)
+        ax.grid(True, which="both", alpha=0.3)
     # Per model: a gold star on its cheapest measured configuration and, where a prediction
     # is cheaper still, a hollow star on that one.
     for preset, found in best_overall.items():
         for rank, (r, ax) in sorted(found.items()):
-            if rank == 1 and 0 in found and found[0][0]["loss_at_budget"] <= r["loss_at_budget"]:
+            if rank == 1 and 0 in found and found[0][0]["dollars_to_target"] <= r["dollars_to_target"]:
                 continue
-            s.best_star(ax, r["gpus"], r["loss_at_budget"],
+            s.best_star(ax, r["gpus"], r["dollars_to_target"],
                         f"{preset}: {r['gpus']}× {a.config_label(r)}", colors[preset], rank == 1)
     handles = [s.line_handle(colors[p], p) for p in presets if any(x["preset"] == p for x in lines)]
     handles += s.style_legend()
     handles.append(s.Line2D([], [], color="grey", marker="x", linestyle="", markersize=8,
-                            markeredgewidth=2, label="extrapolated loss curve"))
+                            markeredgewidth=2, label="batch beyond optimal"))
     s.finish(fig, os.path.join(out_dir, plot.file), handles, columns=5)
     return plot
 
@@ -90,8 +93,10 @@ def loss_curves(sweep, presets, out_dir):
             ax.plot(inside, [law(t) for t in inside], color=color, linestyle="--", linewidth=1.3)
             ax.plot(beyond, [law(t) for t in beyond], color=color, linestyle=":", linewidth=1.3)
             rms = fit.get("rms_relative_error")
+            problem = curve_check.fit_problem(fit)
             label += (f": {fit['E']:.3g} + {fit['A']:.3g}·$t^{{-{fit['alpha']:.3g}}}$"
-                      + ("" if rms is None else f" (fit error {100 * rms:.1f}%)"))
+                      + ("" if rms is None else f" (fit error {100 * rms:.1f}%)")
+                      + (f", unusable: {problem}" if problem else ""))
         handles.append(s.Line2D([], [], color=color, marker="o", linestyle="--", label=label))
     ax.set_xscale("log")
     ax.set_xlabel("tokens seen (log scale)")

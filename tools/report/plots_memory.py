@@ -97,13 +97,11 @@ def memory_vs_microbatch(sweep, presets, out_dir):
 
 
 def _best_of(sweep, preset):
-    """The measured configuration that buys the lowest loss for the budget, or failing loss
-    lines, the one with the most tokens/s per GPU."""
-    lines = [r for r in sweep.loss_per_dollar if r["source"] == "measured" and r["preset"] == preset]
+    """The measured configuration with the fewest dollars to the scaling law's target, or
+    failing law lines, the one with the most tokens/s per GPU."""
+    line = a.law_answer(sweep, "measured").get(preset)
     measured = sweep.measured_by_key()
-    if lines:
-        best = min(lines, key=lambda r: r["loss_at_budget"])
-        if best["key"] in measured:
-            return measured[best["key"]]
+    if line is not None and line["key"] in measured:
+        return measured[line["key"]]
     mine = [m for m in sweep.measured if m["preset"] == preset]
     return max(mine, key=lambda m: m["tokens_per_s"] / m["gpus"]) if mine else None

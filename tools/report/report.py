@@ -9,20 +9,21 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import analysis as a  # noqa: E402
+import curves  # noqa: E402
 import findings  # noqa: E402
+import law  # noqa: E402
 import sweep as sweep_io  # noqa: E402
 import tables  # noqa: E402
 
 USAGE = "usage: report SWEEP.jsonl OUT_DIR"
-KINDS = ("measured", "skipped", "predicted", "loss_curve", "loss_per_dollar", "best")
+KINDS = ("measured", "skipped", "predicted", "law_cost", "loss_curve", "loss_per_dollar", "best")
+# loss_per_dollar lines are counted but never used (analysis.py says why): no note when absent.
 MISSING = {
     "measured": "No measured points: every table and plot below is the throughput model's.",
     "skipped": "No skipped configurations: every configuration tried fitted in memory.",
     "predicted": "No predicted points: no prediction tables, no prediction error.",
-    "loss_curve": "No loss curves yet: plot (f) is left out, and loss per dollar cannot be "
-                  "computed without them.",
-    "loss_per_dollar": "No loss_per_dollar lines: the loss-per-dollar tables and plot (b) are "
-                       "left out.",
+    "law_cost": law.MISSING,
+    "loss_curve": "No loss curves yet: plot (f) is left out, and the law's slope goes unchecked.",
     "best": "No best lines: the best configurations below are this report's own choice.",
 }
 
@@ -34,7 +35,8 @@ def draw_plots(sweep, presets, out_dir):
     import plots_throughput
 
     makers = [("(a) tokens/s against GPU count", plots_throughput.throughput_vs_gpus),
-              ("(b) loss at a budget against GPU count", plots_cost.loss_at_budget_vs_gpus),
+              ("(b) dollars to 20 tokens per parameter against GPU count",
+               plots_cost.dollars_to_target_vs_gpus),
               ("(c) Flash against Naive", plots_throughput.flash_vs_naive),
               ("(d) DDP against ZeRO", plots_throughput.ddp_vs_zero),
               ("(e) memory against micro-batch", plots_memory.memory_vs_microbatch),
@@ -57,7 +59,14 @@ def write_report(sweep, presets, plots, plot_notes, out_dir):
     counts = ", ".join(f"{len(getattr(sweep, k))} {k}" for k in KINDS)
     md = ["# Sweep report", "", f"From `{sweep.path}`: {counts}.", ""]
 
-    notes = [MISSING[k] for k in KINDS if not getattr(sweep, k)]
+    notes = [MISSING[k] for k in KINDS if k in MISSING and not getattr(sweep, k)]
+    if sweep.loss_per_dollar:
+        notes.append(f"{len(sweep.loss_per_dollar)} loss_per_dollar line(s) from the short loss "
+                     "curves are not used: loss per dollar comes from the scaling law, the curves "
+                     "only check its slope.")
+    if len(law.laws(sweep)) > 1:
+        notes.append(f"The law_cost lines use {len(law.laws(sweep))} laws "
+                     f"({', '.join(law.laws(sweep))}); the cheapest is taken over all of them.")
     notes += [f"{n} line(s) of unknown kind '{k}' were ignored." for k, n in sweep.unknown_kinds.items()]
     if sweep.torn_last_line:
         notes.append(f"Line {sweep.torn_last_line}, the last, is torn (the sweep was stopped while "
@@ -72,20 +81,17 @@ def write_report(sweep, presets, plots, plot_notes, out_dir):
     if notes:
         md += ["## Notes", ""] + [f"- {n}" for n in notes] + [""]
 
+    md += ["## The answer", ""] + law.answer(sweep, presets)
     md += ["## The study's four findings, from these numbers", ""] + findings.all_findings(sweep, presets)
+    md += ["## Loss per dollar from the scaling law", ""] + law.loss_per_dollar(sweep, presets)
     md += ["## Best configuration by tokens/s", "",
            "Per (preset, GPU type, GPU count), the configuration (attention/parallel/micro-batch) "
            "with the most tokens/s. Predicted points that do not fit in memory are not considered.",
            "", "### Measured", ""] + tables.best_by_tokens(sweep, "measured", presets)
     md += ["### Predicted", ""] + tables.best_by_tokens(sweep, "predicted", presets)
-    md += ["## Best configuration by loss per dollar", "",
-           "Per (preset, GPU type, GPU count), the configuration whose tokens per dollar buy the "
-           "lowest validation loss for the budget (from the preset's loss curve).", "",
-           "### Measured", ""] + tables.best_by_loss(sweep, "measured", presets)
-    md += ["### Predicted", ""] + tables.best_by_loss(sweep, "predicted", presets)
     md += ["## Prediction error", ""] + tables.prediction_error(sweep)
     md += ["## Skipped configurations", ""] + tables.skipped(sweep, presets)
-    md += ["## Loss curves", ""] + tables.loss_curves(sweep, presets)
+    md += ["## Loss curves: a check of the law's slope", ""] + curves.check(sweep, presets)
     md += ["## Plots", ""]
     for plot in plots:
         md += [f"### {plot.title}", "", f"![{plot.title}]({plot.file})", ""]

@@ -20,10 +20,15 @@ REQUIRED = {
     "loss_curve": ("preset", "global_batch", "points"),
     "loss_per_dollar": ("key", "source", "gpu", "gpus", "preset", "attention", "parallel",
                         "micro_batch", "budget_dollars", "loss_at_budget"),
+    "law_cost": ("key", "source", "gpu", "gpus", "preset", "attention", "parallel",
+                 "micro_batch", "tokens_per_s", "law", "dollars_to_target", "hours_to_target",
+                 "loss_at_target"),
     "best": ("by", "source", "preset", "gpu", "gpus", "key", "value"),
 }
 NUMBERS = ("gpus", "micro_batch", "seq", "tokens_per_s", "mfu_pct", "memory_gib", "estimate_gib",
-           "memory_limit_gib", "global_batch", "budget_dollars", "loss_at_budget", "value")
+           "memory_limit_gib", "global_batch", "budget_dollars", "loss_at_budget", "value",
+           "dollars_to_target", "hours_to_target", "loss_at_target", "dollars_per_hour",
+           "dollars_per_gpu_hour", "tokens_per_s_spread")
 
 
 class SweepError(Exception):
@@ -38,6 +43,7 @@ class Sweep:
     predicted: list = field(default_factory=list)
     loss_curve: list = field(default_factory=list)
     loss_per_dollar: list = field(default_factory=list)
+    law_cost: list = field(default_factory=list)
     best: list = field(default_factory=list)
     unknown_kinds: dict = field(default_factory=dict)  # kind -> line count
     duplicates: list = field(default_factory=list)     # (kind, key) seen twice; the last kept
@@ -60,9 +66,10 @@ def _check(record, kind, where):
         value = record[name]
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise SweepError(f"{where}: '{name}' is {json.dumps(value)}, not a finite number")
-    if kind in ("measured", "predicted") and record["tokens_per_s"] <= 0:
+    if kind in ("measured", "predicted", "law_cost") and record["tokens_per_s"] <= 0:
         raise SweepError(f"{where}: 'tokens_per_s' is {record['tokens_per_s']}, must be > 0")
-    if kind in ("measured", "skipped", "predicted", "loss_per_dollar", "best") and record["gpus"] < 1:
+    if kind in ("measured", "skipped", "predicted", "loss_per_dollar", "law_cost", "best") \
+            and record["gpus"] < 1:
         raise SweepError(f"{where}: 'gpus' is {record['gpus']}, must be >= 1")
     if kind == "loss_curve":
         points = record["points"]
@@ -70,7 +77,7 @@ def _check(record, kind, where):
                 isinstance(p, list) and len(p) == 2 and all(isinstance(v, (int, float)) for v in p)
                 for p in points):
             raise SweepError(f"{where}: 'points' must be a list of [tokens, loss] pairs")
-    if kind in ("loss_per_dollar", "best") and record["source"] not in ("measured", "predicted"):
+    if kind in ("loss_per_dollar", "law_cost", "best") and record["source"] not in ("measured", "predicted"):
         raise SweepError(f"{where}: 'source' is {record['source']!r}, "
                          "must be 'measured' or 'predicted'")
 
@@ -119,7 +126,7 @@ def _identity(kind, record):
     """What makes a line unique within its kind, or None where repeats are expected."""
     if kind in ("measured", "skipped", "predicted"):
         return (kind, record["key"])
-    if kind == "loss_per_dollar":
+    if kind in ("loss_per_dollar", "law_cost"):
         return (kind, record["key"], record["source"])
     if kind == "loss_curve":
         return (kind, record["preset"], record["global_batch"], record.get("seq"))

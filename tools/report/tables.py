@@ -15,66 +15,22 @@ def note(text):
     return [f"> {text}", ""]
 
 
-def dollars(x):
-    return "—" if x is None else f"${x:g}"
-
-
-def budget_text(sweep):
-    budgets = sorted({r["budget_dollars"] for r in sweep.loss_per_dollar})
-    return " / ".join(dollars(b) for b in budgets) if budgets else "the budget"
-
-
-def loss_cell(line):
-    """Loss at the budget, with * when the tokens it takes lie outside the measured curve."""
-    if line is None:
-        return "—"
-    return f"{line['loss_at_budget']:.3f}" + ("*" if line.get("budget_extrapolated") else "")
-
-
-def target_cell(line):
-    if line is None or line.get("dollars_to_target") is None:
-        return "—" if line is None else "not reached"
-    return f"${line['dollars_to_target']:.3g}" + ("*" if line.get("target_extrapolated") else "")
-
-
 def best_by_tokens(sweep, source, presets):
     points = sweep.measured if source == "measured" else a.eligible_predicted(sweep)
     if not points:
         return note(f"No {source} points in the sweep.")
     best = a.best_by_tokens(points)
-    loss = a.loss_lines_by_key(sweep, source)
+    law = a.law_by_key(sweep, source)
     rows = []
     for k in a.sort_groups(best, presets):
         p = best[k]
         rows.append([k[0], k[1], k[2], a.config_label(p), a.fmt_int(p["tokens_per_s"]),
                      a.fmt_int(p.get("tokens_per_s_per_gpu")), a.fmt(p.get("mfu_pct"), 1),
                      a.fmt(p.get("memory_gib")), a.fmt_sig(p.get("dollars_per_mtok"), 4),
-                     loss_cell(loss.get(p["key"]))])
+                     a.fmt_dollars(law.get(p["key"], {}).get("dollars_to_target"))])
     header = ["preset", "GPU", "GPUs", "configuration", "tokens/s", "tokens/s per GPU", "MFU %",
-              "memory GiB", "$/Mtok", f"loss at {budget_text(sweep)}"]
-    return table(header, rows) + [""] + (EXTRAPOLATED if any("*" in r[-1] for r in rows) else [])
-
-
-EXTRAPOLATED = ["\\* extrapolated: the tokens lie outside the measured loss curve.", ""]
-
-
-def best_by_loss(sweep, source, presets):
-    best = a.best_by_loss(sweep, source)
-    if not best:
-        return note(f"No {source} loss_per_dollar lines in the sweep.")
-    target = sorted({r.get("target_loss") for r in sweep.loss_per_dollar if r.get("target_loss")})
-    target_name = "/".join(f"{t:g}" for t in target) or "target"
-    rows = []
-    for k in a.sort_groups(best, presets):
-        line = best[k]
-        p = a.point_of(sweep, line) or {}
-        rows.append([k[0], k[1], k[2], a.config_label(line), loss_cell(line),
-                     target_cell(line), a.fmt_int(p.get("tokens_per_s")),
-                     a.fmt(p.get("mfu_pct"), 1), a.fmt(p.get("memory_gib")),
-                     a.fmt_sig(p.get("dollars_per_mtok"), 4)])
-    header = ["preset", "GPU", "GPUs", "configuration", f"loss at {budget_text(sweep)}",
-              f"$ to loss {target_name}", "tokens/s", "MFU %", "memory GiB", "$/Mtok"]
-    return table(header, rows) + [""] + (EXTRAPOLATED if any("*" in r[4] + r[5] for r in rows) else [])
+              "memory GiB", "$/Mtok", f"$ to {a.target_text(sweep)} (law)"]
+    return table(header, rows) + [""]
 
 
 def prediction_error(sweep):
@@ -121,25 +77,6 @@ def skipped(sweep, presets):
     return table(header, rows) + [""]
 
 
-def loss_curves(sweep, presets):
-    if not sweep.loss_curve:
-        return note("No loss curves yet: loss at a budget and loss per dollar need them.")
-    rank = {p: i for i, p in enumerate(presets)}
-    rows = []
-    for c in sorted(sweep.loss_curve, key=lambda c: (rank.get(c["preset"], 99), c["global_batch"])):
-        fit = c.get("fit") or {}
-        tokens = [t for t, _ in c["points"]]
-        span = f"{min(tokens):,.0f} – {max(tokens):,.0f}" if tokens else "—"
-        rows.append([c["preset"], c["global_batch"], c.get("seq", "—"), len(c["points"]), span,
-                     a.fmt_sig(fit.get("E"), 4), a.fmt_sig(fit.get("A"), 4),
-                     a.fmt_sig(fit.get("alpha"), 4),
-                     "—" if fit.get("rms_relative_error") is None
-                     else f"{100 * fit['rms_relative_error']:.2f}%"])
-    header = ["preset", "global batch", "seq", "points", "tokens seen", "E", "A", "alpha",
-              "fit RMS relative error"]
-    return ["Fit: loss = E + A · tokens^(−alpha).", ""] + table(header, rows) + [""]
-
-
 def all_measured(sweep, presets, drawn_in):
     """Every measured point, with the plots it appears in."""
     if not sweep.measured:
@@ -163,19 +100,24 @@ def all_measured(sweep, presets, drawn_in):
 
 
 def best_line_mismatches(sweep):
-    """Notes where the sweep's own `best` lines disagree with what this report computes."""
+    """Notes where the sweep's own `best` lines disagree with what this report computes. The
+    curve-based best by loss_per_dollar is not checked: the report no longer computes it."""
     ours = {}
     for source in ("measured", "predicted"):
         points = sweep.measured if source == "measured" else a.eligible_predicted(sweep)
         for k, p in a.best_by_tokens(points).items():
             ours[("tokens_per_s", source) + k] = p["key"]
-        for k, line in a.best_by_loss(sweep, source).items():
-            ours[("loss_per_dollar", source) + k] = line["key"]
+        for k, line in a.best_by_law(sweep, source).items():
+            ours[("law_dollars_to_target", source) + k] = line["key"]
+        for preset, line in a.law_answer(sweep, source).items():
+            ours[("law_answer", source, preset)] = line["key"]
     notes = []
     for b in sweep.best:
-        mine = ours.get((b["by"], b["source"], b["preset"], b["gpu"], b["gpus"]))
+        # A law_answer line's gpu/gpus are its winner's, not a group: it is one per preset.
+        group = (b["preset"],) if b["by"] == "law_answer" else (b["preset"], b["gpu"], b["gpus"])
+        mine = ours.get((b["by"], b["source"]) + group)
         if mine is not None and mine != b["key"]:
+            where = "" if b["by"] == "law_answer" else f" on {b['gpus']}× {b['gpu']}"
             notes.append(f"line {b['_line']}: the sweep's best by {b['by']} ({b['source']}) for "
-                         f"{b['preset']} on {b['gpus']}× {b['gpu']} is {b['key']}; this report "
-                         f"finds {mine}.")
+                         f"{b['preset']}{where} is {b['key']}; this report finds {mine}.")
     return notes
