@@ -50,7 +50,7 @@ slm::cli::Flags make_flags() {
         "sweep", "measure the study's grid on this GPU (or CPU), predict the rest, rank by cost",
         {{"--device", "auto", "auto|cpu|cuda"},
          {"--presets", "", "comma list of " + slm::names::joined(slm::names::preset_names(), ", ") +
-                           " (default: the four llama_ presets on a GPU, tiny on a CPU)"},
+                           " (default: both families on a GPU, llama_* at seq 2048 and paper_* at 1024; tiny on a CPU)"},
          {"--micro-batches", "", "comma list (default 4,8,16,32,64 on a GPU, 1,2 on a CPU)"},
          {"--attention", "naive,flash", "comma list of attention policies: " +
                                              slm::names::joined(sweep::Attention::names(), ", ")},
@@ -138,7 +138,7 @@ int main(int argc, char** argv) {
         auto list_or = [&](const char* flag, const char* gpu_default, const char* cpu_default) {
             return sweep::split_list(flags.given(flag) ? flags.text(flag) : gpu ? gpu_default : cpu_default);
         };
-        const auto presets = list_or("--presets", "llama_100m,llama_500m,llama_1b,llama_2b", "tiny");
+        const auto presets = list_or("--presets", "llama_100m,llama_500m,llama_1b,llama_2b,paper_100m,paper_500m,paper_1b,paper_2b", "tiny");
         for (const auto& p : presets) {
             try {
                 slm::presets::by_name(p);

@@ -74,6 +74,8 @@ slm::cli::Flags make_flags() {
                                         "save (0: off)"},
          {"--keep-checkpoints", "2", "numbered checkpoints kept in --out, the newest; "
                                      "<out>/checkpoint.bin links to the newest"},
+         {"--checkpoint-segment-mib", "256", "checkpoints are written and summed in segments of this "
+                                             "size, by several threads (and data-parallel ranks) at once"},
          {"--checkpoint-when-busy", "defer", "defer|wait: a save due while the previous one is still "
                                              "being written is taken after that write ends (defer: "
                                              "training never waits for the disk) or waits for it"},
@@ -284,6 +286,7 @@ int main(int argc, char** argv) {
         run.checkpoint_interval = flags.integer("--checkpoint-interval", 0);
         run.checkpoint_minutes = flags.real("--checkpoint-minutes", 0);
         run.keep_checkpoints = flags.integer("--keep-checkpoints", 1);
+        run.checkpoint_segment_bytes = static_cast<uint64_t>(flags.real("--checkpoint-segment-mib", 1e-4) * 1048576.0);
         run.when_busy = slm::when_busy_from_name(flags.choice("--checkpoint-when-busy", {"defer", "wait"}));
         run.overwrite = flags.on("--overwrite");
         if (run.overwrite && flags.on("--resume"))

@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
@@ -46,6 +47,18 @@ public:
             bytes -= static_cast<size_t>(w);
         }
     }
+
+    // Sets aside `bytes` on the disk for the file before it is written, so that a disk too
+    // full for it fails here, at once, not after gigabytes (where the file system can; else
+    // the writes report it).
+    void reserve(uint64_t bytes) {
+        const int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(bytes));
+        if (e != 0 && e != EOPNOTSUPP && e != EINVAL)
+            fail("cannot write '" + target_.string() + "': " + std::strerror(e) + " (" +
+                 std::to_string(bytes) + " bytes needed); the previous file (if any) is left untouched");
+    }
+    // For positioned writes from several threads (pwrite), besides write().
+    int fd() const { return fd_; }
 
     // Makes the new content durable and visible under the target name.
     void commit() {

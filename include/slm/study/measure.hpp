@@ -2,7 +2,8 @@
 // One measured point of the sweep: a Trainer<Model> on random tokens, timed optimizer steps
 // (windows of them: study/timing.hpp), the per-op profile, memory in use, and the cost columns. A configuration whose
 // memory estimate exceeds what the device has free is recorded as skipped without being tried;
-// one that runs out of memory anyway is recorded the same way, with the allocator's message.
+// one that runs out of memory anyway is recorded the same way, with the allocator's message, and
+// so is one whose attention kernel does not support the preset's head_dim.
 #include <algorithm>
 #include <cstdint>
 #include <functional>
@@ -120,9 +121,13 @@ Json measure_point(const Point& p, const Device& device, StepTimer step_seconds,
         measured["ops_ms"] = ops_ms(ops);
         return measured;
     } catch (const slm::Error& e) {
+        // Two failures are facts about the point, not faults of the sweep: it ran out of memory,
+        // or its kernel has no variant for this shape (GPU Flash at head_dim 96, say). Both are
+        // recorded as skipped with the message; anything else stops the sweep.
         const std::string what = e.what();
-        if (what.find("out of GPU memory") == std::string::npos) throw;
-        return skipped("out of memory: " + what);
+        if (what.find("out of GPU memory") != std::string::npos) return skipped("out of memory: " + what);
+        if (what.find("supports head_dim") != std::string::npos) return skipped("unsupported: " + what);
+        throw;
     }
 }
 

@@ -1,26 +1,31 @@
 #pragma once
 // Checkpoint file: everything needed to continue a run bit-for-bit — model config, the run's
 // settings, weights, AdamW moments, step, data position and seed — written atomically (temp
-// file, fsync, rename) and closed by a checksum that load verifies before anything is used.
+// file, fsync, rename) and closed by checksums that load verifies before anything is used.
 // Every size field is checked against the file's size before anything is allocated.
 //
 // Layout (little-endian): "SLMCKPT\0" | u32 version | u32 element bytes (4 or 8) |
-// u64 config bytes | config text | [v2: u64 settings bytes | settings text] | i64 step |
-// u64 loader position | u64 seed | i64 optimizer steps | [v2: i64 schedule steps] | u64 n |
-// params[n] | m[n] | v[n] | u64 checksum of all the above.
-// Version 1 (no settings, FNV-1a checksum) is still read; version 2 is written, with XXH3.
+// u64 config bytes | config text | [v2+: u64 settings bytes | settings text] | i64 step |
+// u64 loader position | u64 seed | i64 optimizer steps | [v2+: i64 schedule steps] | u64 n |
+// [v3: u64 segment bytes] | params[n] | m[n] | v[n] | [v3: u64 XXH3 of each payload segment] |
+// u64 checksum: v1 FNV-1a and v2 XXH3 of all the above; v3 XXH3 of the header (everything
+// before params) and the segment sums.
+// Version 3 is written: its payload is cut into segments (train/checkpoint_segments.hpp) that
+// threads and data-parallel ranks write and sum in parallel; versions 1 and 2 are still read.
 // The settings are the run's ConfigSummary (train/run_summary.hpp), encoded: what a resume
 // compares with its own flags.
 #include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "slm/core/checksum.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/core/file_io.hpp"
+#include "slm/train/checkpoint_segments.hpp"
 
 namespace slm {
 
@@ -42,29 +47,58 @@ struct Checkpoint {
 
 namespace checkpoint_detail {
 inline constexpr char magic[8] = {'S', 'L', 'M', 'C', 'K', 'P', 'T', '\0'};
-inline constexpr uint32_t version = 2;
+inline constexpr uint32_t version = 3;
 
-class Writer {
-public:
-    explicit Writer(const std::filesystem::path& p) : file_(p) {}
-    void put(const void* data, size_t bytes) {
-        sum_.add(data, bytes);
-        file_.write(data, bytes);
-    }
-    template <class T>
-    void put(const T& value) {
-        put(&value, sizeof value);
-    }
-    void finish() {
-        const uint64_t c = sum_.value();
-        file_.write(&c, sizeof c);
-        file_.commit();
-    }
-
-private:
-    AtomicFile file_;
-    Xxh3 sum_;
+// The bytes before the payload, and where everything after them lies.
+struct Header {
+    std::string bytes;
+    CheckpointPlan plan;
 };
+
+template <class T>
+void append(std::string& out, const T& value) {
+    out.append(reinterpret_cast<const char*>(&value), sizeof value);
+}
+
+inline Header header(const ModelConfig& config, const std::string& settings, const CheckpointState& state,
+                     uint32_t width, int64_t n, uint64_t segment_bytes) {
+    Header h;
+    std::string& out = h.bytes;
+    out.append(magic, sizeof magic);
+    append(out, version);
+    append(out, width);
+    const std::string text = to_text(config);
+    append(out, static_cast<uint64_t>(text.size()));
+    out += text;
+    append(out, static_cast<uint64_t>(settings.size()));
+    out += settings;
+    append(out, state.step);
+    append(out, state.loader_position);
+    append(out, state.seed);
+    append(out, state.optimizer_steps);
+    append(out, state.schedule_steps);
+    append(out, static_cast<uint64_t>(n));
+    h.plan = CheckpointPlan(out.size() + sizeof(uint64_t), 3 * static_cast<uint64_t>(n), width, segment_bytes);
+    append(out, h.plan.segment_bytes);
+    return h;
+}
+
+// The sum that closes a version-3 file: over the header and the segment sums.
+inline uint64_t closing_sum(const std::string& header_bytes, const std::vector<uint64_t>& sums) {
+    Xxh3 x;
+    x.add(header_bytes.data(), header_bytes.size());
+    x.add(sums.data(), sums.size() * sizeof(uint64_t));
+    return x.value();
+}
+
+// Writes the segment sums and the closing sum after the payload.
+inline void write_trailer(int fd, const Header& h, const std::vector<uint64_t>& sums, const std::string& name) {
+    require(sums.size() == h.plan.segments, "checkpoint '" + name + "': " + std::to_string(sums.size()) +
+                                                " segment sums for " + std::to_string(h.plan.segments) + " segments");
+    std::vector<uint64_t> trailer(sums);
+    trailer.push_back(closing_sum(h.bytes, sums));
+    pwrite_all(fd, trailer.data(), trailer.size() * sizeof(uint64_t), h.plan.sums_offset(), name);
+}
 
 class Reader {
 public:
@@ -72,9 +106,10 @@ public:
         require(static_cast<bool>(in_), "cannot open checkpoint '" + p.string() +
                                             "': no such file or not readable");
         std::error_code ec;
-        left_ = std::filesystem::file_size(p, ec);
+        left_ = size_ = std::filesystem::file_size(p, ec);
         require(!ec, "cannot read the size of checkpoint '" + p.string() + "': " + ec.message());
     }
+    uint64_t consumed() const { return size_ - left_; }
     // Bytes of the file not read yet: every size field is checked against it before anything
     // is allocated, so a damaged size is an error naming the file, never a huge allocation.
     uint64_t left() const { return left_; }
@@ -87,9 +122,24 @@ public:
         require(in_.gcount() == static_cast<std::streamsize>(bytes),
                 "checkpoint '" + path_.string() +
                     "' is truncated (ends early); it cannot be resumed — use an earlier one");
+        if (segments_) {  // v3's payload: summed segment by segment
+            segments_->add(data, bytes);
+            return;
+        }
         // Both sums until the version says which one the file has (its first 12 bytes).
         if (sum_kind_ != SumKind::fnv) xxh3_sum_.add(data, bytes);
         if (sum_kind_ != SumKind::xxh3) sum_.add(data, bytes);
+    }
+    // Version 3: the payload's bytes are summed by segment between these two calls; then its
+    // stored segment sums are read (into the closing sum, after the header) and compared.
+    void begin_payload(const CheckpointPlan& plan) { segments_.emplace(plan); }
+    void end_payload() {
+        const std::vector<uint64_t> computed = segments_->sums();
+        segments_.reset();
+        for (size_t k = 0; k < computed.size(); ++k)
+            require(get<uint64_t>() == computed[k],
+                    "checkpoint '" + path_.string() + "' fails its checksum in segment " + std::to_string(k) +
+                        " of " + std::to_string(computed.size()) + " (corrupted); use an earlier one");
     }
     template <class T>
     T get() {
@@ -117,33 +167,33 @@ private:
     Checksum sum_;
     Xxh3 xxh3_sum_;
     enum class SumKind { both, fnv, xxh3 } sum_kind_ = SumKind::both;
-    uint64_t left_ = 0;
+    std::optional<SegmentSums> segments_;
+    uint64_t left_ = 0, size_ = 0;
 };
 }  // namespace checkpoint_detail
 
-// settings: the run's encoded ConfigSummary (empty: none recorded).
+// Where a checkpoint's payload comes from: params, m and v of n values each, one after another
+// in memory (the writer's snapshot holds them so), cut into segments of segment_bytes.
 template <class Master>
-void save_checkpoint(const std::filesystem::path& path, const ModelConfig& config,
-                     const std::string& settings, const CheckpointState& state,
-                     const Master* params, const Master* m, const Master* v, int64_t n) {
+struct CheckpointPayload {
+    const Master* values = nullptr;  // params[n] | m[n] | v[n]
+    int64_t n = 0;
+    uint64_t segment_bytes = default_segment_bytes;
+};
+
+// Writes a whole checkpoint to `path`, atomically, its segments written and summed by up to
+// `threads` threads. settings: the run's encoded ConfigSummary (empty: none recorded).
+template <class Master>
+void save_checkpoint(const std::filesystem::path& path, const ModelConfig& config, const std::string& settings,
+                     const CheckpointState& state, const CheckpointPayload<Master>& payload, int threads = 4) {
     using namespace checkpoint_detail;
-    Writer w(path);
-    w.put(magic, sizeof magic);
-    w.put(version);
-    w.put(static_cast<uint32_t>(sizeof(Master)));
-    const std::string text = to_text(config);
-    w.put(static_cast<uint64_t>(text.size()));
-    w.put(text.data(), text.size());
-    w.put(static_cast<uint64_t>(settings.size()));
-    w.put(settings.data(), settings.size());
-    w.put(state.step);
-    w.put(state.loader_position);
-    w.put(state.seed);
-    w.put(state.optimizer_steps);
-    w.put(state.schedule_steps);
-    w.put(static_cast<uint64_t>(n));
-    for (const Master* buffer : {params, m, v}) w.put(buffer, sizeof(Master) * static_cast<size_t>(n));
-    w.finish();
+    const Header h = header(config, settings, state, sizeof(Master), payload.n, payload.segment_bytes);
+    AtomicFile file(path);
+    file.reserve(h.plan.file_bytes());
+    file.write(h.bytes.data(), h.bytes.size());
+    const auto sums = write_segments(file.fd(), h.plan, 0, h.plan.segments, payload.values, threads, path.string());
+    write_trailer(file.fd(), h, sums, path.string());
+    file.commit();
 }
 
 // Reads and verifies a checkpoint; values stored at another precision are converted to Master.
@@ -156,7 +206,7 @@ Checkpoint<Master> load_checkpoint(const std::filesystem::path& path) {
     require(std::memcmp(head, magic, sizeof magic) == 0,
             "'" + path.string() + "' is not an slm checkpoint (bad magic)");
     const auto ver = r.get<uint32_t>();
-    require(ver == 1 || ver == version, "checkpoint '" + path.string() + "' has version " +
+    require(ver >= 1 && ver <= version, "checkpoint '" + path.string() + "' has version " +
                                             std::to_string(ver) + "; this build reads versions 1 to " +
                                             std::to_string(version));
     r.set_version(ver);
@@ -170,7 +220,12 @@ Checkpoint<Master> load_checkpoint(const std::filesystem::path& path) {
     std::string text(text_bytes, '\0');
     r.get(text.data(), text.size());
     Checkpoint<Master> c;
-    c.config = config_from_text(text);
+    try {  // parsed before the checksum is reached: a damaged text must still name the file
+        c.config = config_from_text(text);
+    } catch (const Error& e) {
+        fail("checkpoint '" + path.string() + "' is corrupted (its model config: " + e.what() +
+             "); use an earlier one");
+    }
     if (ver >= 2) {
         const auto settings_bytes = r.get<uint64_t>();
         require(settings_bytes < (1u << 20) && settings_bytes <= r.left(),
@@ -185,15 +240,26 @@ Checkpoint<Master> load_checkpoint(const std::filesystem::path& path) {
     c.state.optimizer_steps = r.get<int64_t>();
     if (ver >= 2) c.state.schedule_steps = r.get<int64_t>();
     const auto n = r.get<uint64_t>();
-    // Three arrays of n values and the checksum must be exactly what is left of the file.
-    const uint64_t expected = n < (uint64_t{1} << 40) ? 3 * n * width + sizeof(uint64_t) : 0;
-    require(expected != 0 && expected <= r.left(),
+    require(n > 0 && n < (uint64_t{1} << 40), "checkpoint '" + path.string() + "' is corrupted: it declares " +
+                                                  std::to_string(n) + " values per array; use an earlier one");
+    CheckpointPlan plan;
+    if (ver >= 3) {
+        const auto segment = r.get<uint64_t>();
+        require(segment >= width && segment % width == 0 && segment <= (uint64_t{1} << 40),
+                "checkpoint '" + path.string() + "' is corrupted (segment size " + std::to_string(segment) + ")");
+        plan = CheckpointPlan(r.consumed(), 3 * n, width, segment);
+    }
+    // Three arrays of n values, the segment sums (v3) and the checksum must be exactly what is
+    // left of the file.
+    const uint64_t expected = ver >= 3 ? plan.file_bytes() - plan.payload_offset : 3 * n * width + sizeof(uint64_t);
+    require(expected <= r.left(),
             "checkpoint '" + path.string() + "' is corrupted or truncated: it declares " +
                 std::to_string(n) + " values per array but holds " + std::to_string(r.left()) +
                 " bytes after its header; use an earlier one");
     require(expected == r.left(), "checkpoint '" + path.string() + "' has " +
                                       std::to_string(r.left() - expected) +
                                       " bytes after its checksum (corrupted or appended to)");
+    if (ver >= 3) r.begin_payload(plan);
     for (auto* buffer : {&c.params, &c.first_moment, &c.second_moment}) {
         buffer->resize(n);
         if (width == sizeof(Master)) {
@@ -208,6 +274,7 @@ Checkpoint<Master> load_checkpoint(const std::filesystem::path& path) {
             for (size_t i = 0; i < n; ++i) (*buffer)[i] = static_cast<Master>(tmp[i]);
         }
     }
+    if (ver >= 3) r.end_payload();
     r.verify_checksum();
     return c;
 }

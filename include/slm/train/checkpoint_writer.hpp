@@ -38,8 +38,9 @@ public:
         CheckpointState state;
         Master* params = nullptr;
         Master* m = nullptr;
-        Master* v = nullptr;
+        Master* v = nullptr;  // params, m and v lie one after another (one host block)
         int64_t n = 0;
+        uint64_t segment_bytes = default_segment_bytes;
     };
 
     CheckpointWriter() = default;
@@ -73,8 +74,8 @@ public:
         thread_ = std::thread([this, &dir, file, keep] {
             try {
                 const auto begin = std::chrono::steady_clock::now();
-                save_checkpoint(file, snap_.config, snap_.settings, snap_.state, snap_.params,
-                                snap_.m, snap_.v, snap_.n);
+                save_checkpoint(file, snap_.config, snap_.settings, snap_.state,
+                                CheckpointPayload<Master>{snap_.params, snap_.n, snap_.segment_bytes});
                 dir.publish(file, keep);
                 const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - begin).count();
                 const double gb = 3.0 * static_cast<double>(snap_.n) * sizeof(Master) / 1e9;

@@ -11,6 +11,7 @@
 #include "slm/core/backend_options.hpp"
 #include "slm/core/error.hpp"
 #include "slm/optim/adamw.hpp"
+#include "slm/train/checkpoint_segments.hpp"
 #include "slm/train/save_schedule.hpp"
 
 namespace slm {
@@ -33,6 +34,8 @@ struct RunConfig {
     // A save due while the previous one is still being written: deferred past it, or waited
     // for (train/save_schedule.hpp).
     WhenBusy when_busy = WhenBusy::defer;
+    // The unit of parallel checkpoint writes and of their checksums (train/checkpoint_segments.hpp).
+    uint64_t checkpoint_segment_bytes = default_segment_bytes;
     // A fresh run (nothing resumed) into an out_dir that holds a run (checkpoints or metrics):
     // refused, unless overwrite, which removes them first.
     bool overwrite = false;
@@ -69,8 +72,10 @@ struct RunConfig {
                 "RunConfig: need 0 <= min_lr <= lr and lr > 0 (got lr " + std::to_string(lr) +
                     ", min_lr " + std::to_string(min_lr) + ")");
         backend.validate();
-        require(std::isfinite(checkpoint_minutes) && checkpoint_minutes >= 0 && keep_checkpoints >= 1,
-                "RunConfig: checkpoint_minutes must be >= 0 and keep_checkpoints >= 1");
+        require(std::isfinite(checkpoint_minutes) && checkpoint_minutes >= 0 && keep_checkpoints >= 1 &&
+                    checkpoint_segment_bytes >= 8,
+                "RunConfig: checkpoint_minutes must be >= 0, keep_checkpoints >= 1 and "
+                "checkpoint_segment_bytes >= 8");
         require(warmup >= 0 && eval_interval >= 0 && checkpoint_interval >= 0 && profile_steps >= 0,
                 "RunConfig: warmup, eval_interval, checkpoint_interval and profile_steps must be >= 0");
     }

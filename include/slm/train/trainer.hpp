@@ -267,8 +267,8 @@ public:
     void save_checkpoint(const std::filesystem::path& path, uint64_t loader_position) {
         auto& snap = gather_snapshot(loader_position);
         if (parallel_.rank() != 0) return;
-        slm::save_checkpoint(path, snap.config, snap.settings, snap.state, snap.params, snap.m,
-                             snap.v, snap.n);
+        slm::save_checkpoint(path, snap.config, snap.settings, snap.state,
+                             CheckpointPayload<Master>{snap.params, snap.n, snap.segment_bytes});
     }
 
     // Restores a checkpoint written by save_checkpoint for the same model shape, under any policy
@@ -339,6 +339,7 @@ private:
         parallel::gather_state_to_root(parallel_, backend_, optimizer_.second_moment(), held, n,
                                        lead ? snap.v : nullptr);
         snap.config = model_.config();
+        snap.segment_bytes = run_.checkpoint_segment_bytes;
         snap.settings = settings();
         snap.state = {step_, loader_position, run_.seed, optimizer_.steps(), schedule_.total_steps};
         return snap;
