@@ -36,7 +36,7 @@ if(MPI_CXX_FOUND AND MPIEXEC_EXECUTABLE)
     add_test(NAME "${name}"
              COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/mpi/launch_train_llama_env.sh
                      $<TARGET_FILE_DIR:train_llama> ${PROJECT_SOURCE_DIR}/data/kjv ${SLM_LAUNCH_MPIRUN})
-    set_tests_properties("${name}" PROPERTIES TIMEOUT 120)
+    set_tests_properties("${name}" PROPERTIES TIMEOUT 240)
   endif()
 
   # sweep --parallel: data-parallel points measured on 2 CPU ranks, resumed, under --nproc too.

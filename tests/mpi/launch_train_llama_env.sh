@@ -10,7 +10,8 @@
 # in another order, and AdamW's normalisation makes a gradient element that nearly cancels
 # sensitive to that order. How much is measured here, not assumed: the single run trained again
 # with another OpenMP thread count (only its summation order differs) gives the noise floor, and
-# ddp and zero3 must be within 4 times it (at least 1e-5). On the demo's data/kjv (vocab 4096)
+# ddp and zero3 must be within 4 times it (at least 1e-5). Then ddp ranks write one checkpoint's
+# shares at once, and one process resumes from it. On the demo's data/kjv (vocab 4096)
 # that floor was 3.4e-5 for the embedding, above the fixed 1e-5 this test used to allow, which
 # failed or passed by the machine's core count alone.
 # Usage: launch_train_llama_env.sh BIN_DIR DATA_DIR MPIRUN [MPIRUN ARGS...]
@@ -132,6 +133,20 @@ for run in ddp zero3; do
     "$bin/checkpoint_diff" --a "$work/$run/checkpoint.bin" --b "$work/single/checkpoint.bin" \
     --tolerance "$tolerance"
 done
+# Data-parallel ranks write their shares of each checkpoint into one file at once (segments of
+# 50 KiB, so both ranks have many): the same weights as the ddp run above, and a run of one
+# process resumes from it (another world size) and trains on.
+train ddp_shares "${clean[@]}" "${mpirun[@]}" -np 2 "$bin/train_llama" "${common[@]}" --batch 2 --parallel ddp \
+  --checkpoint-interval 1 --checkpoint-segment-mib 0.05
+grep -q "written in the background by 2 ranks" "$work/ddp_shares.log" && echo "ok: the ranks wrote shares" ||
+  fail "ddp_shares: no checkpoint written by 2 ranks: $(grep checkpoint "$work/ddp_shares.log" | tail -3)"
+ls "$work/ddp_shares" | grep -q "tmp" && fail "ddp_shares: a temp file is left: $(ls "$work/ddp_shares")"
+expect 0 "largest relative error of the weights 0.000e\+00 .*PASS" 1 -- \
+  "$bin/checkpoint_diff" --a "$work/ddp_shares/checkpoint.bin" --b "$work/ddp/checkpoint.bin" --tolerance 1e-30
+expect 0 "resumed from .*checkpoint-00000003.bin at step 3" 1 -- "${clean[@]}" "$bin/train_llama" --preset tiny \
+  --device cpu --data "$data" --seq 32 --steps 4 --warmup 1 --eval-batches 2 --eval-interval 0 --log-interval 1 \
+  --batch 4 --resume --out "$work/ddp_shares"
+
 # And checkpoint_diff fails a run that is not the same: a different global batch.
 train single2 "${clean[@]}" "$bin/train_llama" "${common[@]}" --batch 2
 expect 1 "largest relative error of the weights .*FAIL" 1 -- \

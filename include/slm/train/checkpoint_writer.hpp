@@ -25,6 +25,7 @@
 #include "slm/core/host_block.hpp"
 #include "slm/train/checkpoint.hpp"
 #include "slm/train/run_directory.hpp"
+#include "slm/train/shared_checkpoint.hpp"
 
 namespace slm {
 
@@ -41,6 +42,10 @@ public:
         Master* v = nullptr;  // params, m and v lie one after another (one host block)
         int64_t n = 0;
         uint64_t segment_bytes = default_segment_bytes;
+        // A data-parallel rank's share instead (train/shared_checkpoint.hpp): `count` values
+        // of the payload params|m|v from value `first` on, in `share`.
+        Master* share = nullptr;
+        int64_t first = 0, count = 0;
     };
 
     CheckpointWriter() = default;
@@ -55,13 +60,26 @@ public:
     template <class B>
     Snapshot& snapshot(B& backend, int64_t n) {
         wait();
-        if (n != snap_.n) {
+        if (n != snap_.n || snap_.share) {
             block_ = host_block(backend, 3 * static_cast<size_t>(n) * sizeof(Master));
             auto* base = reinterpret_cast<Master*>(block_.get());
             snap_.params = base;
             snap_.m = base + n;
             snap_.v = base + 2 * n;
             snap_.n = n;
+            snap_.share = nullptr;
+        }
+        return snap_;
+    }
+    // The same for a share of `count` values.
+    template <class B>
+    Snapshot& share_snapshot(B& backend, int64_t count) {
+        wait();
+        if (!snap_.share || count != snap_.count) {
+            block_ = host_block(backend, static_cast<size_t>(count) * sizeof(Master));
+            snap_.share = reinterpret_cast<Master*>(block_.get());
+            snap_.params = snap_.m = snap_.v = nullptr;
+            snap_.count = count;
         }
         return snap_;
     }
@@ -87,6 +105,28 @@ public:
             }
             done_ = true;
         });
+    }
+
+    // Writes this rank's share of the segments [first, last) of `plan` into `temp`, on the
+    // background thread (train/shared_checkpoint.hpp).
+    void start_share(const std::filesystem::path& temp, const CheckpointPlan& plan, uint64_t first, uint64_t last) {
+        wait();
+        done_ = false;
+        thread_ = std::thread([this, temp, plan, first, last] {
+            try {
+                write_share(temp, plan, first, last, snap_.share, 4);
+            } catch (...) {
+                const std::lock_guard<std::mutex> guard(mutex_);
+                error_ = std::current_exception();
+            }
+            done_ = true;
+        });
+    }
+
+    // Whether the last write failed (not thrown yet).
+    bool failed() {
+        const std::lock_guard<std::mutex> guard(mutex_);
+        return error_ != nullptr;
     }
 
     // Throws a failed background write's error (once), without waiting for one in flight.

@@ -11,9 +11,11 @@
 //     refused, naming each setting, both values and the flag that accepts it (--allow-change).
 #include <algorithm>
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "slm/core/config_io.hpp"
@@ -21,6 +23,7 @@
 #include "slm/parallel/transport/config_check.hpp"
 #include "slm/train/checkpoint.hpp"
 #include "slm/train/run_config.hpp"
+#include "slm/train/run_directory.hpp"
 #include "slm/train/run_summary.hpp"
 
 namespace slm {
@@ -101,6 +104,25 @@ void check_resume(const Checkpoint<Master>& c, const std::filesystem::path& path
             "checkpoint '" + path.string() + "' is at step " + std::to_string(c.state.step) +
                 ", past --steps " + std::to_string(run.steps) + ": give --steps " +
                 std::to_string(c.state.step) + " or more");
+}
+
+// The newest checkpoint in `out` that verifies, falling back to older ones with a message (on
+// the lead rank) when the newest is damaged; an error listing every failure when none does.
+template <class Master>
+std::pair<Checkpoint<Master>, std::filesystem::path> load_newest_checkpoint(const std::filesystem::path& out,
+                                                                             bool lead) {
+    const auto candidates = RunDirectory(out).resume_candidates();
+    require(!candidates.empty(), "no checkpoint in '" + out.string() + "' to resume from");
+    std::string skipped;
+    for (const auto& file : candidates) {
+        try {
+            return {load_checkpoint<Master>(file), file};
+        } catch (const Error& e) {
+            if (lead) std::fprintf(stderr, "resume: %s; trying the checkpoint before it\n", e.what());
+            skipped += "\n  " + std::string(e.what());
+        }
+    }
+    fail("no checkpoint in '" + out.string() + "' verifies:" + skipped);
 }
 
 }  // namespace slm

@@ -56,10 +56,11 @@ public:
 
     const std::filesystem::path& path() const { return out_; }
     std::filesystem::path pointer() const { return out_ / "checkpoint.bin"; }
-    std::filesystem::path numbered(int64_t step) const {
+    std::filesystem::path numbered(int64_t step) const { return numbered_in(out_, step); }
+    static std::filesystem::path numbered_in(const std::filesystem::path& out, int64_t step) {
         char name[40];
         std::snprintf(name, sizeof name, "checkpoint-%08lld.bin", (long long)step);
-        return out_ / name;
+        return out / name;
     }
 
     // Whether `out` has a checkpoint to resume (without creating or locking anything).

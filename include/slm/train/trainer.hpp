@@ -25,7 +25,7 @@
 #include "slm/parallel/policy.hpp"
 #include "slm/parallel/single.hpp"
 #include "slm/train/checkpoint.hpp"
-#include "slm/train/checkpoint_writer.hpp"
+#include "slm/train/checkpoint_saves.hpp"
 #include "slm/train/divergence.hpp"
 #include "slm/train/metrics.hpp"
 #include "slm/train/resume_check.hpp"
@@ -172,8 +172,10 @@ public:
         const bool lead = parallel_.rank() == 0;
         if (lead) open_directory();
         // The checkpoint snapshot's host memory (page-locked on the GPU) once, before the steps:
-        // not part of any save's stall.
-        writer_.snapshot(backend_, lead ? model_.layout().total() : 0);
+        // not part of any save's stall. Ranks that each hold the whole state write shares.
+        const int keep = static_cast<int>(run_.keep_checkpoints);
+        saves_.prepare(parallel_, backend_, model_.layout().total(), run_.checkpoint_segment_bytes,
+                       !parallel::ShardingPolicy<Parallel> && parallel_.world_size() > 1);
         MetricsLog log = lead ? MetricsLog(run_.out_dir / "metrics.jsonl") : MetricsLog();
         double val = NAN;
         if (step_ == 0) {
@@ -193,7 +195,7 @@ public:
         double train_seconds_since_log = 0;  // tokens/s counts these only
         auto step_start = clock::now();
         while (step_ < run_.steps) {
-            writer_.check();  // a failed background write stops the run here
+            saves_.poll(parallel_, dir_, keep);  // a failed background write stops the run here
             // After one warm-up step (GEMM algorithm choice, first-touch allocations), profile.
             if (run_.profile_steps > 0 && step_ == first_step + 1 && step_ + run_.profile_steps < run_.steps) {
                 const OpBreakdown b = profile(data, run_.profile_steps);
@@ -229,18 +231,17 @@ public:
             const bool on_time =
                 run_.checkpoint_minutes > 0 && step_ % run_.log_interval == 0 &&
                 parallel_.sum_across_ranks(seconds_since(last_save) >= 60 * run_.checkpoint_minutes ? 1.0 : 0.0) > 0;
-            const auto save = saves.at(step_, last, on_time, [&] {
-                return parallel_.sum_across_ranks(lead && writer_.busy() ? 1.0 : 0.0) > 0;
-            });
-            if (save.deferred_now && lead) log.checkpoint_deferred(step_, writer_.writing_step(), !deferred_once);
+            const auto save = saves.at(step_, last, on_time, [&] { return saves_.busy(parallel_); });
+            if (save.deferred_now && lead) log.checkpoint_deferred(step_, saves_.writing_step(), !deferred_once);
             deferred_once = deferred_once || save.deferred_now;
             if (save.save) {
                 backend_.synchronize();
                 train_seconds_since_log += seconds_since(step_start);
                 // The last save waits for the write in flight: said apart from its own stall.
-                if (last && lead && writer_.busy())
-                    std::fprintf(stderr, "step %6lld | waited %.1f s for the write of step %lld before the last save\n",
-                                 (long long)step_, writer_.wait(), (long long)writer_.writing_step());
+                if (last)
+                    if (const double w = saves_.wait(parallel_, dir_, keep); lead && w > 0.1)
+                        std::fprintf(stderr, "step %6lld | waited %.1f s for the write of step %lld before the last save\n",
+                                     (long long)step_, w, (long long)saves_.writing_step());
                 const auto save_start = clock::now();
                 check_saveable(evaluated ? val : probe_loss(data));
                 const auto file = save_checkpoint_async(data.position());
@@ -252,7 +253,7 @@ public:
             }
         }
         const auto end_wait = clock::now();
-        writer_.wait();
+        saves_.wait(parallel_, dir_, keep);
         if (lead && seconds_since(end_wait) > 1)
             std::fprintf(stderr, "waited %.1f s for the last checkpoint write\n", seconds_since(end_wait));
         return val;
@@ -265,10 +266,13 @@ public:
     // `path`, now (not in the background). Every rank calls it: shards are gathered to rank 0,
     // which writes the same file as Single would.
     void save_checkpoint(const std::filesystem::path& path, uint64_t loader_position) {
-        auto& snap = gather_snapshot(loader_position);
+        const int64_t n = model_.layout().total();
+        std::vector<Master> whole(parallel_.rank() == 0 ? 3 * static_cast<size_t>(n) : 0);
+        gather_state(parallel_.rank() == 0 ? whole.data() : nullptr);
         if (parallel_.rank() != 0) return;
-        slm::save_checkpoint(path, snap.config, snap.settings, snap.state,
-                             CheckpointPayload<Master>{snap.params, snap.n, snap.segment_bytes});
+        const auto meta = checkpoint_meta(loader_position);
+        slm::save_checkpoint(path, meta.config, meta.settings, meta.state,
+                             CheckpointPayload<Master>{whole.data(), n, meta.segment_bytes});
     }
 
     // Restores a checkpoint written by save_checkpoint for the same model shape, under any policy
@@ -284,24 +288,9 @@ public:
     // (with a message) when the newest is damaged. Returns the file used.
     template <BatchSource D>
     std::filesystem::path resume_latest(D& data) {
-        const RunDirectory dir(run_.out_dir);
-        const auto candidates = dir.resume_candidates();
-        require(!candidates.empty(), "no checkpoint in '" + run_.out_dir.string() + "' to resume from");
-        std::string skipped;
-        for (const auto& file : candidates) {
-            std::optional<Checkpoint<Master>> c;
-            try {
-                c.emplace(load_checkpoint<Master>(file));
-            } catch (const Error& e) {
-                if (parallel_.rank() == 0)
-                    std::fprintf(stderr, "resume: %s; trying the checkpoint before it\n", e.what());
-                skipped += "\n  " + std::string(e.what());
-                continue;
-            }
-            apply(std::move(*c), file, data);
-            return file;
-        }
-        fail("no checkpoint in '" + run_.out_dir.string() + "' verifies:" + skipped);
+        auto [c, file] = load_newest_checkpoint<Master>(run_.out_dir, parallel_.rank() == 0);
+        apply(std::move(c), file, data);
+        return file;
     }
 
 private:
@@ -327,28 +316,35 @@ private:
         }
     }
 
-    // The state gathered to rank 0's snapshot (every rank calls it).
-    typename CheckpointWriter<Master>::Snapshot& gather_snapshot(uint64_t loader_position) {
-        const bool lead = parallel_.rank() == 0;
+    // Collective: params|m|v into `whole` (3n values) on rank 0; the others pass nullptr.
+    void gather_state(Master* whole) {
         const int64_t n = model_.layout().total();
-        auto& snap = writer_.snapshot(backend_, lead ? n : 0);
-        model_.get_parameters(lead ? snap.params : nullptr);
+        model_.get_parameters(whole);
         const int64_t held = optimizer_.state_size();
-        parallel::gather_state_to_root(parallel_, backend_, optimizer_.first_moment(), held, n,
-                                       lead ? snap.m : nullptr);
+        parallel::gather_state_to_root(parallel_, backend_, optimizer_.first_moment(), held, n, whole ? whole + n : nullptr);
         parallel::gather_state_to_root(parallel_, backend_, optimizer_.second_moment(), held, n,
-                                       lead ? snap.v : nullptr);
-        snap.config = model_.config();
-        snap.segment_bytes = run_.checkpoint_segment_bytes;
-        snap.settings = settings();
-        snap.state = {step_, loader_position, run_.seed, optimizer_.steps(), schedule_.total_steps};
-        return snap;
+                                       whole ? whole + 2 * n : nullptr);
+    }
+
+    typename CheckpointSaves<Master>::Meta checkpoint_meta(uint64_t loader_position) const {
+        return {model_.config(), settings(),
+                CheckpointState{step_, loader_position, run_.seed, optimizer_.steps(), schedule_.total_steps},
+                run_.checkpoint_segment_bytes};
     }
 
     std::filesystem::path save_checkpoint_async(uint64_t loader_position) {
-        gather_snapshot(loader_position);
-        const auto file = dir_.numbered(step_);
-        if (parallel_.rank() == 0) writer_.start(dir_, file, static_cast<int>(run_.keep_checkpoints));
+        const int64_t n = model_.layout().total();
+        const auto file = RunDirectory::numbered_in(run_.out_dir, step_);
+        // Values [first, first + count) of params|m|v, from a rank that holds them all.
+        auto copy_range = [&](Master* out, int64_t first, int64_t count) {
+            const Master* arrays[3] = {model_.parameters(), optimizer_.first_moment(), optimizer_.second_moment()};
+            for (int64_t j = 0; j < 3; ++j) {
+                const int64_t lo = std::max(first, j * n), hi = std::min(first + count, (j + 1) * n);
+                if (lo < hi) backend_.download(out + (lo - first), arrays[j] + (lo - j * n), hi - lo);
+            }
+        };
+        saves_.save(parallel_, backend_, file, dir_, static_cast<int>(run_.keep_checkpoints),
+                    checkpoint_meta(loader_position), n, [&](Master* whole) { gather_state(whole); }, copy_range);
         return file;
     }
 
@@ -392,7 +388,7 @@ private:
     int64_t step_ = 0;
     bool resumed_ = false;
     RunDirectory dir_;                  // rank 0, from fit() on
-    CheckpointWriter<Master> writer_;   // last: its destructor waits for a write in flight
+    CheckpointSaves<Master> saves_;     // last: its destructor waits for a write in flight
 };
 
 }  // namespace slm
