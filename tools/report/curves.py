@@ -33,7 +33,11 @@ def fit_problem(fit):
 
 
 def _law_beta(sweep):
-    """(law name, beta) of the sweep's law, or the default's when the sweep has no law lines."""
+    """(law name, beta) of the sweep's law: from its lines' law_fit where they carry one, else the
+    published value (a sweep from before law_fit), else the default's."""
+    for r in sweep.law_cost:
+        if isinstance(r.get("law_fit"), dict) and "beta" in r["law_fit"]:
+            return r["law"], r["law_fit"]["beta"]
     names = law.laws(sweep) or ["besiroglu2024"]
     name = next((n for n in names if n in law.LAW_BETA), None)
     return (name, law.LAW_BETA[name]) if name else (names[0], None)

@@ -31,7 +31,9 @@ def laws(sweep):
 
 def citation(sweep):
     """One paragraph: which law, its citation, and what its absolute losses are worth."""
-    named = "; ".join(f"{n} ({LAW_SOURCES.get(n, 'a law from the sweep’s --scaling-law file')})"
+    sources = {r["law"]: r["law_fit"]["source"] for r in sweep.law_cost
+               if isinstance(r.get("law_fit"), dict) and r["law_fit"].get("source")}
+    named = "; ".join(f"{n} ({sources.get(n) or LAW_SOURCES.get(n, 'a law from the sweep’s --scaling-law file')})"
                       for n in laws(sweep))
     return [f"Loss is the scaling law's, {named}: loss = E + A/N^alpha + B/D^beta for N "
             "parameters trained on D tokens. The law was fitted on other data and tokenizers, so "

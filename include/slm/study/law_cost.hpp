@@ -42,6 +42,9 @@ inline Json law_cost(const Json& point, const ModelConfig& config, const LawCost
                           "global_batch", "seq", "tokens_per_s"})
         line[f] = point.at(f);
     line["law"] = o.law.name;
+    // The fit itself, so a report cites and uses the numbers that made this line.
+    line["law_fit"] = Json{{"E", o.law.E}, {"A", o.law.A}, {"B", o.law.B}, {"alpha", o.law.alpha},
+                           {"beta", o.law.beta}, {"source", o.law.source}};
     line["dollars_per_hour"] = per_hour;
     const auto target = cost::cost_to_tokens_per_parameter(o.law, params, o.tokens_per_parameter,
                                                            tokens_per_s, per_hour);

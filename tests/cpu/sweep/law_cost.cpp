@@ -30,6 +30,8 @@ TEST_CASE("law cost: dollars, hours and the law's loss to 20 tokens per paramete
     // 4 GPUs at $2.50 per GPU-hour = $10 per hour, 100,000 tokens/s.
     const Json l = sweep::law_cost(point("H100-80GB", 4, 64, 100000, 2.5), config, o);
     CHECK(l.at("law") == "besiroglu2024");
+    CHECK(l.at("law_fit").at("beta").get<double>() == 0.3658);  // the numbers used travel with it
+    CHECK(l.at("law_fit").at("source").get<std::string>().find("2404.10102") != std::string::npos);
     // 20 x 970,458,240 = 19,409,164,800 tokens; / 1e5 / 3600 = 53.9143466667 h; x $10 = $539.143466667.
     CHECK(l.at("target_tokens").get<double>() == doctest::Approx(19409164800.0).epsilon(1e-12));
     CHECK(l.at("hours_to_target").get<double>() == doctest::Approx(53.9143466666667).epsilon(1e-12));
