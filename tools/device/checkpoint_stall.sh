@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checkpoints on the GPU machine at llama_2b, micro-batch 8, seq 2048 (issue #28):
-#   stall   one run of $STEPS (default 100) steps with a save due every 5 (--keep-checkpoints 1,
+#   stall   one run of $STEPS (default 30) steps with a save due every 5 (--keep-checkpoints 1,
 #           the default --checkpoint-when-busy defer: a save due during a write is taken after
 #           it): how long each save blocks training ("training blocked"), how long each
 #           background write takes, and the median step time (training time only) over the
@@ -36,7 +36,7 @@ print("\n".join(" ".join(r.choice(words) for _ in range(40)) for _ in range(3000
   "$bin/prepare_data" --text runs/stall.txt --out runs/stall-data --vocab 2000 > "$logs/prepare.log" 2>&1 ||
     { tail -5 "$logs/prepare.log"; exit 1; }
 fi
-args=(--preset llama_2b --batch 8 --seq 2048 --data runs/stall-data --steps "${STEPS:-100}" --warmup 5
+args=(--preset llama_2b --batch 8 --seq 2048 --data runs/stall-data --steps "${STEPS:-30}" --warmup 5
       --attention flash_deterministic --checkpoint-interval 5 --keep-checkpoints 1
       --checkpoint-minutes 0 --eval-interval 0 --eval-batches 2 --log-interval 1)
 sum_of() { tail -c 8 "$1" | od -An -tx8 | tr -d ' '; }  # the XXH3 sum that closes the file
