@@ -88,7 +88,7 @@ public:
         if (!shared_) {
             auto& snap = writer_.snapshot(backend, parallel.rank() == 0 ? n : 0);
             gather(parallel.rank() == 0 ? snap.params : nullptr);
-            fill(snap, meta, n);
+            fill(snap, meta);
             if (parallel.rank() == 0) writer_.start(dir, file, keep);
             return;
         }
@@ -106,7 +106,7 @@ public:
         const auto range = share_range(parallel, n, meta.segment_bytes);
         auto& snap = writer_.share_snapshot(backend, range.count);
         copy_range(snap.share, range.first, range.count);
-        fill(snap, meta, n);
+        fill(snap, meta);
         writer_.start_share(shared_temp(file), plan, range.segments.first, range.segments.second);
         pending_ = Pending{file, std::move(header)};
     }
@@ -138,12 +138,12 @@ private:
         return r;
     }
 
-    static void fill(typename CheckpointWriter<Master>::Snapshot& snap, const Meta& meta, int64_t n) {
+    // The arrays' size stays what snapshot() allocated (0 on a rank that gathers nothing).
+    static void fill(typename CheckpointWriter<Master>::Snapshot& snap, const Meta& meta) {
         snap.config = meta.config;
         snap.settings = meta.settings;
         snap.state = meta.state;
         snap.segment_bytes = meta.segment_bytes;
-        snap.n = n;
     }
 
     template <class P>
