@@ -16,6 +16,24 @@
 
 namespace slm {
 
+// Sets aside `bytes` on the disk for the file behind `fd`, so a disk too full for it fails at
+// once, not after gigabytes. Returns 0, or the errno; a file system that cannot reserve
+// (EOPNOTSUPP, EINVAL) counts as 0: its writes report a full disk instead.
+inline int reserve_file(int fd, uint64_t bytes) {
+    const int e = ::posix_fallocate(fd, 0, static_cast<off_t>(bytes));
+    return e == EOPNOTSUPP || e == EINVAL ? 0 : e;
+}
+
+// After a rename into `file`'s directory: makes the new name durable.
+inline void sync_parent_directory(const std::filesystem::path& file) {
+    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd >= 0) {
+        ::fsync(dfd);
+        ::close(dfd);
+    }
+}
+
 class AtomicFile {
 public:
     explicit AtomicFile(std::filesystem::path target)
@@ -48,12 +66,9 @@ public:
         }
     }
 
-    // Sets aside `bytes` on the disk for the file before it is written, so that a disk too
-    // full for it fails here, at once, not after gigabytes (where the file system can; else
-    // the writes report it).
+    // Sets aside `bytes` for the file before it is written (reserve_file).
     void reserve(uint64_t bytes) {
-        const int e = ::posix_fallocate(fd_, 0, static_cast<off_t>(bytes));
-        if (e != 0 && e != EOPNOTSUPP && e != EINVAL)
+        if (const int e = reserve_file(fd_, bytes); e != 0)
             fail("cannot write '" + target_.string() + "': " + std::strerror(e) + " (" +
                  std::to_string(bytes) + " bytes needed); the previous file (if any) is left untouched");
     }
@@ -72,12 +87,7 @@ public:
             ::unlink(temp_.c_str());
             fail("cannot replace '" + target_.string() + "': " + std::strerror(errno));
         }
-        const auto dir = target_.has_parent_path() ? target_.parent_path() : ".";
-        const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            ::fsync(dfd);
-            ::close(dfd);
-        }
+        sync_parent_directory(target_);
     }
 
 private:

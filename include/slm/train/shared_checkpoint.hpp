@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "slm/core/error.hpp"
+#include "slm/core/file_io.hpp"
 #include "slm/train/checkpoint.hpp"
 
 namespace slm {
@@ -51,8 +52,7 @@ inline void sync_close(int fd, const std::filesystem::path& p) {
 inline void create_shared(const std::filesystem::path& temp, const checkpoint_detail::Header& h) {
     const int fd = shared_detail::open_or_fail(temp, O_WRONLY | O_CREAT | O_TRUNC);
     const auto size = static_cast<off_t>(h.plan.file_bytes());
-    int e = ::posix_fallocate(fd, 0, size);
-    if (e == EOPNOTSUPP || e == EINVAL) e = ::ftruncate(fd, size) == 0 ? 0 : errno;
+    const int e = reserve_file(fd, h.plan.file_bytes());
     if (e != 0) {
         ::close(fd);
         ::unlink(temp.c_str());
@@ -103,12 +103,7 @@ inline void finish_shared(const std::filesystem::path& temp, const std::filesyst
     shared_detail::sync_close(fd, temp);
     if (std::rename(temp.c_str(), file.c_str()) != 0)
         fail("cannot rename '" + temp.string() + "' to '" + file.string() + "': " + std::strerror(errno));
-    const auto dir = file.has_parent_path() ? file.parent_path() : std::filesystem::path(".");
-    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd >= 0) {
-        ::fsync(dfd);
-        ::close(dfd);
-    }
+    sync_parent_directory(file);
 }
 
 }  // namespace slm
