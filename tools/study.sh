@@ -14,6 +14,8 @@
 # same sweep runs as N ranks (mpirun when there is one, else sweep --nproc N) with --parallel
 # STUDY_PARALLEL (default ddp,zero2,zero3), measuring every grid point under each scheme at N GPUs
 # after freezing its prediction (docs/sweep_format.md).
+# STUDY_PREDICTED_BEFORE=FILE: an earlier sweep whose predictions of this GPU's points the report
+# checks point by point against this run (report --predicted-before).
 # When $OUT is set (the GPU machine's return folder), the JSON lines and the report are copied there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -70,7 +72,9 @@ if [ "$status" -eq 0 ] && [ "$gpus" -gt 1 ]; then
 fi
 
 if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
-  tools/report/report "$out/sweep.jsonl" "$out/report" || echo "study.sh: report FAILED"
+  before=()
+  [ -n "${STUDY_PREDICTED_BEFORE:-}" ] && before=(--predicted-before "$STUDY_PREDICTED_BEFORE")
+  tools/report/report "$out/sweep.jsonl" "$out/report" "${before[@]}" || echo "study.sh: report FAILED"
 fi
 if [ -n "${OUT:-}" ]; then
   cp "$out/sweep.jsonl" "$OUT/" 2> /dev/null

@@ -177,6 +177,34 @@ else
   fail "measured-only sweep: report exited $?: $(cat "$work/log")"
 fi
 
+# Predictions made before the run (an earlier sweep's predicted lines): each measured point of
+# llama_100m on one H100 predicted at 0.8× its tokens/s reads ratio 1.250; a point predicted to
+# fit that was skipped here is counted.
+"$python" - "$work/sweep.jsonl" "$work/earlier.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+with open(sys.argv[2], "w") as out:
+    for r in lines:
+        if r["kind"] in ("measured", "skipped") and r["gpus"] == 1 and r["gpu"] == "H100-80GB":
+            p = {k: r[k] for k in ("gpu", "gpus", "preset", "attention", "parallel", "micro_batch", "seq")}
+            p.update(kind="predicted", key="earlier/" + r["key"], memory_gib=1.0, mfu_pct=10.0, fits=True,
+                     tokens_per_s=0.8 * r["tokens_per_s"] if r["kind"] == "measured" else 1000.0)
+            out.write(json.dumps(p) + "\n")
+PY
+if "$report" "$work/sweep.jsonl" "$work/prior" --predicted-before "$work/earlier.jsonl" >"$work/log" 2>&1; then
+  section "$work/prior/report.md" "Predicted before the run, measured in it" >"$work/prior.md"
+  grep -qE '^\| llama_100m \| flash \| [0-9]+ \| 1\.250 \| 1\.250–1\.250 \| 0 of [0-9]+ \|$' "$work/prior.md" &&
+    ok "predicted before: ratio 1.250" || fail "predicted before: $(grep '^| llama_100m' "$work/prior.md" | head -3)"
+  grep -qE '^Memory: [1-9][0-9]* point\(s\) predicted to fit were skipped here' "$work/prior.md" &&
+    ok "predicted before: skipped points counted" || fail "predicted before: no memory line"
+else
+  fail "--predicted-before: report exited $?: $(cat "$work/log")"
+fi
+"$report" "$work/sweep.jsonl" "$work/prior2" --predicted-before "$work/none.jsonl" >"$work/log" 2>&1
+code=$?
+[ "$code" -eq 1 ] && grep -q "none.jsonl" "$work/log" && ok "missing earlier file: exit 1" ||
+  fail "missing earlier file: exit $code, $(cat "$work/log")"
+
 # A malformed line: exit 1, the file and line number in the message, no report written.
 head -3 "$work/sweep.jsonl" >"$work/bad.jsonl"
 echo '{"kind": "measured", "key": "x"' >>"$work/bad.jsonl"

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
-"""report.py SWEEP.jsonl OUT_DIR: the study's tables (OUT_DIR/report.md) and plots (PNG) from
-the sweep's JSON lines (docs/sweep_format.md). Run it through tools/report/report, which finds
-a python3 with matplotlib. Exit status: 0 done, 1 bad input, 2 bad command line."""
+"""report.py SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl]: the study's tables
+(OUT_DIR/report.md) and plots (PNG) from the sweep's JSON lines (docs/sweep_format.md). With an
+earlier sweep, its predictions of this sweep's points are checked against them point by point
+(prior.py). Run it through tools/report/report, which finds a python3 with matplotlib.
+Exit status: 0 done, 1 bad input, 2 bad command line."""
 
 import os
 import sys
@@ -12,10 +14,11 @@ import analysis as a  # noqa: E402
 import curves  # noqa: E402
 import findings  # noqa: E402
 import law  # noqa: E402
+import prior  # noqa: E402
 import sweep as sweep_io  # noqa: E402
 import tables  # noqa: E402
 
-USAGE = "usage: report SWEEP.jsonl OUT_DIR"
+USAGE = "usage: report SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl]"
 KINDS = ("measured", "skipped", "predicted", "law_cost", "loss_curve", "loss_per_dollar", "best")
 # loss_per_dollar lines are counted but never used (analysis.py says why): no note when absent.
 MISSING = {
@@ -51,7 +54,7 @@ def draw_plots(sweep, presets, out_dir):
     return drawn, notes
 
 
-def write_report(sweep, presets, plots, plot_notes, out_dir):
+def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None):
     drawn_in = {}
     for plot in plots:
         for key in plot.keys:
@@ -90,6 +93,8 @@ def write_report(sweep, presets, plots, plot_notes, out_dir):
            "", "### Measured", ""] + tables.best_by_tokens(sweep, "measured", presets)
     md += ["### Predicted", ""] + tables.best_by_tokens(sweep, "predicted", presets)
     md += ["## Prediction error", ""] + tables.prediction_error(sweep)
+    if earlier is not None:
+        md += ["## Predicted before the run, measured in it", ""] + prior.section(earlier, sweep, presets)
     md += ["## Skipped configurations", ""] + tables.skipped(sweep, presets)
     md += ["## Loss curves: a check of the law's slope", ""] + curves.check(sweep, presets)
     md += ["## Plots", ""]
@@ -100,23 +105,46 @@ def write_report(sweep, presets, plots, plot_notes, out_dir):
         f.write("\n".join(md))
 
 
-def main(argv):
-    if len(argv) != 3 or argv[1] in ("-h", "--help"):
-        print(USAGE, file=sys.stderr)
-        return 0 if len(argv) == 2 and argv[1] in ("-h", "--help") else 2
-    path, out_dir = argv[1], argv[2]
+def load(path):
+    """The sweep at `path`, or None after printing why it cannot be read."""
     try:
-        sweep = sweep_io.load(path)
+        return sweep_io.load(path)
     except FileNotFoundError:
         print(f"report: cannot read '{path}': no such file", file=sys.stderr)
-        return 1
     except (sweep_io.SweepError, UnicodeDecodeError) as e:
         print(f"report: {e}", file=sys.stderr)
+    return None
+
+
+def main(argv):
+    args = argv[1:]
+    if any(x in ("-h", "--help") for x in args):
+        print(USAGE)
+        return 0
+    earlier_path = None
+    if "--predicted-before" in args:
+        at = args.index("--predicted-before")
+        if at + 1 >= len(args):
+            print("report: --predicted-before needs a file\n" + USAGE, file=sys.stderr)
+            return 2
+        earlier_path = args[at + 1]
+        del args[at:at + 2]
+    if len(args) != 2 or any(x.startswith("--") for x in args):
+        print(USAGE, file=sys.stderr)
+        return 2
+    path, out_dir = args
+    sweep = load(path)
+    if sweep is None:
         return 1
+    earlier = None
+    if earlier_path is not None:
+        earlier = load(earlier_path)
+        if earlier is None:
+            return 1
     os.makedirs(out_dir, exist_ok=True)
     presets = a.preset_order(sweep)
     plots, plot_notes = draw_plots(sweep, presets, out_dir)
-    write_report(sweep, presets, plots, plot_notes, out_dir)
+    write_report(sweep, presets, plots, plot_notes, out_dir, earlier)
     print(f"report: {os.path.join(out_dir, 'report.md')}"
           + (f" and {len(plots)} plot(s): " + ", ".join(p.file for p in plots) if plots else ", no plots"))
     return 0
