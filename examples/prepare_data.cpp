@@ -1,12 +1,16 @@
-// prepare_data: text files → DIR/tokenizer.model and DIR/tokens.bin (or tokens_000.bin, … past
-// 100M tokens), ready for the loader.
+// prepare_data: a corpus → DIR/tokens.bin (or tokens_000.bin, … past 100M tokens), ready for the
+// loader; text input also gives DIR/tokenizer.model.
 //
-//   prepare_data --text FILE [--text FILE ...] --out DIR [--vocab N] [--tokenizer EXISTING.model]
+//   prepare_data --text FILE | --jsonl FILE [...] [--field text] --out DIR [--vocab N] [--tokenizer M]
+//   prepare_data --raw-uint16 FILE --vocab N | --llmc FILE [--vocab N] [...] --out DIR
 //
-// Each text file is one document: <s>, its tokens, </s>. Files are read and encoded in chunks of
-// whole lines, so a corpus larger than memory only costs one shard's worth of tokens. The
-// tokenizer and the shards of one call appear in DIR together or not at all (data::OutputSet):
-// a killed or failed call leaves DIR's previous set as it was.
+// Text: each --text file is one document and so is each --jsonl line's --field string: <s>, its
+// tokens, </s>, in command-line order. Text is read and encoded in chunks of whole lines, so a
+// corpus larger than memory only costs one shard's worth of tokens. Tokens (nanoGPT's raw uint16
+// files, llm.c's shards) are converted as they are, checked against the vocabulary; DIR then
+// holds no tokenizer (train_llama needs none; their own tokenizer decodes them). The files of one
+// call appear in DIR together or not at all (data::OutputSet): a killed or failed call leaves
+// DIR's previous set as it was.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -15,233 +19,306 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <optional>
 #include <regex>
 #include <string>
 #include <vector>
 
 #include "slm/core/error.hpp"
+#include "slm/core/presets.hpp"
+#include "slm/data/document_encoder.hpp"
+#include "slm/data/jsonl_text.hpp"
 #include "slm/data/output_set.hpp"
-#include "slm/data/shard.hpp"
+#include "slm/data/pretokenized.hpp"
+#include "slm/data/shard_writer.hpp"
 #include "slm/data/tokenizer.hpp"
 
 namespace fs = std::filesystem;
 
 namespace {
 
-constexpr size_t shard_tokens = 100'000'000;  // ~200 MB at 2 bytes a token
-// SentencePiece's BPE encode slows down superlinearly on long inputs (1 MB calls run 2.5x
-// slower than 8 KB ones on the KJV text), so text goes in small chunks, many at once in parallel.
-constexpr size_t chunk_bytes = 8 << 10;
-constexpr size_t chunks_per_round = 512;
+// SentencePiece trains on a sample of 2M sentences anyway; the JSONL text it may draw from is
+// copied to a file (it reads files only), and this much of it is plenty and keeps the copy small.
+constexpr uintmax_t tokenizer_jsonl_bytes = uintmax_t{1} << 30;
+
+enum class Kind { Text, Jsonl, RawUint16, Llmc };
+struct Input {
+    Kind kind;
+    fs::path path;
+};
 
 struct Options {
-    std::vector<fs::path> texts;
+    std::vector<Input> inputs;  // in command-line order
     fs::path out;
-    int vocab = 4096;
+    std::optional<int> vocab;
     fs::path tokenizer;  // empty: train one
+    std::optional<std::string> field;
+    bool has(Kind k) const {
+        return std::any_of(inputs.begin(), inputs.end(), [k](const Input& i) { return i.kind == k; });
+    }
+    bool tokens_in() const { return has(Kind::RawUint16) || has(Kind::Llmc); }
 };
 
 int usage(const std::string& problem) {
     std::cerr << "prepare_data: " << problem << "\n"
-              << "usage: prepare_data --text FILE [--text FILE ...] --out DIR [--vocab N (default "
-                 "4096)] [--tokenizer EXISTING.model]\n";
+              << "usage: prepare_data INPUT [INPUT ...] --out DIR [options]; each input flag may repeat\n"
+                 "  text in (a SentencePiece tokenizer is trained on it, or --tokenizer reused):\n"
+                 "    --text FILE        a text file: one document\n"
+              << "    --jsonl FILE       JSON Lines, plain or gzip (" << (slm::data::have_zlib ? ".gz" : "not in this build: no zlib")
+              << "): each line an\n"
+                 "                       object whose --field string is one document\n"
+                 "    --field NAME       the --jsonl field holding the text (default text)\n"
+                 "    --vocab N          pieces of the trained tokenizer (default 4096)\n"
+                 "    --tokenizer MODEL  encode with this SentencePiece model instead of training one\n"
+                 "  tokens in (converted as they are; DIR gets no tokenizer.model):\n"
+                 "    --raw-uint16 FILE  nanoGPT-style raw little-endian uint16 tokens (needs --vocab)\n"
+                 "    --llmc FILE        an llm.c shard (header magic 20240520, version 1, uint16 tokens)\n"
+                 "    --vocab N          the tokens' vocabulary (--llmc alone: default 50257, GPT-2's)\n"
+                 "  text and tokens do not mix in one call. Exit 2: usage; 1: bad data (DIR unchanged).\n";
     return 2;
 }
 
 // Returns false (after printing usage) on a bad command line.
 bool parse(int argc, char** argv, Options& o, int& exit_code) {
+    const auto refuse = [&](const std::string& problem) {
+        exit_code = usage(problem);
+        return false;
+    };
     for (int i = 1; i < argc; ++i) {
         const std::string flag = argv[i];
         if (flag == "--help" || flag == "-h") {
-            usage("converts text files into a tokenizer and token shards");
+            usage("converts text or other pipelines' token files into token shards");
             exit_code = 0;
             return false;
         }
-        if (i + 1 >= argc) {
-            exit_code = usage(flag + " needs a value");
-            return false;
-        }
+        static const std::vector<std::string> known = {"--text", "--jsonl", "--raw-uint16", "--llmc", "--field",
+                                                       "--out", "--tokenizer", "--vocab"};
+        if (std::find(known.begin(), known.end(), flag) == known.end()) return refuse("unknown flag '" + flag + "'");
+        if (i + 1 >= argc) return refuse(flag + " needs a value");
         const std::string value = argv[++i];
-        if (flag == "--text") {
-            o.texts.emplace_back(value);
-        } else if (flag == "--out") {
-            o.out = value;
-        } else if (flag == "--tokenizer") {
-            o.tokenizer = value;
-        } else if (flag == "--vocab") {
+        if (flag == "--text") o.inputs.push_back({Kind::Text, value});
+        else if (flag == "--jsonl") o.inputs.push_back({Kind::Jsonl, value});
+        else if (flag == "--raw-uint16") o.inputs.push_back({Kind::RawUint16, value});
+        else if (flag == "--llmc") o.inputs.push_back({Kind::Llmc, value});
+        else if (flag == "--field") o.field = value;
+        else if (flag == "--out") o.out = value;
+        else if (flag == "--tokenizer") o.tokenizer = value;
+        else {  // --vocab
             try {
                 size_t used = 0;
                 o.vocab = std::stoi(value, &used);
-                if (used != value.size() || o.vocab <= 0) throw std::invalid_argument(value);
+                if (used != value.size() || *o.vocab <= 0) throw std::invalid_argument(value);
             } catch (const std::exception&) {
-                exit_code = usage("--vocab '" + value + "' is not a positive integer");
-                return false;
+                return refuse("--vocab '" + value + "' is not a positive integer");
             }
-        } else {
-            exit_code = usage("unknown flag '" + flag + "'");
-            return false;
         }
     }
-    if (o.texts.empty()) exit_code = usage("--text is required");
-    else if (o.out.empty()) exit_code = usage("--out is required");
-    else return true;
-    return false;
+    if (o.inputs.empty()) return refuse("no input given (--text is required, or --jsonl, --raw-uint16, --llmc)");
+    if (o.out.empty()) return refuse("--out is required");
+    if (o.field && o.field->empty()) return refuse("--field needs a field name");
+    if (o.field && !o.has(Kind::Jsonl)) return refuse("--field applies to --jsonl inputs, and there are none");
+    if (!o.tokens_in()) return true;
+    if (o.has(Kind::Text) || o.has(Kind::Jsonl))
+        return refuse("--text/--jsonl (text) and --raw-uint16/--llmc (tokens) do not mix in one call");
+    if (!o.tokenizer.empty()) return refuse("--tokenizer applies to text input; token files are already tokenized");
+    if (o.has(Kind::RawUint16) && !o.vocab)
+        return refuse("--raw-uint16 needs --vocab N: a raw token file does not say its vocabulary");
+    return true;
 }
+
+bool progress_open = false;  // a progress line is on stderr without its '\n' (an error ends it)
 
 // One line on stderr, rewritten in place as the percentage grows.
 class Progress {
 public:
-    explicit Progress(uintmax_t total) : total_(total) {}
+    Progress(const char* what, uintmax_t total) : what_(what), total_(total) {}
     void update(uintmax_t done, size_t tokens) {
         const int percent = done >= total_ ? 100 : static_cast<int>(100 * done / total_);
         if (percent == shown_) return;
         shown_ = percent;
         const int filled = percent / 4;
-        std::fprintf(stderr, "\rencoding [%s%s] %3d%%  %zu tokens", std::string(filled, '#').c_str(),
+        std::fprintf(stderr, "\r%s [%s%s] %3d%%  %zu tokens", what_, std::string(filled, '#').c_str(),
                      std::string(25 - filled, '.').c_str(), percent, tokens);
         if (percent == 100) std::fputc('\n', stderr);
+        progress_open = percent < 100;
         std::fflush(stderr);
     }
 
 private:
+    const char* what_;
     uintmax_t total_;
     int shown_ = -1;
 };
 
-// Collects tokens and writes a shard each time 100M are held. Until the end it cannot know
-// whether one file will do, so the first full shard is tokens_000.bin and a single partial
-// one becomes tokens.bin.
-class ShardWriter {
-public:
-    ShardWriter(fs::path dir, int64_t vocab) : dir_(std::move(dir)), vocab_(vocab) {}
-
-    void add(const std::vector<int32_t>& tokens) {
-        buffer_.insert(buffer_.end(), tokens.begin(), tokens.end());
-        while (buffer_.size() > shard_tokens) {
-            std::vector<int32_t> rest(buffer_.begin() + shard_tokens, buffer_.end());
-            buffer_.resize(shard_tokens);
-            flush(numbered(written_.size()));
-            buffer_ = std::move(rest);
-        }
-    }
-    // Writes the last shard (into the staging directory: nothing of an earlier run is there).
-    std::vector<fs::path> finish() {
-        flush(written_.empty() ? dir_ / "tokens.bin" : numbered(written_.size()));
-        return written_;
-    }
-    size_t total() const { return total_ + buffer_.size(); }
-
-private:
-    fs::path numbered(size_t k) const {
-        char name[32];
-        std::snprintf(name, sizeof(name), "tokens_%03zu.bin", k);
-        return dir_ / name;
-    }
-    void flush(const fs::path& path) {
-        slm::data::write_shard(path, buffer_, vocab_);
-        written_.push_back(path);
-        total_ += buffer_.size();
-        buffer_.clear();
-    }
-
-    fs::path dir_;
-    int64_t vocab_;
-    std::vector<int32_t> buffer_;
-    std::vector<fs::path> written_;
-    size_t total_ = 0;
-};
-
-// Encodes chunks in parallel and appends their tokens in order. Encode is const and
-// thread-safe; an exception must not leave an OpenMP region, so the first one is rethrown here.
-void encode_in_order(const slm::data::Tokenizer& tokenizer, const std::vector<std::string>& chunks,
-                     ShardWriter& shards) {
-    std::vector<std::vector<int32_t>> encoded(chunks.size());
-    std::exception_ptr error;
-#pragma omp parallel for schedule(dynamic)
-    for (int64_t i = 0; i < static_cast<int64_t>(chunks.size()); ++i) {
-        try {
-            encoded[static_cast<size_t>(i)] = tokenizer.encode(chunks[static_cast<size_t>(i)]);
-        } catch (...) {
-#pragma omp critical
-            if (!error) error = std::current_exception();
-        }
-    }
-    if (error) std::rethrow_exception(error);
-    for (const auto& tokens : encoded) shards.add(tokens);
+uintmax_t size_of(const fs::path& path) {
+    std::error_code ec;
+    const auto size = fs::file_size(path, ec);
+    slm::require(!ec, "cannot read input file '" + path.string() + "': " + ec.message());
+    return size;
 }
 
-int run(const Options& o) {
-    const auto started = std::chrono::steady_clock::now();
-    uintmax_t text_bytes = 0;
-    for (const auto& text : o.texts) {
-        std::error_code ec;
-        const auto size = fs::file_size(text, ec);
-        slm::require(!ec, "cannot read text file '" + text.string() + "': " + ec.message());
-        text_bytes += size;
+// The JSONL documents SentencePiece may train on, one after another in one text file.
+void write_jsonl_text(const Options& o, const fs::path& file) {
+    std::ofstream out(file, std::ios::binary);
+    uintmax_t written = 0;
+    std::string text;
+    for (const auto& input : o.inputs) {
+        if (input.kind != Kind::Jsonl) continue;
+        slm::data::JsonlTexts docs(input.path, o.field.value_or("text"));
+        while (written < tokenizer_jsonl_bytes && docs.next(text)) {
+            out << text << '\n';
+            written += text.size() + 1;
+        }
     }
-    // What this program writes in --out; anything else there makes it refuse the directory.
-    const std::regex ours(R"(tokenizer\.(model|vocab)|tokens(_\d{3,})?\.bin)");
-    slm::data::OutputSet output(o.out, [&](const std::string& name) { return std::regex_match(name, ours); });
-    const fs::path stage = output.staging();
+    slm::require(out.flush().good(), "cannot write '" + file.string() + "' (disk full?)");
+    if (written >= tokenizer_jsonl_bytes)
+        std::cerr << "the tokenizer trains on the first " << (tokenizer_jsonl_bytes >> 20)
+                  << " MiB of the JSONL text\n";
+}
 
+// What one call staged, for the summary printed once it is committed.
+struct Made {
+    std::vector<fs::path> shards;
+    size_t tokens = 0;
+    int64_t vocab = 0;
+    uint64_t text_bytes = 0;  // text input only
+    double tokenizer_s = 0;
+};
+
+// Trains a tokenizer in `stage` (or copies --tokenizer there) and encodes the text inputs.
+Made encode_text(const Options& o, const fs::path& stage, uintmax_t input_bytes) {
+    Made made;
+    const auto started = std::chrono::steady_clock::now();
     const fs::path model = stage / "tokenizer.model";
     if (o.tokenizer.empty()) {
-        std::cerr << "training a " << o.vocab << "-piece BPE tokenizer on "
-                  << text_bytes / 1e6 << " MB of text...\n";
-        slm::data::Tokenizer::train(o.texts, stage / "tokenizer", o.vocab);
+        std::vector<fs::path> training;
+        for (const auto& input : o.inputs)
+            if (input.kind == Kind::Text) training.push_back(input.path);
+        const fs::path jsonl_text = stage / "jsonl_text.tmp";
+        if (o.has(Kind::Jsonl)) {
+            write_jsonl_text(o, jsonl_text);
+            training.push_back(jsonl_text);
+        }
+        uintmax_t bytes = 0;
+        for (const auto& file : training) bytes += size_of(file);
+        std::cerr << "training a " << o.vocab.value_or(4096) << "-piece BPE tokenizer on "
+                  << static_cast<double>(bytes) / 1e6 << " MB of text...\n";
+        slm::data::Tokenizer::train(training, stage / "tokenizer", o.vocab.value_or(4096));
+        fs::remove(jsonl_text);  // only the set's own files may be committed
     } else {
         slm::data::Tokenizer check(o.tokenizer);  // fail on a bad model before copying it
         fs::copy_file(o.tokenizer, model, fs::copy_options::overwrite_existing);
     }
     const slm::data::Tokenizer tokenizer(model);
-    const double trained_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    made.tokenizer_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
-    ShardWriter shards(stage, tokenizer.vocab_size());
-    Progress progress(text_bytes);
-    uintmax_t done = 0;
-    for (const auto& text : o.texts) {
-        std::ifstream in(text, std::ios::binary);
-        slm::require(in.good(), "cannot open text file '" + text.string() + "'");
-        if (tokenizer.bos() >= 0) shards.add({tokenizer.bos()});
-        std::vector<std::string> chunks(1);
-        std::string line;
-        const auto encode_round = [&] {
-            encode_in_order(tokenizer, chunks, shards);
-            for (const auto& c : chunks) done += c.size();
-            chunks.assign(1, std::string());
-            progress.update(done, shards.total());
-        };
-        // Chunks end at a line break, so no word is cut in two between encode calls.
-        while (std::getline(in, line)) {
-            chunks.back() += line;
-            if (!in.eof()) chunks.back() += '\n';
-            if (chunks.back().size() < chunk_bytes) continue;
-            if (chunks.size() == chunks_per_round) encode_round();
-            else chunks.emplace_back();
-        }
-        slm::require(in.eof(), "reading text file '" + text.string() + "' failed");
-        encode_round();
-        if (tokenizer.eos() >= 0) shards.add({tokenizer.eos()});
+    slm::data::ShardWriter shards(stage, tokenizer.vocab_size());
+    slm::data::DocumentEncoder encoder(tokenizer, shards);
+    Progress progress("encoding", input_bytes);
+    uintmax_t finished = 0;  // input bytes of the files done
+    uint64_t shown_rounds = 0;
+    const auto show = [&](uintmax_t done) {  // after each encoded round
+        if (encoder.rounds() == shown_rounds) return;
+        shown_rounds = encoder.rounds();
         progress.update(done, shards.total());
+    };
+    std::string line;
+    for (const auto& input : o.inputs) {
+        if (input.kind == Kind::Text) {
+            std::ifstream in(input.path, std::ios::binary);
+            slm::require(in.good(), "cannot open text file '" + input.path.string() + "'");
+            uintmax_t done = 0;
+            encoder.begin_document();
+            while (std::getline(in, line)) {
+                if (!in.eof()) line += '\n';  // kept where the file has it
+                encoder.add(line);
+                done += line.size();
+                show(finished + done);
+            }
+            slm::require(in.eof(), "reading text file '" + input.path.string() + "' failed");
+            encoder.end_document();
+        } else {
+            slm::data::JsonlTexts docs(input.path, o.field.value_or("text"));
+            while (docs.next(line)) {
+                encoder.add_document(line);
+                show(finished + docs.consumed());
+            }
+        }
+        finished += size_of(input.path);
     }
-    progress.update(text_bytes, shards.total());
-    const size_t tokens = shards.total();
-    const auto staged = shards.finish();
-    output.commit();  // tokenizer and shards appear together
-    std::vector<fs::path> written;
-    for (const auto& path : staged) written.push_back(o.out / path.filename());
-    const double total_s =
-        std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    encoder.flush();
+    progress.update(input_bytes, shards.total());
+    made.text_bytes = encoder.text_bytes();
+    made.vocab = tokenizer.vocab_size();
+    made.tokens = shards.total();
+    made.shards = shards.finish();
+    return made;
+}
 
-    std::cerr << "tokenizer  " << (o.out / "tokenizer.model").string() << " (vocab " << tokenizer.vocab_size() << ")\n";
-    for (const auto& path : written) std::cerr << "shard      " << path.string() << "\n";
+// Converts --raw-uint16 and --llmc files into shards, each token checked against the vocabulary.
+Made convert_tokens(const Options& o, const fs::path& stage) {
+    const int64_t vocab = o.vocab ? *o.vocab : slm::data::gpt2_vocab;
+    std::cerr << "vocabulary " << vocab
+              << (o.vocab ? " (--vocab)" : " (GPT-2's, which llm.c uses; --vocab N to change)") << "\n";
+    int64_t largest_preset = 0;
+    for (const auto& p : slm::presets::table) largest_preset = std::max(largest_preset, p.vocab);
+    if (vocab > largest_preset)
+        std::cerr << "note: no preset has a vocabulary of " << vocab << " (the largest is "
+                  << largest_preset << "): train_llama refuses these shards until one does\n";
+    // Every header and size is checked before anything is converted.
+    std::vector<slm::data::TokenFile> files;
+    uintmax_t token_bytes = 0;
+    for (const auto& input : o.inputs) {
+        files.push_back(input.kind == Kind::Llmc ? slm::data::llmc_file(input.path)
+                                                 : slm::data::raw_uint16_file(input.path));
+        token_bytes += 2 * files.back().count;
+    }
+    slm::data::ShardWriter shards(stage, vocab);
+    Progress progress("converting", token_bytes);
+    for (const auto& file : files) {
+        slm::data::read_tokens(file, vocab, [&](const std::vector<int32_t>& tokens) {
+            shards.add(tokens);
+            progress.update(2 * shards.total(), shards.total());
+        });
+    }
+    progress.update(token_bytes, shards.total());
+    Made made;
+    made.vocab = vocab;
+    made.tokens = shards.total();
+    made.shards = shards.finish();
+    return made;
+}
+
+int run(const Options& o) {
+    const auto started = std::chrono::steady_clock::now();
+    uintmax_t input_bytes = 0;
+    for (const auto& input : o.inputs) input_bytes += size_of(input.path);
+    // What this program writes in --out; anything else there makes it refuse the directory.
+    const std::regex ours(R"(tokenizer\.(model|vocab)|tokens(_\d{3,})?\.bin)");
+    slm::data::OutputSet output(o.out, [&](const std::string& name) { return std::regex_match(name, ours); });
+
+    const Made made = o.tokens_in() ? convert_tokens(o, output.staging())
+                                    : encode_text(o, output.staging(), input_bytes);
+    output.commit();  // tokenizer and shards appear together
+    const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+
+    if (o.tokens_in())
+        std::cerr << "tokenizer  none: these tokens came from another pipeline's tokenizer (vocab "
+                  << made.vocab << "); train_llama needs only the shards\n";
+    else
+        std::cerr << "tokenizer  " << (o.out / "tokenizer.model").string() << " (vocab " << made.vocab << ")\n";
+    for (const auto& path : made.shards) std::cerr << "shard      " << (o.out / path.filename()).string() << "\n";
+    if (o.tokens_in()) {
+        std::fprintf(stderr, "tokens     %zu from %zu file(s)\ntime       %.1f s\n", made.tokens,
+                     o.inputs.size(), total_s);
+        return 0;
+    }
     std::fprintf(stderr,
                  "tokens     %zu from %.2f MB of text: %.2f bytes/token\n"
                  "time       %.1f s (tokenizer %.1f s, encoding %.1f s)\n",
-                 tokens, static_cast<double>(text_bytes) / 1e6,
-                 tokens ? static_cast<double>(text_bytes) / static_cast<double>(tokens) : 0.0,
-                 total_s, trained_s, total_s - trained_s);
+                 made.tokens, static_cast<double>(made.text_bytes) / 1e6,
+                 made.tokens ? static_cast<double>(made.text_bytes) / static_cast<double>(made.tokens) : 0.0,
+                 total_s, made.tokenizer_s, total_s - made.tokenizer_s);
     return 0;
 }
 
@@ -254,10 +331,10 @@ int main(int argc, char** argv) {
     try {
         return run(options);
     } catch (const slm::Error& e) {
-        std::cerr << "prepare_data: " << e.what() << "\n";
+        std::cerr << (progress_open ? "\n" : "") << "prepare_data: " << e.what() << "\n";
         return 1;
     } catch (const std::exception& e) {  // filesystem errors, out of memory
-        std::cerr << "prepare_data: " << e.what() << "\n";
+        std::cerr << (progress_open ? "\n" : "") << "prepare_data: " << e.what() << "\n";
         return 1;
     }
 }

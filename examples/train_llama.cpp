@@ -4,6 +4,7 @@
 //
 //   train_llama --preset tiny --data data/kjv --out runs/tiny --steps 300
 //   train_llama --preset tiny --data data/kjv --out runs/tiny --parallel ddp --nproc 2 --batch 8
+//   train_llama --init-from hf/model --data data/kjv   # a Hugging Face LLaMA's config and weights
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -16,6 +17,7 @@
 #include "device_choice.hpp"
 #include "launch_local.hpp"
 #include "list_names.hpp"
+#include "model_choice.hpp"
 #include "parallel_choice.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/find_shards.hpp"
@@ -44,6 +46,9 @@ slm::cli::Flags make_flags() {
     return slm::cli::Flags(
         "train_llama", "train a small LLaMA on token shards (prepare_data makes them)",
         {{"--preset", "tiny", "model: " + slm::names::joined(slm::names::preset_names())},
+         {"--model", "", "a Hugging Face LLaMA config.json (or its directory) instead of a preset"},
+         {"--init-from", "", "start from this Hugging Face directory's weights (its config.json is the "
+                             "model unless --model or --preset says otherwise)"},
          {"--attention", "flash", "attention policy: " + slm::names::joined(slm::names::attention_names()) +
                                   " (flash_deterministic, GPU: the same bits on every run, a "
                                   "slower backward; CPU: flash)"},
@@ -107,6 +112,7 @@ struct Job {
     slm::RunConfig run;
     std::vector<fs::path> shards;
     std::string attention;
+    fs::path init_from;
 };
 
 template <class Backend, class Attention, class Policy>
@@ -119,9 +125,10 @@ int train(const Job& job, Policy policy) {
     slm::data::Loader loader(job.shards, {run.batch, run.seq, run.seed, rank, world, 0.05});
     if (loader.vocab() > model.vocab)
         throw slm::Error("the data's vocabulary (" + std::to_string(loader.vocab()) +
-                         ") is larger than preset " + model.name + "'s (" +
-                         std::to_string(model.vocab) + "); prepare the data with --vocab " +
-                         std::to_string(model.vocab) + " or less");
+                         ") is larger than model " + model.name + "'s (" +
+                         std::to_string(model.vocab) + "): prepare text with --vocab " +
+                         std::to_string(model.vocab) + " or less, or train a model whose vocab_size "
+                         "covers it (--model config.json)");
     slm::data::RankData data(loader);
     slm::Trainer<Model, Policy> trainer(model, run, std::move(policy));
     const auto estimate = slm::estimate_memory<Model>(model, run.batch, run.seq, run.recompute);
@@ -170,6 +177,11 @@ int train(const Job& job, Policy policy) {
             return 0;
         }
     } else {
+        if (!job.init_from.empty()) {
+            trainer.model().set_parameters(
+                slm::cli::initial_weights<typename slm::Trainer<Model, Policy>::Master>(job.init_from, model).data());
+            if (lead) std::fprintf(stderr, "init: weights from %s\n", job.init_from.c_str());
+        }
         start_loss = trainer.evaluate(data);
     }
     const double end_loss = trainer.fit(data);
@@ -240,7 +252,6 @@ int main(int argc, char** argv) {
                 "), and each would train the same model alone into the same --out: pass "
                 "--parallel ddp (or zero1|zero2|zero3) to train data-parallel, or start one "
                 "process");
-        const std::string preset = flags.text("--preset");
         const std::string device = flags.choice("--device", {"auto", "cpu", "cuda"});
         if (device == "cuda" && !slm::cli::built_with_cuda())
             throw slm::cli::UsageError(
@@ -257,18 +268,15 @@ int main(int argc, char** argv) {
                              std::string(slm::parallel::no_mpi_fix) +
                              "; or train on GPUs (--device cuda)");
         const std::string attention = flags.choice("--attention", slm::names::attention_names());
-        slm::ModelConfig model;
-        try {
-            model = slm::presets::by_name(preset);
-        } catch (const slm::Error& e) {
-            throw slm::cli::UsageError(std::string("--preset: ") + e.what());
-        }
+        const slm::cli::ModelChoice choice = slm::cli::choose_model(flags, launch.rank == 0);
+        const slm::ModelConfig& model = choice.config;
+        const std::string& preset = model.name;
         slm::RunConfig run;
         run.batch = flags.integer("--batch", 1);
         run.seq = flags.given("--seq") ? flags.integer("--seq", 1) : model.max_seq;
         if (run.seq > model.max_seq)
             throw slm::cli::UsageError("--seq " + std::to_string(run.seq) +
-                                       " is longer than preset " + preset + "'s max_seq " +
+                                       " is longer than model " + preset + "'s max_seq " +
                                        std::to_string(model.max_seq));
         run.grad_accum = flags.integer("--grad-accum", 1);
         run.steps = flags.integer("--steps", 1);
@@ -342,7 +350,8 @@ int main(int argc, char** argv) {
             return slm::cli::run_local_ranks(self, args, nproc, "train_llama --nproc");
         }
 
-        const Job job{flags, model, run, shards, attention};
+        const Job job{flags, model, run, shards, attention,
+                      flags.on("--resume") ? fs::path() : choice.init_from};
         // What every rank must agree on before the first step (checked when the ranks start).
         slm::parallel::ConfigSummary config;
         if (parallel != slm::parallel::Single::name) {
@@ -351,6 +360,7 @@ int main(int argc, char** argv) {
             config.add("attention", attention);
             config.add("device", on_gpu ? "cuda" : "cpu");
             config.add("resume", flags.on("--resume"));
+            config.add("init_from", job.init_from.string());
         }
 #if defined(__CUDACC__)
         if (on_gpu) {

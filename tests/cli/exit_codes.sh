@@ -29,7 +29,7 @@ expect 2 "--batch 'x' is not an integer" -- "$bin/train_llama" --batch x
 expect 2 "--attention must be one of naive\|flash\|flash_deterministic" -- "$bin/train_llama" --attention fast
 expect 2 "--recompute must be one of none\|swiglu" -- "$bin/train_llama" --recompute norms
 expect 2 "unknown preset" -- "$bin/train_llama" --preset llama_3b
-expect 2 "longer than preset tiny's max_seq 256" -- "$bin/train_llama" --seq 512
+expect 2 "longer than model tiny's max_seq 256" -- "$bin/train_llama" --seq 512
 expect 2 "--lr" -- "$bin/train_llama" --lr 1e-3 --min-lr 1e-2
 expect 2 "no checkpoint in .* to resume from" -- "$bin/train_llama" --resume --out "$work/none"
 expect 2 "needs a value" -- "$bin/train_llama" --steps

@@ -6,9 +6,12 @@
 // something else. Defaults for absent keys are LlamaConfig's.
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
+#include <array>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <string_view>
 
 #include "slm/core/config.hpp"
 #include "slm/core/error.hpp"
@@ -54,6 +57,30 @@ inline void write_hf_config(const std::filesystem::path& path, const ModelConfig
     file.commit();
 }
 
+namespace hf_config_detail {
+
+// The keys read_hf_config reads (checking their values), and the keys that describe how a file
+// was made rather than what the model computes. Any other key is refused by name: a LLaMA
+// variant's new field (sliding_window, rope_scaling's successors, …) most likely changes the
+// model, and training something else than the file describes without a word is the worst outcome.
+inline constexpr std::array<std::string_view, 18> computed = {
+    "hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+    "num_key_value_heads", "vocab_size", "max_position_embeddings", "rms_norm_eps",
+    "tie_word_embeddings", "rope_theta", "rope_scaling", "rope_parameters", "head_dim",
+    "model_type", "hidden_act", "attention_bias", "mlp_bias", "attention_dropout"};
+inline constexpr std::array<std::string_view, 13> descriptive = {
+    "architectures", "torch_dtype", "dtype", "bos_token_id", "eos_token_id", "pad_token_id",
+    "use_cache", "initializer_range", "transformers_version", "_name_or_path",
+    // pretraining_tp > 1 splits the projections into slices whose sum is the same product.
+    "pretraining_tp", "tokenizer_class", "output_attentions"};
+
+inline bool known_key(std::string_view key) {
+    return std::find(computed.begin(), computed.end(), key) != computed.end() ||
+           std::find(descriptive.begin(), descriptive.end(), key) != descriptive.end();
+}
+
+}  // namespace hf_config_detail
+
 inline ModelConfig read_hf_config(const std::filesystem::path& path) {
     const std::string where = "config.json '" + path.string() + "'";
     std::ifstream in(path);
@@ -91,7 +118,17 @@ inline ModelConfig read_hf_config(const std::filesystem::path& path) {
     if (present("hidden_act"))
         require(text("hidden_act") == "silu", where + " has hidden_act '" + text("hidden_act") +
                                                   "'; slm's LLaMA computes SwiGLU with 'silu' only");
+    for (const auto& item : j.items())
+        require(hf_config_detail::known_key(item.key()),
+                where + ": field \"" + item.key() + "\" is not one slm implements; slm builds only "
+                        "the fields it knows (hidden_size, intermediate_size, num_hidden_layers, "
+                        "num_attention_heads, num_key_value_heads, vocab_size, max_position_embeddings, "
+                        "rope_theta, rms_norm_eps, tie_word_embeddings) and will not ignore one that "
+                        "may change the model");
     require(!flag("attention_bias", false), where + ": attention_bias is true; slm has no biases");
+    if (present("attention_dropout"))
+        require(number(j["attention_dropout"], "attention_dropout") == 0.0,
+                where + ": attention_dropout is " + text("attention_dropout") + "; slm has no dropout");
     require(!flag("mlp_bias", false), where + ": mlp_bias is true; slm has no biases");
 
     ModelConfig c;

@@ -276,39 +276,59 @@ inline void load_tensor(std::ifstream& in, const std::string& where, const Safet
 
 }  // namespace safetensors_detail
 
-// Fills flat_params_out (layout.total() values; padding set to zero) from a safetensors file in
-// the HF LLaMA layout. Extra tensors are accepted only if they are rotary inv_freq buffers (a
+// Fills flat_params_out (layout.total() values; padding set to zero) from safetensors files in
+// the HF LLaMA layout: one model.safetensors, or the shards of a sharded checkpoint, each tensor
+// in exactly one of them. Extra tensors are accepted only if they are rotary inv_freq buffers (a
 // recomputable constant) or, for a tied model, an lm_head.weight equal to the embedding.
-inline void read_safetensors(const std::filesystem::path& path, const ParameterLayout& layout,
+inline void read_safetensors(const std::vector<std::filesystem::path>& files, const ParameterLayout& layout,
                              float* flat_params_out) {
     using namespace safetensors_detail;
-    const std::string where = "safetensors file '" + path.string() + "'";
-    const SafetensorsHeader h = read_safetensors_header(path);
+    require(!files.empty(), "read_safetensors: no files given");
+    auto where = [&](size_t f) { return "safetensors file '" + files[f].string() + "'"; };
+    std::vector<SafetensorsHeader> headers;
+    std::map<std::string, size_t> file_of;  // tensor name -> index into files
     const bool tied = layout.lm_head() == layout.embed();
-    for (const auto& t : h.tensors) {
-        bool known = t.name.ends_with("rotary_emb.inv_freq") || (tied && t.name == "lm_head.weight");
-        for (const auto& l : layout.tensors()) known = known || l.name == t.name;
-        require(known, where + ": tensor '" + t.name + "' (shape " + shape_text(t.shape) +
-                           ") is not part of this LLaMA's layout: a different architecture or "
-                           "a config.json that does not match the weights");
+    for (size_t f = 0; f < files.size(); ++f) {
+        headers.push_back(read_safetensors_header(files[f]));
+        for (const auto& t : headers.back().tensors) {
+            bool known = t.name.ends_with("rotary_emb.inv_freq") || (tied && t.name == "lm_head.weight");
+            for (const auto& l : layout.tensors()) known = known || l.name == t.name;
+            require(known, where(f) + ": tensor '" + t.name + "' (shape " + shape_text(t.shape) +
+                               ") is not part of this LLaMA's layout: a different architecture or "
+                               "a config.json that does not match the weights");
+            const auto [at, fresh] = file_of.emplace(t.name, f);
+            require(fresh, where(f) + ": tensor '" + t.name + "' is in " + where(at->second) + " too");
+        }
     }
-    std::ifstream in(path, std::ios::binary);
-    require(static_cast<bool>(in), "cannot open " + where);
+    std::vector<std::ifstream> in(files.size());
+    for (size_t f = 0; f < files.size(); ++f) {
+        in[f].open(files[f], std::ios::binary);
+        require(static_cast<bool>(in[f]), "cannot open " + where(f));
+    }
+    auto load = [&](const std::string& name, const std::vector<int64_t>& shape, float* out) {
+        const auto at = file_of.find(name);
+        require(at != file_of.end(), (files.size() == 1 ? where(0) : "the safetensors files") +
+                                         ": tensor '" + name + "' is missing (shape " + shape_text(shape) +
+                                         " expected)");
+        const size_t f = at->second;
+        load_tensor(in[f], where(f), headers[f], *headers[f].find(name), shape, out);
+    };
     std::fill(flat_params_out, flat_params_out + layout.total(), 0.0f);
-    for (const auto& l : layout.tensors()) {
-        const SafetensorsTensor* t = h.find(l.name);
-        require(t != nullptr, where + ": tensor '" + l.name + "' is missing (shape " +
-                                  shape_text(l.shape) + " expected)");
-        load_tensor(in, where, h, *t, l.shape, flat_params_out + l.offset);
-    }
-    if (const SafetensorsTensor* head = tied ? h.find("lm_head.weight") : nullptr) {
+    for (const auto& l : layout.tensors()) load(l.name, l.shape, flat_params_out + l.offset);
+    if (tied && file_of.contains("lm_head.weight")) {
         const TensorInfo& embed = layout.tensors().front();
         std::vector<float> values(static_cast<size_t>(embed.size));
-        load_tensor(in, where, h, *head, embed.shape, values.data());
+        load("lm_head.weight", embed.shape, values.data());
         require(std::memcmp(values.data(), flat_params_out + embed.offset, values.size() * 4) == 0,
-                where + ": tensor 'lm_head.weight' differs from 'model.embed_tokens.weight' but the "
-                        "config ties them (tie_word_embeddings); load it with an untied config");
+                where(file_of["lm_head.weight"]) +
+                    ": tensor 'lm_head.weight' differs from 'model.embed_tokens.weight' but the "
+                    "config ties them (tie_word_embeddings); load it with an untied config");
     }
+}
+
+inline void read_safetensors(const std::filesystem::path& path, const ParameterLayout& layout,
+                             float* flat_params_out) {
+    read_safetensors(std::vector<std::filesystem::path>{path}, layout, flat_params_out);
 }
 
 }  // namespace slm::data

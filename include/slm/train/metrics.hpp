@@ -44,7 +44,8 @@ public:
     }
 
     // tokens_per_s counts training time only (not evaluations or saves, which have their own
-    // lines); eta_s is the wall time per step so far, times the steps left.
+    // lines); eta_s is the wall time per step so far, times the steps left; tokens: trained through
+    // this step, all ranks (every step takes the same number), the x axis of a loss-per-token plot.
     void train(const StepStats& s, int64_t total_steps, double tokens_per_s, double elapsed,
                double eta) {
         std::fprintf(stderr,
@@ -56,6 +57,7 @@ public:
               {"loss", s.loss},
               {"lr", s.lr},
               {"grad_norm", s.grad_norm},
+              {"tokens", s.tokens * s.step},
               {"tokens_per_s", tokens_per_s},
               {"elapsed_s", elapsed},
               {"eta_s", eta}});

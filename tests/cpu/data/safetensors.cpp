@@ -365,6 +365,10 @@ TEST_CASE("config.json: unsupported HF LLaMA variants are refused by name") {
     CHECK(contains(error_with([](auto& j) { j["rope_scaling"] = {{"rope_type", "llama3"}}; }),
                    "rope_type \"llama3\""));
     CHECK(contains(error_with([](auto& j) { j["num_key_value_heads"] = 3; }), "ModelConfig.kv_heads"));
+    // A field slm does not compute is named, never ignored; one that only describes the file is fine.
+    CHECK(contains(error_with([](auto& j) { j["sliding_window"] = 4096; }), "field \"sliding_window\""));
+    CHECK(contains(error_with([](auto& j) { j["attention_dropout"] = 0.1; }), "attention_dropout is 0.1"));
+    CHECK(error_with([](auto& j) { j["transformers_version"] = "4.44.0"; j["pretraining_tp"] = 1; }) == "");
     // A HF-style file without our extras: defaults are LlamaConfig's.
     const auto e = error_with([](auto& j) {
         for (const char* k : {"rope_parameters", "rope_theta", "num_key_value_heads", "head_dim"}) j.erase(k);
