@@ -35,9 +35,25 @@
 
 namespace slm {
 
+namespace model_detail {
+// The residual stream's default type, B::Act, without naming B::Act when B has none: a default
+// argument that cannot be formed is a hard error before any concept is checked, so
+// Llama<attention::Flash, cpu::Backend<float>> (arguments swapped) would fail with "no type
+// named 'Act'" instead of "Backend<Flash> is not satisfied".
+template <class B>
+struct act_of {
+    using type = void;
+};
+template <class B>
+    requires requires { typename B::Act; }
+struct act_of<B> {
+    using type = typename B::Act;
+};
+}  // namespace model_detail
+
 template <Backend B, attention::AttentionPolicy A,
           model::ParameterStorage<B> Storage = model::WholeParameters,
-          class Residual = typename B::Act>
+          class Residual = typename model_detail::act_of<B>::type>
 class Llama {
 public:
     using BackendType = B;
