@@ -330,12 +330,15 @@ int main(int argc, char** argv) {
         }
 
         // Derived lines, recomputed from everything measured so far.
-        std::vector<sweep::Json> derived;
+        std::vector<sweep::Json> derived, checks;
         const auto points = sweep::calibration_points(records, calibrate_on, catalog);
         if (!points.empty()) {
             sweep::Predictor pr = predictor_base;
             pr.model = slm::cost::ThroughputModel::calibrate(points);
-            derived = sweep::predictions_everywhere(pr, catalog, counts, grid);
+            // A kernel with no variant for a shape (skipped "unsupported" here) has none on any GPU.
+            for (auto& l : sweep::predictions_everywhere(pr, catalog, counts, grid))
+                if (!sweep::unsupported(records, l.at("preset"), l.at("attention"))) derived.push_back(std::move(l));
+            checks = sweep::out_of_sample_checks(pr, records, catalog);  // not rated: checks only
         }
         std::vector<sweep::Json> rated;
         for (const auto& l : records.lines())
@@ -360,6 +363,7 @@ int main(int argc, char** argv) {
         for (auto& l : losses) derived.push_back(std::move(l));
         for (auto& l : law_lines) derived.push_back(std::move(l));
         for (const auto& l : best) derived.push_back(l);
+        for (auto& l : checks) derived.push_back(std::move(l));
         records.rewrite(std::move(derived));
         sweep::print_best(best);
         sweep::print_prediction_check(records);

@@ -150,8 +150,32 @@ listed=$(section "$md" "All measured points" | grep -c '^| llama')
   fail "$measured measured points, $listed in the table"
 section "$md" "All measured points" | grep '^| llama' | grep -q '| — |$' &&
   fail "a measured point's plots column is empty"
-grep -qE '^\| llama_100m \| H100-80GB \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|' "$md" &&
+grep -qE '^\| before measurement \(calibrated on [^|]*\) \| llama_100m \| H100-80GB \| [0-9]+ \| [0-9.]+ \| [0-9.]+ \|' "$md" &&
   ok "prediction error summary" || fail "no prediction error summary"
+
+# The current model's out-of-sample check (a measured point of a preset it was not calibrated
+# on, predicted 50% too fast) is the error the verdicts weigh margins against, not the frozen one.
+"$python" - "$work/sweep.jsonl" "$work/oos.jsonl" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+m = next(r for r in lines if r["kind"] == "measured" and r["gpus"] == 1)
+check = {k: m[k] for k in ("gpu", "gpus", "preset", "attention", "parallel", "micro_batch", "seq")}
+check.update(kind="predicted", key="check/" + m["key"], check_key=m["key"], out_of_sample=True,
+             calibrated_on=["llama_1b"], tokens_per_s=1.5 * m["tokens_per_s"], memory_gib=1.0,
+             mfu_pct=10.0, fits=True)
+with open(sys.argv[2], "w") as out:
+    for r in lines + [check]:
+        out.write(json.dumps(r) + "\n")
+PY
+if "$report" "$work/oos.jsonl" "$work/oos" >"$work/log" 2>&1; then
+  grep -q "within the model's error (50.0%)" "$work/oos/report.md" && ok "out-of-sample error weighs the margins" ||
+    fail "out-of-sample error not used: $(grep -o "model's error ([0-9.]*%)" "$work/oos/report.md" | sort -u)"
+  grep -qE '^\| current model, out of sample \(calibrated on llama_1b\) \|' "$work/oos/report.md" &&
+    ok "out-of-sample check listed" || fail "out-of-sample check not in the prediction error table"
+  grep -q "check/" "$work/oos/report.md" && fail "a check line was ranked as a configuration"
+else
+  fail "out-of-sample sweep: report exited $?: $(cat "$work/log")"
+fi
 
 # A torn last line (a sweep stopped mid-write) is left out with a note, as the sweep does.
 cp "$work/sweep.jsonl" "$work/torn.jsonl"

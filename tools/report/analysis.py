@@ -50,16 +50,22 @@ def group_key(r):
     return (r["preset"], r["gpu"], r["gpus"])
 
 
+def is_check(p):
+    """A predicted line that exists only to check the model against a measured point: made
+    before the point was measured ("before_measurement", frozen), or the current model's
+    prediction of a measured preset it was not calibrated on ("out_of_sample")."""
+    return bool(p.get("before_measurement") or p.get("out_of_sample"))
+
+
 def frozen_keys(sweep):
-    """Keys of predictions made before their point was measured ("before_measurement"): they
-    exist to check the model against the measurement, beside the current prediction of the same
+    """Keys of the check lines (is_check): they sit beside the current prediction of the same
     configuration, so they are counted in the prediction error and nowhere else."""
-    return {p["key"] for p in sweep.predicted if p.get("before_measurement")}
+    return {p["key"] for p in sweep.predicted if is_check(p)}
 
 
 def eligible_predicted(sweep):
     """Current predictions that fit in memory: the candidates for a best predicted point."""
-    return [p for p in sweep.predicted if p.get("fits", True) and not p.get("before_measurement")]
+    return [p for p in sweep.predicted if p.get("fits", True) and not is_check(p)]
 
 
 def best_by_tokens(points):
@@ -154,8 +160,12 @@ def prediction_errors(sweep):
 
 def model_error(sweep):
     """The throughput model's largest |tokens/s error| in percent over the checked predictions,
-    or None when none is checked: a predicted margin smaller than this proves nothing."""
+    or None when none is checked: a predicted margin smaller than this proves nothing. The
+    current model's out-of-sample checks when there are any (they check the model that made
+    the predicted lines), else the frozen before-measurement ones."""
     errors = prediction_errors(sweep)
+    current = [e for e in errors if e[0].get("out_of_sample")]
+    errors = current or errors
     return max(abs(tok) for _, _, tok, _ in errors) if errors else None
 
 

@@ -38,7 +38,7 @@ def _pairs(sweep, preset, gpu, count):
         oom = [s for s in sweep.skipped if a.group_key(s) == ident]
     else:
         oom = [p for p in sweep.predicted if a.group_key(p) == ident
-               and not p.get("fits", True) and not p.get("before_measurement")]
+               and not p.get("fits", True) and not a.is_check(p)]
     flash = {}
     for p in points:
         if p["attention"] == "flash":

@@ -41,15 +41,41 @@ def _summary(pairs):
     return ratios, within
 
 
+def remeasured(earlier, sweep, presets):
+    """Markdown lines: the points both sweeps measured on the same GPU type (the earlier tree
+    against this one, same configuration); empty when there are none."""
+    before = {_key(m): m for m in earlier.measured}
+    pairs = [(before[_key(m)], m) for m in sweep.measured if _key(m) in before]
+    if not pairs:
+        return []
+    rank = {p: i for i, p in enumerate(presets)}
+    pairs.sort(key=lambda t: (rank.get(t[1]["preset"], 99), t[1]["attention"], t[1]["micro_batch"]))
+    ratios = [m["tokens_per_s"] / e["tokens_per_s"] for e, m in pairs]
+    rows = [[m["preset"], m["gpu"], a.config_label(m), a.fmt_int(e["tokens_per_s"]),
+             a.fmt_int(m["tokens_per_s"]), f"{m['tokens_per_s'] / e['tokens_per_s']:.3f}"] for e, m in pairs]
+    return ([f"Measured in both sweeps on the same GPU type and configuration: {len(pairs)} points, "
+             f"this run ÷ the earlier one: median {statistics.median(ratios):.3f}, range "
+             f"{min(ratios):.3f}–{max(ratios):.3f}. That is the code's change between the two "
+             "trees (and the two machines' differences), not the model's.", ""]
+            + tables.table(["preset", "GPU", "configuration", "earlier tokens/s", "now tokens/s",
+                            "now ÷ earlier"], rows) + [""])
+
+
 def section(earlier, sweep, presets):
-    """Markdown lines: the summary per preset and attention, then every point."""
+    """Markdown lines: the summary per preset and attention, then every point; then the points
+    both sweeps measured."""
     if earlier is None:
         return []
+    return _predicted(earlier, sweep, presets) + remeasured(earlier, sweep, presets)
+
+
+def _predicted(earlier, sweep, presets):
     found = matches(earlier, sweep)
     head = [f"The earlier sweep `{earlier.path}` predicted points of this one before it ran "
             f"(its predicted lines, unchanged). Ratio = measured ÷ predicted tokens/s; above 1 the "
-            "run was faster than predicted. The ratio holds both the model's error across GPU "
-            "types and the change of the code between the two trees.", ""]
+            "run was faster than predicted. The ratio holds both the model's error (across GPU "
+            "types where the earlier sweep ran on another) and the change of the code between "
+            "the two trees.", ""]
     if not found:
         return head + tables.note("No point of this sweep was predicted by the earlier one "
                                   "(no matching GPU, preset, configuration and sequence length).")

@@ -38,28 +38,34 @@ def prediction_error(sweep):
     if not errors:
         return note("No predicted point carries a check_key that names a measured point, so "
                     "the throughput model's error cannot be given.")
+    def check(p):
+        if p.get("out_of_sample"):
+            return "current model, out of sample (calibrated on " + ", ".join(p.get("calibrated_on", [])) + ")"
+        return "before measurement (calibrated on " + ", ".join(p.get("calibrated_on", [])) + ")"
     rows = []
     for p, m, tok, mem in errors:
-        rows.append([m["preset"], m["gpu"], m["gpus"], a.config_label(m),
+        rows.append([check(p), m["preset"], m["gpu"], m["gpus"], a.config_label(m),
                      a.fmt_int(m["tokens_per_s"]), a.fmt_int(p["tokens_per_s"]), f"{tok:+.1f}",
                      a.fmt(m.get("memory_gib")), a.fmt(p["memory_gib"]),
                      "—" if mem is None else f"{mem:+.1f}"])
     # First per preset and GPU type, then every point.
     groups = {}
     for p, m, tok, mem in errors:
-        groups.setdefault((m["preset"], m["gpu"]), []).append((abs(tok), None if mem is None else abs(mem)))
+        groups.setdefault((check(p), m["preset"], m["gpu"]), []).append((abs(tok), None if mem is None else abs(mem)))
     summary = []
-    for (preset, gpu), errs in groups.items():
+    for (kind, preset, gpu), errs in groups.items():
         toks = [t for t, _ in errs]
         mems = [x for _, x in errs if x is not None]
-        summary.append([preset, gpu, len(errs), f"{sum(toks) / len(toks):.1f}", f"{max(toks):.1f}",
+        summary.append([kind, preset, gpu, len(errs), f"{sum(toks) / len(toks):.1f}", f"{max(toks):.1f}",
                         f"{sum(mems) / len(mems):.1f}" if mems else "—",
                         f"{max(mems):.1f}" if mems else "—"])
-    header = ["preset", "GPU", "GPUs", "configuration", "measured tokens/s", "predicted tokens/s",
+    header = ["check", "preset", "GPU", "GPUs", "configuration", "measured tokens/s", "predicted tokens/s",
               "tokens/s error %", "measured GiB", "predicted GiB", "memory error %"]
     return (["Error = (predicted − measured) ÷ measured, for each predicted point whose check_key "
-             "names a measured one.", ""]
-            + table(["preset", "GPU", "points", "mean tokens/s error % (absolute)", "largest",
+             "names a measured one: predictions frozen before the point was measured, and the "
+             "current model's predictions of measured presets it was not calibrated on (its "
+             "out-of-sample error, which the verdicts use when there is one).", ""]
+            + table(["check", "preset", "GPU", "points", "mean tokens/s error % (absolute)", "largest",
                      "mean memory error % (absolute)", "largest"], summary)
             + [""] + table(header, rows) + [""])
 

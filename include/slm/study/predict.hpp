@@ -2,6 +2,7 @@
 // Predicted points: the throughput model calibrated on measured lines, applied to configurations
 // not measured — first, before they run, to this GPU's remaining grid points (frozen, so the
 // error against the later measurement is honest), then to every GPU type and count in the catalog.
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <string>
@@ -124,6 +125,42 @@ inline std::vector<Json> predictions_before_measurement(const Predictor& pr, con
         line["key"] = "before/" + k;
         line["check_key"] = k;
         line["before_measurement"] = true;
+        lines.push_back(std::move(line));
+    }
+    return lines;
+}
+
+// Whether this preset's kernels have no variant for `attention` (a point of it skipped as
+// "unsupported", GPU Flash at head_dim 96 say): the same code runs on every GPU, so predicting
+// it elsewhere would price a configuration nobody can train.
+inline bool unsupported(const Records& records, const std::string& preset, const std::string& attention) {
+    for (const auto& l : records.lines())
+        if (l.value("kind", "") == "skipped" && l.value("preset", "") == preset &&
+            l.value("attention", "") == attention && l.value("reason", "").starts_with("unsupported"))
+            return true;
+    return false;
+}
+
+// The current model's predictions of the measured single-GPU points of presets it was not
+// calibrated on: its out-of-sample error, recomputed at every derivation (the frozen
+// before-measurement lines check the model of the moment they were made, which a later
+// --calibrate-on replaces). Keyed "check/<key>", check_key naming the measured point.
+inline std::vector<Json> out_of_sample_checks(const Predictor& pr, const Records& records,
+                                              const std::vector<slm::cost::GpuSpec>& catalog) {
+    const auto& calibrated = pr.model.calibrated_on();
+    std::vector<Json> lines;
+    for (const auto& m : records.lines()) {
+        if (m.value("kind", "") != "measured" || m.value("gpus", 0) != 1 || !m.contains("ops_ms")) continue;
+        const std::string preset = m.at("preset").get<std::string>(), gpu = m.at("gpu").get<std::string>();
+        if (std::find(calibrated.begin(), calibrated.end(), preset) != calibrated.end() || !in_catalog(catalog, gpu))
+            continue;
+        const Point p{preset, m.at("attention").get<std::string>(), m.at("parallel").get<std::string>(),
+                      m.at("micro_batch").get<int64_t>(), m.at("seq").get<int64_t>()};
+        if (p.parallel != parallel::Single::name) continue;
+        Json line = predicted_line(pr, slm::cost::find_by_name(catalog, gpu), 1, slm::cost::Scheme::single, p);
+        line["check_key"] = line.at("key");
+        line["key"] = "check/" + line.at("key").get<std::string>();
+        line["out_of_sample"] = true;
         lines.push_back(std::move(line));
     }
     return lines;

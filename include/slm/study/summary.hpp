@@ -148,6 +148,24 @@ inline void print_prediction_check(const Records& records) {
                         m.at("key").get<std::string>().c_str(), pred, got, 100.0 * (pred - got) / got);
         }
     }
+    // The current model on the measured presets it was not calibrated on (predict.hpp).
+    double worst = 0;
+    int count = 0;
+    std::string calibrated;
+    for (const auto& p : records.lines()) {
+        if (!p.value("out_of_sample", false)) continue;
+        for (const auto& m : records.lines())
+            if (m.value("kind", "") == "measured" && m.value("key", "") == p.value("check_key", "")) {
+                const double got = m.at("tokens_per_s").get<double>();
+                worst = std::max(worst, std::abs(p.at("tokens_per_s").get<double>() - got) / got * 100.0);
+                ++count;
+            }
+        if (calibrated.empty())
+            for (const auto& c : p.value("calibrated_on", Json::array())) calibrated += (calibrated.empty() ? "" : ",") + c.get<std::string>();
+    }
+    if (count > 0)
+        std::printf("\nthe model now (calibrated on %s) on %d measured points of other presets: largest "
+                    "tokens/s error %.1f%%\n", calibrated.c_str(), count, worst);
 }
 
 inline void print_best(const std::vector<Json>& best) {

@@ -119,3 +119,32 @@ TEST_CASE("sweep: predictions before measurement, everywhere, loss per dollar an
     sweep::Records reread(dir.path / "sweep.jsonl");
     CHECK(reread.lines().size() == 4 + 1 + 2);
 }
+
+TEST_CASE("sweep: out-of-sample checks predict the measured presets the model was not calibrated on, and "
+          "an unsupported kernel is known as such") {
+    slm::test::TempDir dir("sweep-oos");
+    sweep::Records records(dir.path / "sweep.jsonl");
+    for (int64_t mb : {4, 8}) {
+        records.append(measured("llama_100m", mb, 20.0 * static_cast<double>(mb) / 4));
+        records.append(measured("llama_500m", mb, 60.0 * static_cast<double>(mb) / 4));
+    }
+    const auto catalog = slm::cost::default_catalog();
+    const auto pr = predictor(sweep::calibration_points(records, {"llama_100m"}, catalog));
+    const auto checks = sweep::out_of_sample_checks(pr, records, catalog);
+    REQUIRE(checks.size() == 2);  // llama_500m at 4 and 8; llama_100m is in the calibration
+    for (const auto& c : checks) {
+        CHECK(c.at("preset") == "llama_500m");
+        CHECK(c.at("out_of_sample") == true);
+        CHECK(c.at("key") == "check/" + c.at("check_key").get<std::string>());
+        CHECK(records.has_measurement(c.at("check_key").get<std::string>()));
+        CHECK(!sweep::is_primary(c));  // recomputed at every derivation
+    }
+    CHECK(!sweep::unsupported(records, "llama_500m", "flash"));
+    records.append(Json{{"kind", "skipped"}, {"preset", "paper_100m"}, {"attention", "flash"},
+                        {"reason", "unsupported: Flash attention on the GPU supports head_dim 64 and 128"}});
+    records.append(Json{{"kind", "skipped"}, {"preset", "llama_2b"}, {"attention", "naive"},
+                        {"reason", "does not fit"}});
+    CHECK(sweep::unsupported(records, "paper_100m", "flash"));
+    CHECK(!sweep::unsupported(records, "paper_100m", "naive"));
+    CHECK(!sweep::unsupported(records, "llama_2b", "naive"));  // out of memory is not unsupported
+}
