@@ -1,17 +1,23 @@
 #pragma once
 // A small command-line parser for the example programs: every flag is declared with its help
 // text and default, unknown or malformed flags raise UsageError (the programs print the usage
-// and exit 2), and --help prints the table.
+// and exit 2), and --help prints the table. Every program also takes `--config FILE` (TOML or
+// INI, config_file.hpp): its values for the flags not on the command line (which wins); and
+// write_config saves the resolved flags in that form, so a run can be repeated from its file.
 #include <algorithm>
 #include <cmath>
 #include <concepts>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 #include <stdexcept>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "config_file.hpp"
+#include "slm/core/file_io.hpp"
 
 namespace slm::cli {
 
@@ -30,6 +36,8 @@ class Flags {
 public:
     Flags(std::string program, std::string summary, std::vector<Flag> flags)
         : program_(std::move(program)), summary_(std::move(summary)), flags_(std::move(flags)) {
+        flags_.push_back({"--config", "", "TOML or INI file of flag values (keys: the flags without "
+                                          "--); flags on the command line win"});
         for (const auto& f : flags_) values_[f.name] = f.default_value;
     }
 
@@ -51,7 +59,23 @@ public:
             values_[arg] = argv[++i];
             given_.push_back(arg);
         }
+        if (given("--config")) apply_config(values_.at("--config"));
         return true;
+    }
+
+    // Writes every flag's value but `except`'s as `key = "value"` lines (switches true/false),
+    // atomically: what --config reads back.
+    void write_config(const std::filesystem::path& path, const std::vector<std::string>& except = {}) const {
+        std::string text = "# " + program_ + ": the settings of this run (command line, --config and "
+                           "defaults); repeat it with " + program_ + " --config FILE\n";
+        for (const auto& f : flags_) {
+            if (f.name == "--config" || std::find(except.begin(), except.end(), f.name) != except.end()) continue;
+            const std::string& v = values_.at(f.name);
+            text += f.name.substr(2) + " = " + (f.is_switch ? (v == "true" ? "true" : "false") : toml_string(v)) + "\n";
+        }
+        AtomicFile out(path);
+        out.write(text.data(), text.size());
+        out.commit();
     }
 
     bool given(const std::string& name) const {
@@ -136,6 +160,32 @@ public:
     }
 
 private:
+    // The file's values for the flags the command line did not give.
+    void apply_config(const std::string& file) {
+        std::vector<std::pair<std::string, std::string>> items;
+        try {
+            items = read_config_file(file);
+        } catch (const std::runtime_error& e) {
+            throw UsageError(e.what());
+        }
+        std::vector<std::string> from_line = given_;
+        for (const auto& [key, value] : items) {
+            const Flag* f = find("--" + key);
+            if (!f || f->name == "--config")
+                throw UsageError("--config '" + file + "': '" + key + "' is not a flag of " + program_ +
+                                 " (--help lists them)");
+            if (std::find(from_line.begin(), from_line.end(), f->name) != from_line.end() ||
+                (f->is_switch && values_[f->name] == "true"))
+                continue;  // the command line wins
+            if (f->is_switch && value != "true" && value != "false")
+                throw UsageError("--config '" + file + "': '" + key + "' is a switch: true or false, got '" + value + "'");
+            values_[f->name] = value;
+            // A file written by write_config names every flag: its defaults count as not given,
+            // so "preset = tiny" beside "model = FILE" does not read as both choices made.
+            if (!f->is_switch && value != f->default_value) given_.push_back(f->name);
+        }
+    }
+
     const Flag* find(const std::string& name) const {
         for (const auto& f : flags_)
             if (f.name == name) return &f;

@@ -61,7 +61,8 @@ slm::cli::Flags make_flags() {
                             "their spread is kept"},
          {"--warmup", "2", "untimed steps before them"},
          {"--calibrate-on", "", "presets the throughput model is fitted on before the others run "
-                                "(default llama_100m,llama_1b; on a CPU every preset)"},
+                                "(default llama_100m,llama_1b,paper_100m,paper_500m: head_dim 64, 96 "
+                                "and 128, and a misaligned FFN; on a CPU every preset)"},
          {"--out", "runs/sweep/sweep.jsonl", "JSON-lines output; an existing file is resumed"},
          {"--time-limit", "0", "seconds; stop before a point that would end past it (0: none)"},
          {"--catalog", "", "JSON file overriding GPU prices, peaks and links (README shows the format)"},
@@ -148,7 +149,7 @@ int main(int argc, char** argv) {
         }
         // On a CPU nothing is predicted for other presets: the model calibrates on all of them.
         const auto calibrate_on = flags.given("--calibrate-on") ? sweep::split_list(flags.text("--calibrate-on"))
-                                  : gpu ? sweep::split_list("llama_100m,llama_1b")
+                                  : gpu ? sweep::split_list("llama_100m,llama_1b,paper_100m,paper_500m")
                                         : presets;
         auto integers = [](const std::string& flag, const std::string& text) {
             try {
@@ -221,6 +222,8 @@ int main(int argc, char** argv) {
         }
 
         sweep::Records records(flags.text("--out"));
+        // Its settings beside its output (sweep.config.toml): --config repeats or resumes the sweep.
+        flags.write_config(std::filesystem::path(records.file()).replace_extension(".config.toml"));
         if (derive_only)
             std::printf("sweep --derive-only: recomputing predictions, costs and best lines in %s\n",
                         records.file().c_str());

@@ -184,6 +184,8 @@ int train(const Job& job, Policy policy) {
         }
         start_loss = trainer.evaluate(data);
     }
+    // Its settings beside its outputs (resume accepted): --config RUN/config.toml repeats the run.
+    if (lead) job.flags.write_config(run.out_dir / "config.toml", {"--resume", "--overwrite", "--list-names"});
     const double end_loss = trainer.fit(data);
     if (!lead) return 0;
     if (std::isfinite(start_loss))

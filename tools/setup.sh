@@ -4,7 +4,7 @@
 # two README commands and by CI; safe to run again.
 set -euo pipefail
 packages=(cmake ninja-build g++ libeigen3-dev doctest-dev libbenchmark-dev libsentencepiece-dev
-          nlohmann-json3-dev libxxhash-dev libopenmpi-dev openmpi-bin bible-kjv "$@")
+          nlohmann-json3-dev libxxhash-dev libcli11-dev zlib1g-dev libopenmpi-dev openmpi-bin bible-kjv "$@")
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
