@@ -4,7 +4,7 @@
 # arguments — benchmarks, parity scripts — each with its own log. Logs are written under $OUT
 # when it is set (what comes back from the device machine), else under build/device/logs.
 # The ctest summary line is printed last. Carry build/deps (tools/device/deps.sh makes it: the
-# machine has no xxhash.h of its own).
+# machine has no xxhash.h or CLI11 of its own).
 #
 #   tools/device/check.sh                                   # build and test
 #   tools/device/check.sh 'build/device/benchmarks/x --benchmark_format=json > "$OUT/x.json"'

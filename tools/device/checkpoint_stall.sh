@@ -13,7 +13,7 @@
 # run). Disk: a 24.8 GB checkpoint and one being written at a time (--keep-checkpoints 1).
 #   tools/device/checkpoint_stall.sh stall      # then, on the same warm machine:
 #   tools/device/checkpoint_stall.sh resume
-# xxhash.h must be under build/deps (carry it: apt-get download libxxhash-dev; dpkg -x).
+# xxhash.h and CLI11 must be under build/deps (tools/device/deps.sh; carry build/deps).
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 phase="${1:?usage: checkpoint_stall.sh stall|resume}"
