@@ -6,6 +6,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "cli.hpp"
@@ -76,7 +77,8 @@ std::vector<Master> initial_weights(const std::filesystem::path& dir, const Mode
     const ParameterLayout layout(config);
     std::vector<float> values(static_cast<size_t>(layout.total()));
     data::read_hf_weights(dir, layout, values.data());
-    return std::vector<Master>(values.begin(), values.end());
+    if constexpr (std::is_same_v<Master, float>) return values;  // no second copy of the weights
+    else return std::vector<Master>(values.begin(), values.end());
 }
 
 }  // namespace slm::cli

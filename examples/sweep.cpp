@@ -339,8 +339,9 @@ int main(int argc, char** argv) {
             sweep::Predictor pr = predictor_base;
             pr.model = slm::cost::ThroughputModel::calibrate(points);
             // A kernel with no variant for a shape (skipped "unsupported" here) has none on any GPU.
+            const auto unsupported = sweep::unsupported_kernels(records);
             for (auto& l : sweep::predictions_everywhere(pr, catalog, counts, grid))
-                if (!sweep::unsupported(records, l.at("preset"), l.at("attention"))) derived.push_back(std::move(l));
+                if (!unsupported.contains({l.at("preset"), l.at("attention")})) derived.push_back(std::move(l));
             checks = sweep::out_of_sample_checks(pr, records, catalog);  // not rated: checks only
         }
         std::vector<sweep::Json> rated;

@@ -10,14 +10,8 @@
 set -u
 src=${1:?usage: plot_run_test.sh SOURCE_DIR}
 plot_run=$src/tools/plot_run
-python=""
-for p in /usr/bin/python3 python3; do
-  if command -v "$p" >/dev/null 2>&1 && "$p" -c 'import matplotlib' >/dev/null 2>&1; then
-    python=$p
-    break
-  fi
-done
-if [ -z "$python" ]; then
+source "$src/tools/matplotlib_python.bash"
+if ! python=$(matplotlib_python); then
   echo "skipped: no python3 with matplotlib (on Debian: apt-get install python3-matplotlib)"
   exit 77
 fi

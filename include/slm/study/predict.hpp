@@ -5,7 +5,9 @@
 #include <algorithm>
 #include <cmath>
 #include <functional>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "slm/core/presets.hpp"
@@ -133,12 +135,16 @@ inline std::vector<Json> predictions_before_measurement(const Predictor& pr, con
 // Whether this preset's kernels have no variant for `attention` (a point of it skipped as
 // "unsupported", GPU Flash at head_dim 96 say): the same code runs on every GPU, so predicting
 // it elsewhere would price a configuration nobody can train.
-inline bool unsupported(const Records& records, const std::string& preset, const std::string& attention) {
+// unsupported_kernels: every such (preset, attention) of the file, read once for many queries.
+inline std::set<std::pair<std::string, std::string>> unsupported_kernels(const Records& records) {
+    std::set<std::pair<std::string, std::string>> out;
     for (const auto& l : records.lines())
-        if (l.value("kind", "") == "skipped" && l.value("preset", "") == preset &&
-            l.value("attention", "") == attention && l.value("reason", "").starts_with("unsupported"))
-            return true;
-    return false;
+        if (l.value("kind", "") == "skipped" && l.value("reason", "").starts_with("unsupported"))
+            out.emplace(l.value("preset", ""), l.value("attention", ""));
+    return out;
+}
+inline bool unsupported(const Records& records, const std::string& preset, const std::string& attention) {
+    return unsupported_kernels(records).contains({preset, attention});
 }
 
 // The current model's predictions of the measured single-GPU points of presets it was not
