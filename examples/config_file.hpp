@@ -17,9 +17,11 @@
 
 namespace slm::cli {
 
-// (key, value) pairs in file order; a list value is joined with ','. Throws std::runtime_error
-// naming the file for a file that cannot be read or parsed, or a [section] (flags have none).
-inline std::vector<std::pair<std::string, std::string>> read_config_file(const std::filesystem::path& path) {
+// (key, values) pairs in file order: a list value (`text = ["a.txt", "b.txt"]`) keeps its items.
+// Throws std::runtime_error naming the file for a file that cannot be read or parsed, or a
+// [section] (flags have none).
+inline std::vector<std::pair<std::string, std::vector<std::string>>> read_config_lists(
+    const std::filesystem::path& path) {
     std::ifstream in(path);
     if (!in) throw std::runtime_error("--config '" + path.string() + "': no such file or not readable");
     const std::string ext = path.extension().string();
@@ -30,16 +32,26 @@ inline std::vector<std::pair<std::string, std::string>> read_config_file(const s
     } catch (const CLI::Error& e) {
         throw std::runtime_error("--config '" + path.string() + "': " + e.what());
     }
-    std::vector<std::pair<std::string, std::string>> out;
+    std::vector<std::pair<std::string, std::vector<std::string>>> out;
     for (const auto& item : items) {
         // CLI11 reports each [section] header as an item named "++" (entering) or "--" (leaving).
         if (item.name == "++" || item.name == "--" || !item.parents.empty())
             throw std::runtime_error("--config '" + path.string() + "': sections ([" +
                                      (item.parents.empty() ? item.name : item.parents.front()) +
                                      "]) are not used: put every flag at the top level");
-        std::string key = item.name, value;
+        std::string key = item.name;
         std::replace(key.begin(), key.end(), '_', '-');
-        for (const auto& v : item.inputs) value += (value.empty() ? "" : ",") + v;
+        out.emplace_back(std::move(key), item.inputs);
+    }
+    return out;
+}
+
+// (key, value) pairs in file order, a list value joined with ','.
+inline std::vector<std::pair<std::string, std::string>> read_config_file(const std::filesystem::path& path) {
+    std::vector<std::pair<std::string, std::string>> out;
+    for (auto& [key, values] : read_config_lists(path)) {
+        std::string value;
+        for (const auto& v : values) value += (value.empty() ? "" : ",") + v;
         out.emplace_back(std::move(key), std::move(value));
     }
     return out;

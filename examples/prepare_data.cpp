@@ -8,9 +8,10 @@
 // tokens, </s>, in command-line order. Text is read and encoded in chunks of whole lines, so a
 // corpus larger than memory only costs one shard's worth of tokens. Tokens (nanoGPT's raw uint16
 // files, llm.c's shards) are converted as they are, checked against the vocabulary; DIR then
-// holds no tokenizer (train_llama needs none; their own tokenizer decodes them). The files of one
-// call appear in DIR together or not at all (data::OutputSet): a killed or failed call leaves
-// DIR's previous set as it was.
+// holds no tokenizer (train_llama needs none; their own tokenizer decodes them). DIR/config.toml
+// records the call's settings: `--config DIR/config.toml` repeats it (prepare_data_options.hpp).
+// The files of one call appear in DIR together or not at all (data::OutputSet): a killed or
+// failed call leaves DIR's previous set as it was.
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
@@ -24,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "prepare_data_options.hpp"
 #include "slm/core/error.hpp"
 #include "slm/core/presets.hpp"
 #include "slm/data/document_encoder.hpp"
@@ -41,90 +43,9 @@ namespace {
 // copied to a file (it reads files only), and this much of it is plenty and keeps the copy small.
 constexpr uintmax_t tokenizer_jsonl_bytes = uintmax_t{1} << 30;
 
-enum class Kind { Text, Jsonl, RawUint16, Llmc };
-struct Input {
-    Kind kind;
-    fs::path path;
-};
-
-struct Options {
-    std::vector<Input> inputs;  // in command-line order
-    fs::path out;
-    std::optional<int> vocab;
-    fs::path tokenizer;  // empty: train one
-    std::optional<std::string> field;
-    bool has(Kind k) const {
-        return std::any_of(inputs.begin(), inputs.end(), [k](const Input& i) { return i.kind == k; });
-    }
-    bool tokens_in() const { return has(Kind::RawUint16) || has(Kind::Llmc); }
-};
-
-int usage(const std::string& problem) {
-    std::cerr << "prepare_data: " << problem << "\n"
-              << "usage: prepare_data INPUT [INPUT ...] --out DIR [options]; each input flag may repeat\n"
-                 "  text in (a SentencePiece tokenizer is trained on it, or --tokenizer reused):\n"
-                 "    --text FILE        a text file: one document\n"
-              << "    --jsonl FILE       JSON Lines, plain or gzip (" << (slm::data::have_zlib ? ".gz" : "not in this build: no zlib")
-              << "): each line an\n"
-                 "                       object whose --field string is one document\n"
-                 "    --field NAME       the --jsonl field holding the text (default text)\n"
-                 "    --vocab N          pieces of the trained tokenizer (default 4096)\n"
-                 "    --tokenizer MODEL  encode with this SentencePiece model instead of training one\n"
-                 "  tokens in (converted as they are; DIR gets no tokenizer.model):\n"
-                 "    --raw-uint16 FILE  nanoGPT-style raw little-endian uint16 tokens (needs --vocab)\n"
-                 "    --llmc FILE        an llm.c shard (header magic 20240520, version 1, uint16 tokens)\n"
-                 "    --vocab N          the tokens' vocabulary (--llmc alone: default 50257, GPT-2's)\n"
-                 "  text and tokens do not mix in one call. Exit 2: usage; 1: bad data (DIR unchanged).\n";
-    return 2;
-}
-
-// Returns false (after printing usage) on a bad command line.
-bool parse(int argc, char** argv, Options& o, int& exit_code) {
-    const auto refuse = [&](const std::string& problem) {
-        exit_code = usage(problem);
-        return false;
-    };
-    for (int i = 1; i < argc; ++i) {
-        const std::string flag = argv[i];
-        if (flag == "--help" || flag == "-h") {
-            usage("converts text or other pipelines' token files into token shards");
-            exit_code = 0;
-            return false;
-        }
-        static const std::vector<std::string> known = {"--text", "--jsonl", "--raw-uint16", "--llmc", "--field",
-                                                       "--out", "--tokenizer", "--vocab"};
-        if (std::find(known.begin(), known.end(), flag) == known.end()) return refuse("unknown flag '" + flag + "'");
-        if (i + 1 >= argc) return refuse(flag + " needs a value");
-        const std::string value = argv[++i];
-        if (flag == "--text") o.inputs.push_back({Kind::Text, value});
-        else if (flag == "--jsonl") o.inputs.push_back({Kind::Jsonl, value});
-        else if (flag == "--raw-uint16") o.inputs.push_back({Kind::RawUint16, value});
-        else if (flag == "--llmc") o.inputs.push_back({Kind::Llmc, value});
-        else if (flag == "--field") o.field = value;
-        else if (flag == "--out") o.out = value;
-        else if (flag == "--tokenizer") o.tokenizer = value;
-        else {  // --vocab
-            try {
-                size_t used = 0;
-                o.vocab = std::stoi(value, &used);
-                if (used != value.size() || *o.vocab <= 0) throw std::invalid_argument(value);
-            } catch (const std::exception&) {
-                return refuse("--vocab '" + value + "' is not a positive integer");
-            }
-        }
-    }
-    if (o.inputs.empty()) return refuse("no input given (--text is required, or --jsonl, --raw-uint16, --llmc)");
-    if (o.out.empty()) return refuse("--out is required");
-    if (o.field && o.field->empty()) return refuse("--field needs a field name");
-    if (o.field && !o.has(Kind::Jsonl)) return refuse("--field applies to --jsonl inputs, and there are none");
-    if (!o.tokens_in()) return true;
-    if (o.has(Kind::Text) || o.has(Kind::Jsonl))
-        return refuse("--text/--jsonl (text) and --raw-uint16/--llmc (tokens) do not mix in one call");
-    if (!o.tokenizer.empty()) return refuse("--tokenizer applies to text input; token files are already tokenized");
-    if (o.has(Kind::RawUint16) && !o.vocab)
-        return refuse("--raw-uint16 needs --vocab N: a raw token file does not say its vocabulary");
-    return true;
-}
+using slm::prepare::Input;
+using slm::prepare::Kind;
+using slm::prepare::Options;
 
 bool progress_open = false;  // a progress line is on stderr without its '\n' (an error ends it)
 
@@ -294,11 +215,12 @@ int run(const Options& o) {
     uintmax_t input_bytes = 0;
     for (const auto& input : o.inputs) input_bytes += size_of(input.path);
     // What this program writes in --out; anything else there makes it refuse the directory.
-    const std::regex ours(R"(tokenizer\.(model|vocab)|tokens(_\d{3,})?\.bin)");
+    const std::regex ours(R"(tokenizer\.(model|vocab)|tokens(_\d{3,})?\.bin|config\.toml)");
     slm::data::OutputSet output(o.out, [&](const std::string& name) { return std::regex_match(name, ours); });
 
     const Made made = o.tokens_in() ? convert_tokens(o, output.staging())
                                     : encode_text(o, output.staging(), input_bytes);
+    slm::prepare::write_config(o, made.vocab, output.staging() / "config.toml");
     output.commit();  // tokenizer and shards appear together
     const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
 
@@ -327,7 +249,7 @@ int run(const Options& o) {
 int main(int argc, char** argv) {
     Options options;
     int exit_code = 0;
-    if (!parse(argc, argv, options, exit_code)) return exit_code;
+    if (!slm::prepare::parse(argc, argv, options, exit_code)) return exit_code;
     try {
         return run(options);
     } catch (const slm::Error& e) {

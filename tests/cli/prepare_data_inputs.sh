@@ -3,7 +3,8 @@
 # uint16 and llm.c token files. Good input exits 0 with the shards expected (gzip = plain, byte
 # for byte; token files without a tokenizer.model, and train_llama trains on them); a usage
 # problem exits 2 and writes nothing; bad data exits 1 naming the file (and line or offset) and
-# leaves the previous set in --out byte for byte.
+# leaves the previous set in --out byte for byte. --config: DIR/config.toml repeats a call, list
+# keys, the command line wins, bad files exit 2.
 # Usage: prepare_data_inputs.sh BIN_DIR (train_llama is expected beside prepare_data)
 set -u
 bin="$1"
@@ -36,8 +37,9 @@ for i in $(seq 1 500); do echo "a different text $i of other words, numbers $((i
 
 # JSONL in: a tokenizer trained on it, shards; gzip gives the same bytes; text and JSONL mix.
 expect 0 "tokens +[0-9]+ from" -- "$bin/prepare_data" --jsonl "$work/a.jsonl" --out "$work/data" --vocab 300
-[ -f "$work/data/tokenizer.model" ] && [ -f "$work/data/tokens.bin" ] && [ "$(ls "$work/data" | grep -vc '^tokenizer\.\(model\|vocab\)$\|^tokens\.bin$')" = 0 ] &&
-  ok "--jsonl wrote tokenizer.model and tokens.bin, nothing else" || fail "--jsonl output: $(ls "$work/data")"
+[ -f "$work/data/tokenizer.model" ] && [ -f "$work/data/tokens.bin" ] && [ -f "$work/data/config.toml" ] &&
+  [ "$(ls "$work/data" | grep -vc '^tokenizer\.\(model\|vocab\)$\|^tokens\.bin$\|^config\.toml$')" = 0 ] &&
+  ok "--jsonl wrote tokenizer.model, tokens.bin and config.toml, nothing else" || fail "--jsonl output: $(ls "$work/data")"
 expect 0 "tokens" -- "$bin/prepare_data" --jsonl "$work/a.jsonl.gz" --out "$work/gz" --tokenizer "$work/data/tokenizer.model"
 cmp -s "$work/gz/tokens.bin" "$work/data/tokens.bin" && ok "a .jsonl.gz gives the plain file's tokens byte for byte" ||
   fail "the .jsonl.gz tokens differ from the plain file's"
@@ -107,5 +109,28 @@ expect 0 "validation loss:" -- "$bin/train_llama" --device cpu --data "$work/raw
   --steps 2 --batch 2 --seq 32 --eval-batches 1
 expect 1 "vocabulary \(50257\) is larger than model tiny's.*--model config.json" -- "$bin/train_llama" --device cpu --data "$work/llmc" \
   --out "$work/run2" --steps 2 --batch 2 --seq 32 --eval-batches 1
+
+# --config: DIR/config.toml repeats the call (the same bytes); a list key gives several inputs in
+# order; the command line replaces a key of the file; bad files exit 2 naming file and key.
+# (tokenizer.model records the paths it was trained from, so the pieces are compared instead.)
+same() { (cd "$1" && sha256sum tokenizer.vocab tokens*.bin 2>/dev/null); }
+expect 0 "tokens" -- "$bin/prepare_data" --text "$work/b.txt" --jsonl "$work/a.jsonl" --field text --out "$work/cfg1" --vocab 300
+grep -q '^text = \[".*b.txt"\]$' "$work/cfg1/config.toml" && grep -q '^vocab = "300"$' "$work/cfg1/config.toml" &&
+  ok "config.toml records the inputs and the vocabulary" || fail "config.toml: $(cat "$work/cfg1/config.toml")"
+expect 0 "tokens" -- "$bin/prepare_data" --config "$work/cfg1/config.toml" --out "$work/cfg2"
+[ -n "$(same "$work/cfg1")" ] && [ "$(same "$work/cfg1")" = "$(same "$work/cfg2")" ] &&
+  ok "--config DIR/config.toml makes the same tokenizer and shards" || fail "--config repeat differs"
+printf 'text = ["%s", "%s"]\nout = "%s"\nvocab = 300\n' "$work/b.txt" "$work/b.txt" "$work/cfg3" > "$work/two.toml"
+expect 0 "tokens" -- "$bin/prepare_data" --config "$work/two.toml"
+expect 0 "tokens" -- "$bin/prepare_data" --text "$work/b.txt" --text "$work/b.txt" --out "$work/cfg4" --vocab 300
+[ -n "$(same "$work/cfg3")" ] && [ "$(same "$work/cfg3")" = "$(same "$work/cfg4")" ] && ok "a list key = the flag repeated" || fail "list key differs from repeated flags"
+expect 0 "vocab 320" -- "$bin/prepare_data" --config "$work/two.toml" --vocab 320 --out "$work/cfg5"
+grep -q '^vocab = "320"$' "$work/cfg5/config.toml" && ok "the command line wins over the file" || fail "vocab in cfg5: $(grep vocab "$work/cfg5/config.toml")"
+printf 'txt = "a"\n' > "$work/bad.toml"
+expect 2 "bad.toml': 'txt' is not a flag of prepare_data" -- "$bin/prepare_data" --config "$work/bad.toml" --out "$work/cfg6"
+printf 'vocab = [1, 2]\ntext = "a"\n' > "$work/bad2.toml"
+expect 2 "'vocab' takes one value" -- "$bin/prepare_data" --config "$work/bad2.toml" --out "$work/cfg6"
+expect 2 "none.toml': no such file" -- "$bin/prepare_data" --config "$work/none.toml" --out "$work/cfg6"
+[ ! -e "$work/cfg6" ] && ok "refused configs wrote nothing" || fail "a refused config wrote $work/cfg6"
 
 [ "$failures" -eq 0 ] && echo "all prepare_data input checks passed" || { echo "$failures failure(s)"; exit 1; }
