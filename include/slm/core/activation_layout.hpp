@@ -66,8 +66,8 @@ public:
             a.resid_mid = resid(n * d);
             a.norm2 = acts(n * d);
             a.rstd2 = stats(n);
-            a.gate_up = acts(n * 2 * c.ffn);
-            a.mlp_act = keep_mlp_act ? acts(n * c.ffn) : -1;  // set below otherwise
+            a.gate_up = acts(n * 2 * c.ffn_padded());
+            a.mlp_act = keep_mlp_act ? acts(n * c.ffn_padded()) : -1;  // set below otherwise
             layers_.push_back(a);
         }
         resid_final_ = resid(n * d);
@@ -94,11 +94,11 @@ public:
         };
         phase([&] { delta_ = acts(n * d); }, [&] {
             if (keep_mlp_act) return;
-            const int64_t shared = acts(n * c.ffn);
+            const int64_t shared = acts(n * c.ffn_padded());
             for (auto& a : layers_) a.mlp_act = shared;
         });
         phase([&] { loss_chunk_ = take(loss_chunk_bytes); });
-        phase([&] { d_gate_up_ = acts(n * 2 * c.ffn); }, [&] { d_mlp_act_ = acts(n * c.ffn); });
+        phase([&] { d_gate_up_ = acts(n * 2 * c.ffn_padded()); }, [&] { d_mlp_act_ = acts(n * c.ffn_padded()); });
         phase([&] { d_qkv_ = acts(n * c.qkv_width()); }, [&] { d_attn_out_ = acts(n * c.q_width()); },
               [&] { attention_scratch_ = take(attention.scratch_bytes); });
         used_ = region_end;

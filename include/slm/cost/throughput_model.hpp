@@ -35,13 +35,18 @@ struct Workload {
     ModelConfig model;
     std::string attention;  // a name in names::Attention
     int64_t micro_batch = 1, seq = 1, grad_accum = 1;
+    int64_t ffn_stored = 0;  // the FFN width the GEMMs run at; 0: this tree's (ffn_padded)
 
     double tokens() const { return static_cast<double>(micro_batch * seq * grad_accum); }
     double rows_per_gemm() const { return static_cast<double>(micro_batch * seq); }
     // A GEMM dimension that is not a multiple of 8 bf16 (16 bytes) leaves cuBLASLt only its
     // unaligned kernels: FFN 4147 (the paper's 500M, hidden 1536) ran 78K tokens/s against 152K
-    // at FFN 4152 on one H100 (2026-12-07). The model learns the penalty where it has such points.
-    bool misaligned_gemm() const { return model.hidden % 8 != 0 || model.ffn % 8 != 0; }
+    // at FFN 4152 on one H100 (2026-12-07). The model learns the penalty where it has such points
+    // (measured before the FFN was padded, ModelConfig::ffn_padded; today only an odd hidden).
+    bool misaligned_gemm() const {
+        const int64_t ffn = ffn_stored > 0 ? ffn_stored : model.ffn_padded();
+        return model.hidden % 8 != 0 || ffn % 8 != 0;
+    }
     double layer_gemm_flops() const {
         return 6.0 * static_cast<double>(matmul_parameter_count(model) - model.vocab * model.hidden) *
                tokens();

@@ -221,7 +221,7 @@ inline void write_safetensors(const std::filesystem::path& path, const ModelConf
     header["__metadata__"] = {{"format", "pt"}};
     uint64_t at = 0;
     for (const auto& t : layout.tensors()) {
-        const uint64_t bytes = static_cast<uint64_t>(t.size) * width;
+        const uint64_t bytes = static_cast<uint64_t>(t.logical_size()) * width;
         header[t.name] = {{"dtype", dtype_name(dtype)},
                           {"shape", t.shape},
                           {"data_offsets", nlohmann::ordered_json::array({at, at + bytes})}};
@@ -234,15 +234,22 @@ inline void write_safetensors(const std::filesystem::path& path, const ModelConf
     file.write(&n, sizeof n);
     file.write(text.data(), text.size());
     std::vector<uint16_t> half;
+    std::vector<float> unpadded;  // a padded tensor's values without its padding
     for (const auto& t : layout.tensors()) {
         const float* src = flat_params + t.offset;
+        if (t.padded()) {
+            unpadded.resize(static_cast<size_t>(t.logical_size()));
+            t.to_logical(src, unpadded.data(), [](float x) { return x; });
+            src = unpadded.data();
+        }
+        const int64_t count = t.logical_size();
         if (dtype == Dtype::F32) {
-            file.write(src, static_cast<size_t>(t.size) * 4);
+            file.write(src, static_cast<size_t>(count) * 4);
             continue;
         }
         constexpr int64_t chunk = int64_t{1} << 20;
-        for (int64_t i = 0; i < t.size; i += chunk) {
-            const int64_t m = std::min(chunk, t.size - i);
+        for (int64_t i = 0; i < count; i += chunk) {
+            const int64_t m = std::min(chunk, count - i);
             half.resize(static_cast<size_t>(m));
             for (int64_t k = 0; k < m; ++k) half[static_cast<size_t>(k)] = float_to_bf16(src[i + k]);
             file.write(half.data(), static_cast<size_t>(m) * 2);
@@ -314,7 +321,16 @@ inline void read_safetensors(const std::vector<std::filesystem::path>& files, co
         load_tensor(in[f], where(f), headers[f], *headers[f].find(name), shape, out);
     };
     std::fill(flat_params_out, flat_params_out + layout.total(), 0.0f);
-    for (const auto& l : layout.tensors()) load(l.name, l.shape, flat_params_out + l.offset);
+    std::vector<float> unpadded;
+    for (const auto& l : layout.tensors()) {
+        if (!l.padded()) {
+            load(l.name, l.shape, flat_params_out + l.offset);
+            continue;
+        }
+        unpadded.resize(static_cast<size_t>(l.logical_size()));
+        load(l.name, l.shape, unpadded.data());
+        l.to_stored(unpadded.data(), flat_params_out + l.offset);  // the padding stays zero
+    }
     if (tied && file_of.contains("lm_head.weight")) {
         const TensorInfo& embed = layout.tensors().front();
         std::vector<float> values(static_cast<size_t>(embed.size));

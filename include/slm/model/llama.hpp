@@ -123,8 +123,9 @@ public:
 #pragma omp parallel for schedule(static)
             for (int64_t i = 0; i < t.size; ++i)
                 host[static_cast<size_t>(t.offset + i)] =
-                    norm ? Master(1)
-                         : static_cast<Master>(std * normal(seed, static_cast<uint64_t>(t.offset + i)));
+                    t.is_padding(i) ? Master(0)  // the FFN's padding units (ModelConfig::ffn_padded)
+                    : norm          ? Master(1)
+                                    : static_cast<Master>(std * normal(seed, static_cast<uint64_t>(t.offset + i)));
         }
         set_parameters(host.data());
         zero_gradients();
@@ -216,7 +217,7 @@ private:
         prepare(batch, seq);
         const auto& a = *acts_;
         const ModelConfig& c = config_;
-        const int64_t n = batch * seq, d = c.hidden, f = c.ffn;
+        const int64_t n = batch * seq, d = c.hidden, f = c.ffn_padded();
         const auto shape = attention_shape(batch, seq);
         backend_.upload(at<int32_t>(a.tokens()), tokens, n);
         const auto embedding = store_.gather(units_.embedding());
@@ -290,7 +291,7 @@ private:
     void backward() {
         const auto& a = *acts_;
         const ModelConfig& c = config_;
-        const int64_t n = a.batch() * a.seq(), d = c.hidden, f = c.ffn;
+        const int64_t n = a.batch() * a.seq(), d = c.hidden, f = c.ffn_padded();
         const auto shape = attention_shape(a.batch(), a.seq());
         Act* d_resid = at<Act>(a.d_resid());
         Act* d_norm = at<Act>(a.d_norm());

@@ -42,7 +42,10 @@ inline Json identity(const Device& d, const Point& p, const slm::ModelConfig& mo
                 {"preset", p.preset},           {"params", slm::parameter_count(model)},
                 {"attention", p.attention},     {"parallel", p.parallel},
                 {"micro_batch", p.micro_batch}, {"seq", p.seq},
-                {"grad_accum", 1},              {"global_batch", p.micro_batch * gpus}};
+                {"grad_accum", 1},              {"global_batch", p.micro_batch * gpus},
+                // The FFN width the GEMMs ran at (ModelConfig::ffn_padded; lines without it come
+                // from trees that ran the unpadded width, which the throughput model tells apart).
+                {"ffn_stored", model.ffn_padded()}};
 }
 
 inline void add_cost(Json& line, double tokens_per_s, int gpus, double dollars_per_hour) {

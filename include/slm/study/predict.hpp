@@ -39,6 +39,7 @@ inline slm::cost::MeasuredStep measured_step(const Json& line,
                                line.at("micro_batch").get<int64_t>(), seq,
                                line.value("grad_accum", int64_t{1})},
                               slm::cost::find_by_name(catalog, line.at("gpu").get<std::string>())};
+    s.work.ffn_stored = line.value("ffn_stored", model.ffn);  // absent: a tree before the padding
     const auto& ops = line.at("ops_ms");
     for (int i = 0; i < slm::op_count; ++i)
         s.op_ms[static_cast<size_t>(i)] = ops.value(std::string(slm::op_names[static_cast<size_t>(i)]), 0.0);

@@ -25,6 +25,7 @@
 #include "slm/core/checksum.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/core/file_io.hpp"
+#include "slm/core/parameter_layout.hpp"
 #include "slm/train/checkpoint_segments.hpp"
 
 namespace slm {
@@ -276,6 +277,11 @@ Checkpoint<Master> load_checkpoint(const std::filesystem::path& path) {
     }
     if (ver >= 3) r.end_payload();
     r.verify_checksum();
+    // Written before the FFN was stored padded (ModelConfig::ffn_padded): moved into today's
+    // layout, the padding zero, so such a run resumes, exports and samples as before.
+    const ParameterLayout now(c.config), before(c.config, ParameterLayout::Ffn::unpadded);
+    if (static_cast<int64_t>(n) != now.total() && static_cast<int64_t>(n) == before.total())
+        for (auto* buffer : {&c.params, &c.first_moment, &c.second_moment}) *buffer = relayout(before, now, *buffer);
     return c;
 }
 

@@ -79,14 +79,23 @@ TEST_CASE("throughput model: a GEMM dimension off a multiple of 8 is learned as 
     mixed = aligned;
     const auto odd = presets::by_name("paper_500m");
     REQUIRE(odd.ffn % 8 != 0);
-    for (int64_t mb : {4, 8, 16}) mixed.push_back(synthetic(odd, "flash", mb, misaligned_eff(odd, mb)));
+    for (int64_t mb : {4, 8, 16}) {  // measured by a tree that ran the FFN unpadded
+        mixed.push_back(synthetic(odd, "flash", mb, misaligned_eff(odd, mb)));
+        mixed.back().work.ffn_stored = odd.ffn;
+    }
     const auto with = ThroughputModel::calibrate(mixed), without = ThroughputModel::calibrate(aligned);
     const auto two_b = presets::by_name("paper_2b");  // FFN 6739: misaligned, never measured
     REQUIRE(two_b.ffn % 8 != 0);
-    const Workload w2{two_b, "flash", 8, 2048, 1}, w1{presets::by_name("llama_500m"), "flash", 8, 2048, 1};
+    Workload w2{two_b, "flash", 8, 2048, 1};
+    const Workload w1{presets::by_name("llama_500m"), "flash", 8, 2048, 1};
+    w2.ffn_stored = two_b.ffn;
     CHECK(with.gemm_efficiency(w2) == doctest::Approx(misaligned_eff(two_b, 8)).epsilon(1e-6));
     CHECK(with.gemm_efficiency(w1) == doctest::Approx(efficiency_for(w1.model, 8)).epsilon(1e-6));
     CHECK(without.gemm_efficiency(w2) == doctest::Approx(efficiency_for(two_b, 8)).epsilon(1e-6));
+    // This tree stores the FFN padded to 6744 (ModelConfig::ffn_padded): no penalty predicted.
+    w2.ffn_stored = 0;
+    CHECK_FALSE(w2.misaligned_gemm());
+    CHECK(with.gemm_efficiency(w2) == doctest::Approx(efficiency_for(two_b, 8)).epsilon(1e-6));
 }
 
 TEST_CASE("throughput model: other GPUs scale math by bf16 peak and memory traffic by HBM bandwidth") {
