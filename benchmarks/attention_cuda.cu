@@ -1,6 +1,6 @@
 // Attention kernels on one GPU, the shapes of docs/sources.md:
-// causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim, MHA), head_dim 64 and
-// 128, seq 512 … 16384. Kernels: Flash with atomic dQ (the default), Flash deterministic
+// causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim rounded down, MHA),
+// head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96), seq 512 … 16384. Kernels: Flash with atomic dQ (the default), Flash deterministic
 // (backward only: its forward is the same kernel) and Naive (cuBLASLt + materialised
 // probabilities; "does not fit" where its B·H·T² buffers exceed the memory).
 // Passes: fwd, bwd (after one forward, whose saved state it reuses), fwd_bwd.
@@ -138,9 +138,9 @@ void attention(benchmark::State& state, const slm::AttentionShape& s, Pass pass)
 }
 
 template <class Kernel>
-void register_kernel(const std::string& name, std::initializer_list<Pass> passes,
-                     int iterations) {
-    for (int64_t head_dim : {64, 128})
+void register_kernel(const std::string& name, std::initializer_list<Pass> passes, int iterations,
+                     std::initializer_list<int64_t> head_dims = {64, 128}) {
+    for (int64_t head_dim : head_dims)
         for (int64_t seq : {512, 1024, 2048, 4096, 8192, 16384})
             for (Pass pass : passes) {
                 const int64_t heads = hidden / head_dim;
@@ -162,13 +162,14 @@ void register_kernel(const std::string& name, std::initializer_list<Pass> passes
 int main(int argc, char** argv) {
     using namespace slm::attention;
     const auto all = {Pass::forward, Pass::backward, Pass::forward_backward};
+    const auto flash_dims = {int64_t{32}, int64_t{48}, int64_t{64}, int64_t{80}, int64_t{96}, int64_t{128}};
     register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>(
         "flash", {Pass::forward, Pass::backward, Pass::forward_backward, Pass::backward_then_rope,
-                  Pass::backward_through_rope}, 30);
+                  Pass::backward_through_rope}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic_mma_sync>>(
         "flash_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic>>(
-        "flash_deterministic", {Pass::backward, Pass::forward_backward}, 30);
+        "flash_deterministic", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<AttentionKernel<Naive, slm::cuda::Backend>>("naive", all, 10);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """PyTorch's scaled_dot_product_attention on the shapes of benchmarks/attention_cuda.cu.
 
-Causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim), head_dim 64 and 128,
-seq 512 … 16384, once with the FLASH_ATTENTION backend (FlashAttention-2) and once with
-CUDNN_ATTENTION, forward and forward+backward. Timing: CUDA events around each pass, warm-up
+Causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 // head_dim), head_dim 32, 48, 64,
+80, 96 and 128, seq 512 … 16384, once with the FLASH_ATTENTION backend (FlashAttention-2) and
+once with CUDNN_ATTENTION, forward and forward+backward. Timing: CUDA events around each pass, warm-up
 first, L2 flushed (256 MB memset) before every timed pass, median over the iterations.
 TFLOP/s with the FlashAttention papers' convention, the same as attention_cuda's counters:
 forward = 4·B·H·T²·D / 2 (causal half), forward+backward = 3.5 × forward.
@@ -23,7 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 TOKENS, HIDDEN = 16384, 2048
 SEQS = [512, 1024, 2048, 4096, 8192, 16384]
-HEAD_DIMS = [64, 128]
+HEAD_DIMS = [32, 48, 64, 80, 96, 128]
 BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
 
 

@@ -54,7 +54,7 @@ def main():
     def fmt(v, spec="{:6.1f}"):
         return spec.format(v) if v is not None else f"{'n/a':>6}"
 
-    print(f"# {device}: TFLOP/s, causal, B*T = 16384, hidden 2048")
+    print(f"# {device}: TFLOP/s, causal, B*T = 16384, hidden 2048 (heads = 2048 // head_dim)")
     print("| head_dim | seq | ours fwd | ours fwd+bwd | FA2 fwd | FA2 fwd+bwd | cuDNN fwd | "
           "cuDNN fwd+bwd | ours/FA2 | ours/cuDNN |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")

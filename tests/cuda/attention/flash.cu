@@ -2,9 +2,10 @@
 //   - the CPU reference: naive attention in double on exactly the bf16 qkv and d_out the GPU
 //     reads (slm::attention::naive_attention_forward/backward), and
 //   - the GPU Naive kernel (include/slm/cuda/attention/naive.cuh) on the same inputs,
-// for head_dim 64 and 128, MHA, GQA and MQA, sequences that are multiples of no tile (1, 17, 100,
-// 129, 300, 1000) and some that are (64), batch 1 to 3, in every backward mode (on a Hopper the
-// default one runs the warpgroup kernel, and the mma.sync one is checked beside it). Checked: the
+// for head_dim 32, 48, 64, 80, 96 and 128, MHA, GQA and MQA, sequences that are multiples of no
+// tile (1, 17, 100, 129, 300, 1000) and some that are (64), batch 1 to 3, in every backward mode
+// (on a Hopper the default one runs the warpgroup kernel at 64 and 128, and the mma.sync one is
+// checked beside it). Checked: the
 // output and dQ, dK, dV separately, each within 1e-2 normwise relative error (tests/common/
 // compare.hpp): bf16 operands with fp32 accumulation land between 1e-3 and 1e-2 (P and dS are
 // rounded to bf16 before their products, as in every FlashAttention), a wrong index or a lost
@@ -201,6 +202,16 @@ TEST_CASE("flash attention on the GPU, head_dim 128: matches the fp64 reference 
     sweep(128);
 }
 
+// The head_dims of other published small models (the paper's 100M: 96; Phi-2-style: 80), on the
+// mma.sync kernels.
+TEST_CASE("flash attention on the GPU, head_dim 32, 48, 80, 96: matches the fp64 reference and GPU Naive") {
+    if (!gpu_available()) return;
+    for (const int64_t d : {32, 48, 80, 96}) {
+        CAPTURE(d);
+        sweep(d);
+    }
+}
+
 TEST_CASE("flash attention on the GPU: the deterministic backward gives the same bits twice") {
     if (!gpu_available()) return;
     slm::cuda::Backend backend;
@@ -230,7 +241,7 @@ TEST_CASE("flash attention on the GPU: the deterministic backward gives the same
     }
 }
 
-TEST_CASE("flash attention on the GPU: footprint, and head_dim other than 64 or 128 refused") {
+TEST_CASE("flash attention on the GPU: footprint, and an unsupported head_dim refused") {
     if (!gpu_available()) return;
     const AttentionShape s{3, 100, 8, 2, 64};
     const auto fast = FastKernel::footprint(s);
@@ -242,14 +253,14 @@ TEST_CASE("flash attention on the GPU: footprint, and head_dim other than 64 or 
     CHECK(det.scratch_bytes == slm::cuda::aligned_bytes(3 * 8 * 100 * 4));
 
     slm::cuda::Backend backend;
-    const AttentionShape odd{1, 16, 2, 2, 32};
+    const AttentionShape odd{1, 16, 2, 2, 16};
     auto qkv = backend.allocate<bf16>(odd.tokens() * odd.qkv_stride());
     auto out = backend.allocate<bf16>(odd.tokens() * odd.out_stride());
     auto saved = backend.allocate<std::byte>(FastKernel::footprint(odd).saved_bytes_per_layer);
     std::string message;
     CHECK(throws_error_containing(
         [&] { FastKernel::forward(backend, odd, qkv.data(), out.data(), saved.data()); },
-        "head_dim 64 and 128", &message));
+        "supports head_dim 32, 48, 64, 80, 96 and 128, got head_dim 16", &message));
     MESSAGE(message);
 }
 

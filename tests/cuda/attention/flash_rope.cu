@@ -7,7 +7,7 @@
 //   - the unfused GPU path, backward() then cuda::rope_backward (within 5e-3: the unfused path
 //     rounds dQ to bf16 once more, before rotating). dV is unchanged by RoPE: the same bits as
 //     backward()'s.
-// MHA and GQA, head_dim 64 and 128, sequences that fill no tile, batch > 1 (positions restart
+// MHA and GQA, head_dim 32 to 128, sequences that fill no tile, batch > 1 (positions restart
 // in each sequence), a large theta and a small one (fast and slow angles).
 #include <doctest/doctest.h>
 
@@ -93,7 +93,9 @@ TEST_CASE("flash backward through RoPE: fused (atomic modes) and unfused agree w
     if (!gpu_available()) return;
     slm::cuda::Backend backend;
     for (const AttentionShape s : {AttentionShape{2, 300, 8, 2, 64}, AttentionShape{1, 1000, 4, 4, 64},
-                                   AttentionShape{3, 129, 4, 1, 128}, AttentionShape{1, 700, 4, 2, 128}}) {
+                                   AttentionShape{3, 129, 4, 1, 128}, AttentionShape{1, 700, 4, 2, 128},
+                                   AttentionShape{2, 300, 9, 3, 96}, AttentionShape{1, 129, 4, 2, 80},
+                                   AttentionShape{1, 100, 4, 4, 48}, AttentionShape{2, 65, 4, 2, 32}}) {
         for (double theta : {10000.0, 50.0}) {
             CAPTURE(s.batch);
             CAPTURE(s.seq);

@@ -18,7 +18,8 @@
 //   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
 //       tiles in a fixed order (recomputing P): the same bits on every run. What
 //       AttentionKernel<FlashDeterministic, cuda::Backend> uses.
-// Supported head_dim: 64 and 128 (what the study's presets use); anything else throws.
+// Supported head_dim: 32, 48, 64, 80, 96 and 128; anything else throws. 64 and 128 (the llama_*
+// presets) run the warpgroup kernels on a Hopper; the others the mma.sync ones everywhere.
 //
 // saved (per layer): lse (B, H, T) fp32.
 // scratch: delta (B, H, T) fp32, then (atomic mode) the dQ accumulator (B·T, H·D) fp32, each
@@ -32,6 +33,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <string>
+#include <type_traits>
 
 #include "slm/attention/flash.hpp"
 #include "slm/attention/policy.hpp"
@@ -55,7 +57,27 @@ enum class FlashBackward { atomic, atomic_mma_sync, deterministic };
 
 namespace cuda_flash {
 
-inline bool supported_head_dim(int64_t d) { return d == 64 || d == 128; }
+inline bool supported_head_dim(int64_t d) {
+    return d == 32 || d == 48 || d == 64 || d == 80 || d == 96 || d == 128;
+}
+inline constexpr const char* supported_head_dims = "32, 48, 64, 80, 96 and 128";
+
+// f(std::integral_constant<int, D>{}) for a supported head_dim d (checked before).
+template <class F>
+void with_head_dim(int64_t d, F f) {
+    switch (d) {
+        case 32: return f(std::integral_constant<int, 32>{});
+        case 48: return f(std::integral_constant<int, 48>{});
+        case 64: return f(std::integral_constant<int, 64>{});
+        case 80: return f(std::integral_constant<int, 80>{});
+        case 96: return f(std::integral_constant<int, 96>{});
+        default: return f(std::integral_constant<int, 128>{});
+    }
+}
+
+// Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh).
+template <int D>
+inline constexpr bool has_warpgroup_kernels = D == 64 || D == 128;
 
 // Allows `kernel` `bytes` of dynamic shared memory (above the 48 KB default) and launches it.
 template <class Kernel, class... Args>
@@ -101,12 +123,14 @@ inline bool warpgroup_mma_compiled() {
 
 template <int D, FlashBackward Mode>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
-    if (Mode != FlashBackward::atomic_mma_sync && warpgroup_mma_compiled()) {
-        using W = WarpgroupForwardTiles<D>;
-        launch("launch of flash_forward_warpgroup_kernel", flash_forward_warpgroup_kernel<D>,
-               tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
-               qkv, out, lse, p);
-        return;
+    if constexpr (has_warpgroup_kernels<D>) {
+        if (Mode != FlashBackward::atomic_mma_sync && warpgroup_mma_compiled()) {
+            using W = WarpgroupForwardTiles<D>;
+            launch("launch of flash_forward_warpgroup_kernel", flash_forward_warpgroup_kernel<D>,
+                   tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
+                   qkv, out, lse, p);
+            return;
+        }
     }
     constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
     constexpr int min_blocks = Tiles<D>::ForwardMinBlocks;
@@ -131,12 +155,17 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if constexpr (atomic)
         SLM_CUDA_CHECK(cudaMemsetAsync(
             dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
-    if (Mode == FlashBackward::atomic && warpgroup_mma_compiled()) {
-        using W = WarpgroupBackwardTiles<D>;
-        launch("launch of flash_backward_warpgroup_kernel", flash_backward_warpgroup_kernel<D>,
-               tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes, stream,
-               qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv, p);
-    } else {
+    bool warpgroup = false;
+    if constexpr (has_warpgroup_kernels<D>) {
+        warpgroup = Mode == FlashBackward::atomic && warpgroup_mma_compiled();
+        if (warpgroup) {
+            using W = WarpgroupBackwardTiles<D>;
+            launch("launch of flash_backward_warpgroup_kernel", flash_backward_warpgroup_kernel<D>,
+                   tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
+                   stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv, p);
+        }
+    }
+    if (!warpgroup) {
         launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, atomic>,
                tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
                backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
@@ -189,8 +218,9 @@ struct FlashCudaKernel {
         check(s, {qkv, out, saved});
         const auto p = problem(s);
         auto* lse = static_cast<float*>(saved);
-        if (s.head_dim == 64) cuda_flash::forward<64, Mode>(p, qkv, out, lse, be.stream());
-        else cuda_flash::forward<128, Mode>(p, qkv, out, lse, be.stream());
+        cuda_flash::with_head_dim(s.head_dim, [&](auto d) {
+            cuda_flash::forward<decltype(d)::value, Mode>(p, qkv, out, lse, be.stream());
+        });
     }
 
     // d_out: (B·T, H·D) → d_qkv: (B·T, qkv_stride), every element written.
@@ -231,12 +261,10 @@ private:
                             ? reinterpret_cast<float*>(static_cast<std::byte*>(scratch) +
                                                        cuda::aligned_bytes(stats_bytes(s)))
                             : nullptr;
-        if (s.head_dim == 64)
-            cuda_flash::backward<64, Mode>(p, qkv, out, d_out, lse, delta, dq_acc, d_qkv,
-                                           be.stream());
-        else
-            cuda_flash::backward<128, Mode>(p, qkv, out, d_out, lse, delta, dq_acc, d_qkv,
-                                            be.stream());
+        cuda_flash::with_head_dim(s.head_dim, [&](auto d) {
+            cuda_flash::backward<decltype(d)::value, Mode>(p, qkv, out, d_out, lse, delta, dq_acc,
+                                                           d_qkv, be.stream());
+        });
     }
 
     static cuda_flash::Problem problem(const AttentionShape& s) {
@@ -250,9 +278,9 @@ private:
                 "attention shape: batch, seq, heads, kv_heads and head_dim must be positive "
                 "and kv_heads must divide heads");
         require(cuda_flash::supported_head_dim(s.head_dim),
-                "Flash attention on the GPU supports head_dim 64 and 128, got head_dim " +
-                    std::to_string(s.head_dim) +
-                    "; choose hidden / heads = 64 or 128, or use --attention naive");
+                std::string("Flash attention on the GPU supports head_dim ") +
+                    cuda_flash::supported_head_dims + ", got head_dim " + std::to_string(s.head_dim) +
+                    "; choose hidden / heads among them, or use --attention naive");
         require(s.seq <= (int64_t{1} << 30) && s.batch * s.heads <= INT32_MAX,
                 "Flash attention on the GPU: sequence or batch·heads too large for 32-bit tile "
                 "indices");

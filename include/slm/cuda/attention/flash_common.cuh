@@ -76,6 +76,26 @@ struct Tiles<128> {
     static constexpr int BackwardN = 64, BackwardM = 32;
     static constexpr int DqM = 64, DqN = 32;
 };
+// The other head_dims run the mma.sync kernels only (the warpgroup ones take 64 and 128). Their
+// tiles follow the nearest of the two above, within the backward's dQ split (BackwardM / 16 row
+// blocks over BackwardN / 16 warps, each taking a multiple of 16 columns of D): 32 as 64; 48 and
+// 80 with 64 × 64 backward tiles (one warp per row block, all D columns); 96 as 128.
+template <>
+struct Tiles<32> : Tiles<64> {};
+template <>
+struct Tiles<48> {
+    static constexpr int ForwardM = 128, ForwardN = 64, ForwardMinBlocks = 2;
+    static constexpr int BackwardN = 64, BackwardM = 64;
+    static constexpr int DqM = 128, DqN = 64;
+};
+template <>
+struct Tiles<80> {
+    static constexpr int ForwardM = 128, ForwardN = 64, ForwardMinBlocks = 1;
+    static constexpr int BackwardN = 64, BackwardM = 64;
+    static constexpr int DqM = 64, DqN = 32;
+};
+template <>
+struct Tiles<96> : Tiles<128> {};
 
 // Row stride, in elements, of a shared tile with `cols` bf16 columns.
 template <int Cols>
@@ -89,11 +109,12 @@ template <int Rows, int D, int Threads>
 __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int64_t ld, int valid_rows,
                                           const bf16* fallback, int tid) {
     static_assert(D % 8 == 0, "rows are moved in 16-byte chunks of 8 bf16");
-    constexpr int chunks = D / 8, total = Rows * chunks;
-    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
+    constexpr int chunks = D / 8, total = Rows * chunks, rounds = (total + Threads - 1) / Threads;
 #pragma unroll
-    for (int k = 0; k < total / Threads; ++k) {
+    for (int k = 0; k < rounds; ++k) {
         const int i = tid + k * Threads;
+        // Head_dim 48 and 80 give totals the threads do not divide: the last round is partial.
+        if (total % Threads != 0 && i >= total) break;
         const int r = i / chunks, c = (i % chunks) * 8;
         const bool valid = r < valid_rows;
         const bf16* from = valid ? src + r * ld + c : fallback;
