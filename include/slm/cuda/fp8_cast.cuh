@@ -1,0 +1,131 @@
+#pragma once
+// bf16 → FP8 with a per-tensor scale, on the GPU: a tensor's amax, the scale from it, and the
+// cast with its counts of what the format could not hold. The CPU reference is
+// precision/scaling.hpp (amax, scale_for, quantize_into), and tests/cuda/fp8_cast.cu holds the
+// two to the same bits. The scale is computed on the device from the device amax, so a training
+// step that scales its tensors this way (current scaling) never waits for the host.
+//
+// The cast is cvt.rn.satfinite (cuda_fp8.h's __nv_cvt_float_to_fp8 with __NV_SATFINITE): round to
+// nearest even, finite overflow and ±inf saturated to ±max finite, NaN kept — the rule
+// precision/fp8.hpp implements — and every saturation, underflow to zero and NaN is counted.
+#include <cuda_bf16.h>
+#include <cuda_fp8.h>
+#include <cuda_runtime.h>
+
+#include <cfloat>
+#include <cmath>
+#include <cstdint>
+
+#include "slm/core/error.hpp"
+#include "slm/cuda/check.cuh"
+#include "slm/cuda/reduce.cuh"
+#include "slm/cuda/vector.cuh"
+#include "slm/precision/fp8.hpp"
+
+namespace slm::cuda {
+
+// What casts did, summed on the device: precision::CastStats without `count` (the caller knows n).
+struct Fp8CastCounts {
+    unsigned long long overflow = 0, underflow = 0, nan = 0;
+};
+
+namespace fp8_detail {
+
+__device__ __forceinline__ unsigned warp_max_bits(unsigned v) {
+#pragma unroll
+    for (int offset = 16; offset > 0; offset /= 2) v = max(v, __shfl_xor_sync(full_warp, v, offset));
+    return v;
+}
+
+// amax over x: |x| as bits. Non-negative floats order as their bit patterns, so integer max and
+// atomicMax order them; a NaN's bits (exponent all ones, mantissa non-zero) exceed inf's, so a
+// NaN wins, as precision::amax returns NaN for a tensor holding one.
+static __global__ void amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __restrict__ amax_bits) {
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    unsigned local = 0;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        local = max(local, __float_as_uint(fabsf(__bfloat162float(x[i]))));
+    local = warp_max_bits(local);
+    if (threadIdx.x % 32 == 0 && local != 0) atomicMax(amax_bits, local);
+}
+
+// precision::scale_for on one thread, step for step (double quotient, clamp, float, stepped down
+// while amax·scale exceeds max finite), so both give the same bits.
+static __global__ void scale_kernel(const float* __restrict__ amax, precision::Fp8Format format, int margin,
+                             float* __restrict__ scale) {
+    const float a = *amax;
+    if (!isfinite(a) || !(a > 0.0f)) {
+        *scale = 1.0f;
+        return;
+    }
+    const float max_finite = precision::fp8_max_finite(format);
+    double q = static_cast<double>(max_finite) / static_cast<double>(a) / ldexp(1.0, margin);
+    q = fmin(fmax(q, static_cast<double>(FLT_MIN)), static_cast<double>(FLT_MAX));
+    float s = static_cast<float>(q);
+    while (s > FLT_MIN && __fmul_rn(a, s) > max_finite) s = nextafterf(s, 0.0f);
+    *scale = s;
+}
+
+template <precision::Fp8Format Format>
+__global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* __restrict__ scale,
+                            __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts) {
+    constexpr __nv_fp8_interpretation_t kind = Format == precision::Fp8Format::e4m3 ? __NV_E4M3 : __NV_E5M2;
+    constexpr float max_finite = precision::fp8_max_finite(Format);
+    const float s = *scale;
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    unsigned overflow = 0, underflow = 0, nan = 0;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
+        const float v = __bfloat162float(x[i]);
+        const float y = __fmul_rn(v, s);  // one rounding, as the CPU's float product
+        const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
+        out[i] = code;
+        if (isnan(v)) ++nan;
+        else if (!(fabsf(y) <= max_finite)) ++overflow;
+        else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
+    }
+    overflow = warp_sum(overflow);
+    underflow = warp_sum(underflow);
+    nan = warp_sum(nan);
+    if (threadIdx.x % 32 == 0) {
+        if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
+        if (underflow) atomicAdd(&counts->underflow, static_cast<unsigned long long>(underflow));
+        if (nan) atomicAdd(&counts->nan, static_cast<unsigned long long>(nan));
+    }
+}
+
+}  // namespace fp8_detail
+
+// *amax ← max |x| over x (n bf16); NaN if x holds one. amax: one device float.
+inline void fp8_amax(const bf16* x, int64_t n, float* amax, cudaStream_t stream) {
+    SLM_CUDA_CHECK(cudaMemsetAsync(amax, 0, sizeof(float), stream));
+    if (n <= 0) return;
+    constexpr int threads = 256;
+    fp8_detail::amax_kernel<<<blocks_for(n, threads, 1024), threads, 0, stream>>>(
+        x, n, reinterpret_cast<unsigned*>(amax));
+    SLM_CUDA_CHECK_LAUNCH("fp8 amax_kernel");
+}
+
+// *scale ← precision::scale_for(*amax, format, margin), on the device.
+inline void fp8_scale(const float* amax, precision::Fp8Format format, int margin, float* scale,
+                      cudaStream_t stream) {
+    require(margin >= 0, "fp8_scale: margin must be >= 0 (it divides the scale by 2^margin)");
+    fp8_detail::scale_kernel<<<1, 1, 0, stream>>>(amax, format, margin, scale);
+    SLM_CUDA_CHECK_LAUNCH("fp8 scale_kernel");
+}
+
+// out[i] ← fp8(x[i] · *scale), saturating; what saturated, underflowed or was NaN added to
+// *counts (device memory, the caller zeroes it when it starts counting).
+inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp8Format format,
+                     uint8_t* out, Fp8CastCounts* counts, cudaStream_t stream) {
+    if (n <= 0) return;
+    constexpr int threads = 256;
+    const unsigned blocks = blocks_for(n, threads, 4096);
+    auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
+    if (format == precision::Fp8Format::e4m3)
+        fp8_detail::cast_kernel<precision::Fp8Format::e4m3><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+    else
+        fp8_detail::cast_kernel<precision::Fp8Format::e5m2><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+    SLM_CUDA_CHECK_LAUNCH("fp8 cast_kernel");
+}
+
+}  // namespace slm::cuda

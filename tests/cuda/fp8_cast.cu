@@ -1,0 +1,132 @@
+// include/slm/cuda/fp8_cast.cuh against the CPU reference (precision/scaling.hpp): the amax, the
+// scale computed from it on the device, every code of the cast and its counts of overflow,
+// underflow and NaN, bit for bit, for E4M3 and E5M2, with and without a margin, on lengths that
+// fill no block. Inputs: bf16 values over many binades, with exact zeros, values far below the
+// format's range once scaled (underflow), and, cast with a scale from a smaller amax, values above
+// it (overflow); a NaN in one case.
+#include <doctest/doctest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <span>
+#include <vector>
+
+#include "cuda/device_data.hpp"
+#include "cuda/gpu.hpp"
+#include "slm/core/random.hpp"
+#include "slm/cuda/backend.cuh"
+#include "slm/cuda/fp8_cast.cuh"
+#include "slm/precision/scaling.hpp"
+
+using namespace slm::test;
+using slm::precision::Fp8Format;
+
+namespace {
+
+uint32_t float_bits(float x) {
+    uint32_t b;
+    std::memcpy(&b, &x, sizeof b);
+    return b;
+}
+
+// n bf16 values spread over 2^-40 .. 2^8 in magnitude, both signs; every 97th exactly zero.
+std::vector<bf16> spread(int64_t n, uint64_t seed) {
+    std::vector<bf16> v(static_cast<size_t>(n));
+    for (int64_t i = 0; i < n; ++i) {
+        const double u = slm::uniform_open(seed, static_cast<uint64_t>(2 * i));
+        const double w = slm::uniform_open(seed, static_cast<uint64_t>(2 * i + 1));
+        const double x = (w < 0.5 ? -1.0 : 1.0) * std::ldexp(1.0 + u, static_cast<int>(w * 48.0) - 40);
+        v[static_cast<size_t>(i)] = __float2bfloat16_rn(i % 97 == 0 ? 0.0f : static_cast<float>(x));
+    }
+    return v;
+}
+
+struct Gpu {
+    uint32_t amax_bits = 0, scale_bits = 0;
+    std::vector<uint8_t> codes;
+    slm::cuda::Fp8CastCounts counts;
+};
+
+// amax and scale from x on the device, then x cast with `cast_scale` (< 0: the device's scale).
+Gpu run(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format format, int margin,
+        float cast_scale) {
+    const auto n = static_cast<int64_t>(x.size());
+    auto in = to_device(backend, x);
+    auto stats = backend.allocate<float>(3);  // amax, scale, the scale the cast uses
+    auto out = backend.allocate<uint8_t>(n);
+    auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
+    SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
+    slm::cuda::fp8_amax(in.data(), n, stats.data(), backend.stream());
+    slm::cuda::fp8_scale(stats.data(), format, margin, stats.data() + 1, backend.stream());
+    const float* used = stats.data() + 1;
+    if (cast_scale > 0) {
+        SLM_CUDA_CHECK(cudaMemcpyAsync(stats.data() + 2, &cast_scale, sizeof(float), cudaMemcpyHostToDevice,
+                                       backend.stream()));
+        used = stats.data() + 2;
+    }
+    slm::cuda::fp8_cast(in.data(), n, used, format, out.data(), counts.data(), backend.stream());
+    const auto s = to_host(backend, stats);
+    const auto c = to_host(backend, counts);
+    return {float_bits(s[0]), float_bits(s[1]), to_host(backend, out), c[0]};
+}
+
+void compare(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format format, int margin,
+             float cast_scale = -1) {
+    CAPTURE(x.size());
+    CAPTURE(static_cast<int>(format));
+    CAPTURE(margin);
+    CAPTURE(cast_scale);
+    std::vector<float> xf(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xf[i] = __bfloat162float(x[i]);
+    const float amax = slm::precision::amax(xf);
+    const float scale = slm::precision::scale_for(amax, format, margin);
+    const float used = cast_scale > 0 ? cast_scale : scale;
+    const auto cpu = slm::precision::quantize(xf, used, format);
+    const Gpu gpu = run(backend, x, format, margin, cast_scale);
+    if (std::isnan(amax)) CHECK(std::isnan(std::bit_cast<float>(gpu.amax_bits)));
+    else CHECK(gpu.amax_bits == float_bits(amax));
+    CHECK(gpu.scale_bits == float_bits(scale));
+    int64_t differ = 0;
+    for (size_t i = 0; i < x.size(); ++i) {
+        const bool both_nan = slm::precision::fp8_is_nan(cpu.codes[i], format) &&
+                              slm::precision::fp8_is_nan(gpu.codes[i], format);
+        differ += !both_nan && cpu.codes[i] != gpu.codes[i];
+    }
+    CHECK(differ == 0);
+    CHECK(gpu.counts.overflow == static_cast<unsigned long long>(cpu.stats.overflow));
+    CHECK(gpu.counts.underflow == static_cast<unsigned long long>(cpu.stats.underflow));
+    CHECK(gpu.counts.nan == static_cast<unsigned long long>(cpu.stats.nan));
+}
+
+}  // namespace
+
+TEST_CASE("fp8 cast on the GPU: amax, scale and every code equal the CPU reference, counts too") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2})
+        for (const int64_t n : {1, 255, 4099, 300001})
+            for (const int margin : {0, 3}) compare(backend, spread(n, 11 + n), format, margin);
+    // The spread's smallest values fall below E4M3's range at the device's own scale: underflow
+    // is exercised, not just possible.
+    const auto x = spread(4099, 5);
+    std::vector<float> xf(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xf[i] = __bfloat162float(x[i]);
+    const auto q = slm::precision::quantize(
+        xf, slm::precision::scale_for(slm::precision::amax(xf), Fp8Format::e4m3), Fp8Format::e4m3);
+    CHECK(q.stats.underflow > 0);
+}
+
+TEST_CASE("fp8 cast on the GPU: a scale too large saturates and counts, a NaN is kept and counted") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    auto x = spread(1000, 3);
+    for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2}) {
+        compare(backend, x, format, 0, 1e6f);  // 2^8 · 1e6 is beyond both formats: overflow
+        auto with_nan = x;
+        with_nan[17] = __float2bfloat16_rn(std::numeric_limits<float>::quiet_NaN());
+        compare(backend, with_nan, format, 0);  // amax NaN → scale 1; the NaN cast and counted
+    }
+}
