@@ -14,23 +14,31 @@
 #              validation batches; printed digits of metrics.jsonl), and it keeps training.
 #
 #   tools/device/hf_model_gpu.sh          # DATA (data/kjv: prepare_data's shards), STEPS (200)
+#   DEVICE=cpu SMALL=1 STEPS=20 MIN_DROP=0.5 BUILD=build/cuda NO_BUILD=1 tools/device/hf_model_gpu.sh
+#                                         # a dry run of the script here: a 2-layer model of the
+#                                         # same kind on the CPU; the parity step needs the GPU
+#                                         # machine's transformers and is skipped without it
 #
 # Carry build/deps (tools/device/deps.sh) and the data directory. Logs go to $OUT (or
 # build/device/logs); a table is printed last. Exit 0 when all three hold, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 export PATH="/usr/local/cuda/bin:$PATH"
-build=build/device
+build="${BUILD:-build/device}"
 logs="${OUT:-$build/logs}"
 data="${DATA:-data/kjv}"
 steps="${STEPS:-200}"
 min_drop="${MIN_DROP:-1.0}"
+device="${DEVICE:-cuda}"
+# The 135M shape, or (SMALL=1) a 2-layer model with the same GQA 3:1 and tied embedding.
+layers=30 hidden=576 ffn=1536 seq=512
+[ -n "${SMALL:-}" ] && layers=2 hidden=144 ffn=384 seq=64
 mkdir -p "$logs"
 [ -f "$data/tokens.bin" ] || [ -f "$data/tokens_000.bin" ] || { echo "hf_model_gpu.sh: no token shards in $data (carry it)"; exit 1; }
 work="$(mktemp -d "${TMPDIR:-/tmp}/slm-hf-model.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a &&
+if [ -z "${NO_BUILD:-}" ] && ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a &&
        cmake --build "$build" -j "$(nproc)" --target train_llama export_hf parity_dump; } > "$logs/build.log" 2>&1; then
   grep -E "error|FAILED" "$logs/build.log" | head -n 40
   echo "hf_model_gpu.sh: build FAILED (log: $logs/build.log)"
@@ -42,16 +50,16 @@ status=0
 declare -a rows
 
 mkdir -p "$work/smol"
-cat > "$work/smol/config.json" <<'EOF'
-{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": 576,
- "intermediate_size": 1536, "num_hidden_layers": 30, "num_attention_heads": 9,
+cat > "$work/smol/config.json" <<EOF
+{"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": $hidden,
+ "intermediate_size": $ffn, "num_hidden_layers": $layers, "num_attention_heads": 9,
  "num_key_value_heads": 3, "vocab_size": 49152, "max_position_embeddings": 2048,
  "rope_theta": 10000.0, "rms_norm_eps": 1e-5, "tie_word_embeddings": true,
  "hidden_act": "silu", "torch_dtype": "bfloat16"}
 EOF
 cp "$work/smol/config.json" "$logs/config.json"
 val_loss() { grep "\"step\":$2,\"val_loss\"" "$1/metrics.jsonl" | tail -1 | sed 's/.*"val_loss":\([^,}]*\).*/\1/'; }
-train=("$bin/train_llama" --device cuda --data "$data" --batch 16 --seq 512 --log-interval 20 --eval-batches 8)
+train=("$bin/train_llama" --device "$device" --data "$data" --batch 16 --seq "$seq" --log-interval 20 --eval-batches 8)
 
 # 1. train from config.json
 "${train[@]}" --model "$work/smol/config.json" --out "$work/run" --steps "$steps" --eval-interval 50 \
@@ -72,6 +80,7 @@ grep -E "^model|parameters" "$logs/train.log" | head -n 3
 
 # 2. the trained model in transformers
 parity_ok=1
+if [ "$device" = cuda ] && python3 -c "import transformers" 2> /dev/null; then
 "$bin/parity_dump" --checkpoint "$work/run/checkpoint.bin" --device cpu --dtype bf16 --seq 256 \
   --out "$work/cpu" > "$logs/dump_cpu.log" 2>&1 || parity_ok=0
 "$bin/parity_dump" --checkpoint "$work/run/checkpoint.bin" --device cuda --dtype bf16 --residual fp32 \
@@ -95,6 +104,9 @@ else
   rows+=("parity  FAIL  (export_hf file = HF's file: $same_file; logs parity_*.log, dump_*.log)")
   status=1
 fi
+else
+  rows+=("parity  skipped: it needs --device cuda and python3 with transformers (the GPU machine)")
+fi
 
 # 3. --init-from the f32 export continues at the same loss
 "$bin/export_hf" --checkpoint "$work/run/checkpoint.bin" --out "$work/hf_f32" --dtype f32 \
@@ -113,6 +125,6 @@ else
 fi
 
 echo
-echo "hf_model_gpu: config.json model (30 x 576, 9/3 heads, vocab 49152, tied), $steps steps, batch 16 x 512"
+echo "hf_model_gpu: config.json model ($layers x $hidden, 9/3 heads, vocab 49152, tied) on $device, $steps steps, batch 16 x $seq"
 for r in "${rows[@]}"; do echo "$r"; done
 exit "$status"
