@@ -1,9 +1,10 @@
 // include/slm/cuda/fp8_cast.cuh against the CPU reference (precision/scaling.hpp): the amax, the
 // scale computed from it on the device, every code of the cast and its counts of overflow,
 // underflow and NaN, bit for bit, for E4M3 and E5M2, with and without a margin, on lengths that
-// fill no block. Inputs: bf16 values over many binades, with exact zeros, values far below the
-// format's range once scaled (underflow), and, cast with a scale from a smaller amax, values above
-// it (overflow); a NaN in one case.
+// fill no block; and the transposed cast (the TN GEMMs' k-contiguous operands) on shapes that
+// fill no 32 x 32 tile. Inputs: bf16 values over many binades, with exact zeros, values far below
+// the format's range once scaled (underflow), and, cast with a scale from a smaller amax, values
+// above it (overflow); a NaN in one case.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -129,4 +130,42 @@ TEST_CASE("fp8 cast on the GPU: a scale too large saturates and counts, a NaN is
         with_nan[17] = __float2bfloat16_rn(std::numeric_limits<float>::quiet_NaN());
         compare(backend, with_nan, format, 0);  // amax NaN → scale 1; the NaN cast and counted
     }
+}
+
+TEST_CASE("fp8 cast on the GPU, transposed: the codes of the plain cast in transposed places, the same counts") {
+    if (!gpu_available()) return;
+    slm::cuda::Backend backend;
+    struct Shape {
+        int64_t rows, cols;
+    };
+    for (const Shape sh : {Shape{1, 1}, Shape{33, 17}, Shape{256, 768}, Shape{100, 2048}, Shape{2049, 40}})
+        for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2}) {
+            CAPTURE(sh.rows);
+            CAPTURE(sh.cols);
+            CAPTURE(static_cast<int>(format));
+            const int64_t n = sh.rows * sh.cols;
+            const auto x = spread(n, 21 + n);
+            std::vector<float> xf(x.size());
+            for (size_t i = 0; i < x.size(); ++i) xf[i] = __bfloat162float(x[i]);
+            const float scale = slm::precision::scale_for(slm::precision::amax(xf), format);
+            const auto cpu = slm::precision::quantize(xf, scale, format);
+            auto in = to_device(backend, x);
+            auto s = to_device(backend, std::vector<float>{scale});
+            auto out = backend.allocate<uint8_t>(n);
+            auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
+            SLM_CUDA_CHECK(cudaMemsetAsync(out.data(), 0xAB, static_cast<size_t>(n), backend.stream()));
+            SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
+            slm::cuda::fp8_cast_transpose(in.data(), sh.rows, sh.cols, s.data(), format, out.data(), counts.data(),
+                                          backend.stream());
+            const auto got = to_host(backend, out);
+            const auto c = to_host(backend, counts)[0];
+            int64_t differ = 0;
+            for (int64_t r = 0; r < sh.rows; ++r)
+                for (int64_t col = 0; col < sh.cols; ++col)
+                    differ += got[static_cast<size_t>(col * sh.rows + r)] != cpu.codes[static_cast<size_t>(r * sh.cols + col)];
+            CHECK(differ == 0);
+            CHECK(c.overflow == static_cast<unsigned long long>(cpu.stats.overflow));
+            CHECK(c.underflow == static_cast<unsigned long long>(cpu.stats.underflow));
+            CHECK(c.nan == 0);
+        }
 }

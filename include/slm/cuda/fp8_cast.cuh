@@ -15,6 +15,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstdint>
+#include <string>
 
 #include "slm/core/error.hpp"
 #include "slm/cuda/check.cuh"
@@ -93,6 +94,48 @@ __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* 
     }
 }
 
+// The cast of x (rows, cols) written transposed, out (cols, rows), through a 32 × 32 shared tile
+// so that both the bf16 reads and the FP8 writes are row-contiguous. Block (32, 8).
+template <precision::Fp8Format Format>
+__global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols,
+                                      const float* __restrict__ scale, __nv_fp8_storage_t* __restrict__ out,
+                                      Fp8CastCounts* __restrict__ counts) {
+    constexpr __nv_fp8_interpretation_t kind = Format == precision::Fp8Format::e4m3 ? __NV_E4M3 : __NV_E5M2;
+    constexpr float max_finite = precision::fp8_max_finite(Format);
+    __shared__ __nv_fp8_storage_t tile[32][33];  // 33: a column read strides 33 bytes, across banks
+    const float s = *scale;
+    const int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32, c0 = static_cast<int64_t>(blockIdx.x) * 32;
+    const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
+    unsigned overflow = 0, underflow = 0, nan = 0;
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int64_t r = r0 + ty + 8 * i, c = c0 + tx;
+        if (r < rows && c < cols) {
+            const float v = __bfloat162float(x[r * cols + c]);
+            const float y = __fmul_rn(v, s);
+            const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
+            tile[ty + 8 * i][tx] = code;
+            if (isnan(v)) ++nan;
+            else if (!(fabsf(y) <= max_finite)) ++overflow;
+            else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
+        }
+    }
+    __syncthreads();
+#pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        const int64_t c = c0 + ty + 8 * i, r = r0 + tx;  // out row c, column r
+        if (r < rows && c < cols) out[c * rows + r] = tile[tx][ty + 8 * i];
+    }
+    overflow = warp_sum(overflow);
+    underflow = warp_sum(underflow);
+    nan = warp_sum(nan);
+    if (tx == 0) {  // a warp is one row of the block (blockDim.x = 32)
+        if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
+        if (underflow) atomicAdd(&counts->underflow, static_cast<unsigned long long>(underflow));
+        if (nan) atomicAdd(&counts->nan, static_cast<unsigned long long>(nan));
+    }
+}
+
 }  // namespace fp8_detail
 
 // *amax ← max |x| over x (n bf16); NaN if x holds one. amax: one device float.
@@ -126,6 +169,25 @@ inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp
     else
         fp8_detail::cast_kernel<precision::Fp8Format::e5m2><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
     SLM_CUDA_CHECK_LAUNCH("fp8 cast_kernel");
+}
+
+// fp8_cast of x (rows, cols), written transposed to out (cols, rows): the k-contiguous operand
+// the TN FP8 GEMMs (fp8_gemm.cuh) take for dgrad (Wᵀ) and wgrad (dYᵀ, xᵀ). The same codes and
+// counts as fp8_cast; only their places differ.
+inline void fp8_cast_transpose(const bf16* x, int64_t rows, int64_t cols, const float* scale,
+                               precision::Fp8Format format, uint8_t* out, Fp8CastCounts* counts,
+                               cudaStream_t stream) {
+    if (rows <= 0 || cols <= 0) return;
+    require((rows + 31) / 32 <= 65535, "fp8_cast_transpose: " + std::to_string(rows) +
+                                           " rows need more than 65535 row tiles of 32");
+    const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
+    const dim3 block(32, 8);
+    auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
+    if (format == precision::Fp8Format::e4m3)
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, counts);
+    else
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e5m2><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, counts);
+    SLM_CUDA_CHECK_LAUNCH("fp8 cast_transpose_kernel");
 }
 
 }  // namespace slm::cuda
