@@ -35,11 +35,11 @@ struct TensorInfo {
     }
     // Copies between the tensor's values in shape order (`logical`, logical_size() of them) and
     // its stored form (`size`); to_stored leaves the padding as it finds it.
-    template <class From, class To, class Convert>
-    void to_logical(const From* stored_values, To* logical, Convert convert) const {
+    template <class From, class To>
+    void to_logical(const From* stored_values, To* logical) const {
         const int64_t cols = shape.back(), stride = stored.back(), rows = logical_size() / cols;
         for (int64_t r = 0; r < rows; ++r)
-            for (int64_t c = 0; c < cols; ++c) logical[r * cols + c] = convert(stored_values[r * stride + c]);
+            for (int64_t c = 0; c < cols; ++c) logical[r * cols + c] = static_cast<To>(stored_values[r * stride + c]);
     }
     template <class From, class To>
     void to_stored(const From* logical, To* stored_values) const {
@@ -141,7 +141,7 @@ std::vector<T> relayout(const ParameterLayout& from, const ParameterLayout& to, 
         const TensorInfo &a = from.tensors()[i], &b = to.tensors()[i];
         require(a.name == b.name && a.shape == b.shape, "relayout: tensor '" + a.name + "' differs between the layouts");
         logical.resize(static_cast<size_t>(a.logical_size()));
-        a.to_logical(values.data() + a.offset, logical.data(), [](T x) { return x; });
+        a.to_logical(values.data() + a.offset, logical.data());
         b.to_stored(logical.data(), out.data() + b.offset);
     }
     return out;

@@ -67,31 +67,44 @@ static __global__ void scale_kernel(const float* __restrict__ amax, precision::F
     *scale = s;
 }
 
+// One thread's casts of x · scale (precision::quantize_into's rule) and its counts of what the
+// format could not hold, summed per warp into the device counters by flush(). Every lane of the
+// warp calls flush.
 template <precision::Fp8Format Format>
-__global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* __restrict__ scale,
-                            __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts) {
-    constexpr __nv_fp8_interpretation_t kind = Format == precision::Fp8Format::e4m3 ? __NV_E4M3 : __NV_E5M2;
-    constexpr float max_finite = precision::fp8_max_finite(Format);
-    const float s = *scale;
-    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+struct CastCounter {
+    static constexpr __nv_fp8_interpretation_t kind = Format == precision::Fp8Format::e4m3 ? __NV_E4M3 : __NV_E5M2;
+    static constexpr float max_finite = precision::fp8_max_finite(Format);
+    float scale;
     unsigned overflow = 0, underflow = 0, nan = 0;
-    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride) {
-        const float v = __bfloat162float(x[i]);
-        const float y = __fmul_rn(v, s);  // one rounding, as the CPU's float product
+
+    __device__ __forceinline__ __nv_fp8_storage_t cast(bf16 value) {
+        const float v = __bfloat162float(value);
+        const float y = __fmul_rn(v, scale);  // one rounding, as the CPU's float product
         const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
-        out[i] = code;
         if (isnan(v)) ++nan;
         else if (!(fabsf(y) <= max_finite)) ++overflow;
         else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
+        return code;
     }
-    overflow = warp_sum(overflow);
-    underflow = warp_sum(underflow);
-    nan = warp_sum(nan);
-    if (threadIdx.x % 32 == 0) {
+    __device__ __forceinline__ void flush(Fp8CastCounts* counts, bool lane0) {
+        overflow = warp_sum(overflow);
+        underflow = warp_sum(underflow);
+        nan = warp_sum(nan);
+        if (!lane0) return;
         if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
         if (underflow) atomicAdd(&counts->underflow, static_cast<unsigned long long>(underflow));
         if (nan) atomicAdd(&counts->nan, static_cast<unsigned long long>(nan));
     }
+};
+
+template <precision::Fp8Format Format>
+__global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* __restrict__ scale,
+                            __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts) {
+    CastCounter<Format> counter{*scale};
+    const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+        out[i] = counter.cast(x[i]);
+    counter.flush(counts, threadIdx.x % 32 == 0);
 }
 
 // The cast of x (rows, cols) written transposed, out (cols, rows), through a 32 × 32 shared tile
@@ -100,25 +113,14 @@ template <precision::Fp8Format Format>
 __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols,
                                       const float* __restrict__ scale, __nv_fp8_storage_t* __restrict__ out,
                                       Fp8CastCounts* __restrict__ counts) {
-    constexpr __nv_fp8_interpretation_t kind = Format == precision::Fp8Format::e4m3 ? __NV_E4M3 : __NV_E5M2;
-    constexpr float max_finite = precision::fp8_max_finite(Format);
     __shared__ __nv_fp8_storage_t tile[32][33];  // 33: a column read strides 33 bytes, across banks
-    const float s = *scale;
+    CastCounter<Format> counter{*scale};
     const int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32, c0 = static_cast<int64_t>(blockIdx.x) * 32;
     const int tx = static_cast<int>(threadIdx.x), ty = static_cast<int>(threadIdx.y);
-    unsigned overflow = 0, underflow = 0, nan = 0;
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const int64_t r = r0 + ty + 8 * i, c = c0 + tx;
-        if (r < rows && c < cols) {
-            const float v = __bfloat162float(x[r * cols + c]);
-            const float y = __fmul_rn(v, s);
-            const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
-            tile[ty + 8 * i][tx] = code;
-            if (isnan(v)) ++nan;
-            else if (!(fabsf(y) <= max_finite)) ++overflow;
-            else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
-        }
+        if (r < rows && c < cols) tile[ty + 8 * i][tx] = counter.cast(x[r * cols + c]);
     }
     __syncthreads();
 #pragma unroll
@@ -126,14 +128,7 @@ __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, 
         const int64_t c = c0 + ty + 8 * i, r = r0 + tx;  // out row c, column r
         if (r < rows && c < cols) out[c * rows + r] = tile[tx][ty + 8 * i];
     }
-    overflow = warp_sum(overflow);
-    underflow = warp_sum(underflow);
-    nan = warp_sum(nan);
-    if (tx == 0) {  // a warp is one row of the block (blockDim.x = 32)
-        if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
-        if (underflow) atomicAdd(&counts->underflow, static_cast<unsigned long long>(underflow));
-        if (nan) atomicAdd(&counts->nan, static_cast<unsigned long long>(nan));
-    }
+    counter.flush(counts, tx == 0);  // a warp is one row of the block (blockDim.x = 32)
 }
 
 }  // namespace fp8_detail

@@ -239,7 +239,7 @@ inline void write_safetensors(const std::filesystem::path& path, const ModelConf
         const float* src = flat_params + t.offset;
         if (t.padded()) {
             unpadded.resize(static_cast<size_t>(t.logical_size()));
-            t.to_logical(src, unpadded.data(), [](float x) { return x; });
+            t.to_logical(src, unpadded.data());
             src = unpadded.data();
         }
         const int64_t count = t.logical_size();

@@ -105,15 +105,12 @@ TEST_CASE("FFN padding: training keeps it zero, export strips it, import and old
     // A checkpoint in the unpadded layout (trees before the padding) loads into today's.
     const slm::ParameterLayout before(c, slm::ParameterLayout::Ffn::unpadded);
     REQUIRE(before.total() < total);
-    std::vector<float> old(3 * static_cast<size_t>(before.total()));
-    for (size_t k = 0; k < 3; ++k) {
-        std::vector<float> logical;
-        for (size_t i = 0; i < before.tensors().size(); ++i) {
-            const auto &a = layout.tensors()[i], &b = before.tensors()[i];
-            logical.resize(static_cast<size_t>(a.logical_size()));
-            a.to_logical(p.data() + a.offset, logical.data(), [k](float x) { return x + static_cast<float>(k); });
-            b.to_stored(logical.data(), old.data() + k * static_cast<size_t>(before.total()) + b.offset);
-        }
+    std::vector<float> old;  // params, first moment (params + 1), second moment (params + 2)
+    for (int k = 0; k < 3; ++k) {
+        std::vector<float> shifted(p);
+        for (float& v : shifted) v += static_cast<float>(k);
+        const auto block = slm::relayout(layout, before, shifted);
+        old.insert(old.end(), block.begin(), block.end());
     }
     slm::save_checkpoint(tmp.path / "old.bin", c, "", slm::CheckpointState{5, 0, 1, 5, 20},
                          slm::CheckpointPayload<float>{old.data(), before.total()});

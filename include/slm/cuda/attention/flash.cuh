@@ -34,6 +34,7 @@
 #include <initializer_list>
 #include <string>
 #include <type_traits>
+#include <utility>
 
 #include "slm/attention/flash.hpp"
 #include "slm/attention/policy.hpp"
@@ -57,22 +58,33 @@ enum class FlashBackward { atomic, atomic_mma_sync, deterministic };
 
 namespace cuda_flash {
 
-inline bool supported_head_dim(int64_t d) {
-    return d == 32 || d == 48 || d == 64 || d == 80 || d == 96 || d == 128;
-}
-inline constexpr const char* supported_head_dims = "32, 48, 64, 80, 96 and 128";
+// The head_dims with kernels: the one list the check, its message and the dispatch read.
+using HeadDims = std::integer_sequence<int, 32, 48, 64, 80, 96, 128>;
 
-// f(std::integral_constant<int, D>{}) for a supported head_dim d (checked before).
+template <int... Ds>
+bool supported_in(std::integer_sequence<int, Ds...>, int64_t d) {
+    return ((d == Ds) || ...);
+}
+inline bool supported_head_dim(int64_t d) { return supported_in(HeadDims{}, d); }
+
+// "32, 48, ... and 128"
+template <int... Ds>
+std::string listed(std::integer_sequence<int, Ds...>) {
+    const int dims[] = {Ds...};
+    std::string text;
+    for (size_t i = 0; i < sizeof...(Ds); ++i)
+        text += (i == 0 ? "" : i + 1 == sizeof...(Ds) ? " and " : ", ") + std::to_string(dims[i]);
+    return text;
+}
+
+// f(std::integral_constant<int, D>{}) for the supported head_dim d (checked before).
+template <class F, int... Ds>
+void dispatch_in(std::integer_sequence<int, Ds...>, int64_t d, F f) {
+    (void)((d == Ds ? (f(std::integral_constant<int, Ds>{}), true) : false) || ...);
+}
 template <class F>
 void with_head_dim(int64_t d, F f) {
-    switch (d) {
-        case 32: return f(std::integral_constant<int, 32>{});
-        case 48: return f(std::integral_constant<int, 48>{});
-        case 64: return f(std::integral_constant<int, 64>{});
-        case 80: return f(std::integral_constant<int, 80>{});
-        case 96: return f(std::integral_constant<int, 96>{});
-        default: return f(std::integral_constant<int, 128>{});
-    }
+    dispatch_in(HeadDims{}, d, f);
 }
 
 // Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh).
@@ -278,8 +290,8 @@ private:
                 "attention shape: batch, seq, heads, kv_heads and head_dim must be positive "
                 "and kv_heads must divide heads");
         require(cuda_flash::supported_head_dim(s.head_dim),
-                std::string("Flash attention on the GPU supports head_dim ") +
-                    cuda_flash::supported_head_dims + ", got head_dim " + std::to_string(s.head_dim) +
+                "Flash attention on the GPU supports head_dim " +
+                    cuda_flash::listed(cuda_flash::HeadDims{}) + ", got head_dim " + std::to_string(s.head_dim) +
                     "; choose hidden / heads among them, or use --attention naive");
         require(s.seq <= (int64_t{1} << 30) && s.batch * s.heads <= INT32_MAX,
                 "Flash attention on the GPU: sequence or batch·heads too large for 32-bit tile "
