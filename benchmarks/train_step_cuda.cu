@@ -1,6 +1,6 @@
 // Training-step throughput on one GPU: every study preset at seq 2048 over a range of
 // micro-batches, per attention policy, and each data-parallel policy over NCCL at world size 1;
-// the paper's presets at seq 1024.
+// the paper's presets at seq 1024; FP8 linear layers beside bf16.
 // Iteration = one optimizer step, timed with CUDA events on the backend's stream after 3 warm-up
 // steps. Configurations that do not fit are reported as
 // "does not fit" with the memory estimate; the rest still run.
@@ -14,6 +14,7 @@
 #include "slm/cost/gpu_catalog.hpp"
 #include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
+#include "slm/cuda/fp8_linear.cuh"
 #include "slm/cuda/stream_timer.cuh"
 #include "slm/names.hpp"
 #include "slm/parallel/ddp.hpp"
@@ -42,12 +43,13 @@ slm::bench::Device this_gpu() {
     return d;
 }
 
-template <class Attention>
-void register_one(const std::string& attention, const char* preset, int64_t batch, int64_t seq) {
-    const std::string name = "train_step/" + attention + "/" + preset + "/batch:" +
+// `variant` names the configuration: the attention policy's name, "_fp8" added under Fp8.
+template <class Attention, class Precision = slm::precision::Bf16>
+void register_one(const std::string& variant, const char* preset, int64_t batch, int64_t seq) {
+    const std::string name = "train_step/" + variant + "/" + preset + "/batch:" +
                              std::to_string(batch) + "/seq:" + std::to_string(seq);
     benchmark::RegisterBenchmark(name.c_str(), [preset, batch, seq](benchmark::State& state) {
-        using Model = slm::Llama<slm::cuda::Backend, Attention>;
+        using Model = typename slm::Llama<slm::cuda::Backend, Attention>::template with_precision<Precision>;
         static const slm::bench::Device gpu = this_gpu();
         auto model = slm::presets::by_name(preset);
         model.max_seq = std::max(model.max_seq, seq);  // RoPE has no length limit: longer runs are fine
@@ -142,12 +144,22 @@ void register_paper() {
         register_one<slm::attention::Flash>("flash", preset, batch, 1024);
 }
 
+// The blocks' linear layers in FP8 (train_llama --precision fp8), "flash_fp8", beside "flash"
+// at the same micro-batch and at the larger ones FP8's smaller GEMM time may favour.
+void register_fp8() {
+    for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32}, {"llama_100m", 64},
+                                        {"llama_500m", 16}, {"llama_500m", 32}, {"llama_1b", 8},
+                                        {"llama_1b", 16}, {"llama_1b", 32}, {"llama_2b", 8}, {"llama_2b", 16}})
+        register_one<slm::attention::Flash, slm::precision::Fp8>("flash_fp8", preset, batch, 2048);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     register_grid<slm::attention::Naive>();
     register_grid<slm::attention::Flash>();
     register_paper();
+    register_fp8();
     // What repeatable bits cost (train_llama --attention flash_deterministic), beside "flash".
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 16},
                                         {"llama_100m", 32}, {"llama_1b", 16}})

@@ -1,6 +1,6 @@
 #pragma once
 // train_llama --list-names: names.hpp's table as one JSON object (presets with their shapes and
-// parameter counts, attention and parallel policies), so tools (the Python peer, the report's
+// parameter counts, attention, precision and parallel policies), so tools (the Python peer, the report's
 // test fixture) read the presets from a program instead of keeping copies.
 #include <string>
 
@@ -31,6 +31,7 @@ std::string names_json() {
     }
     const nlohmann::json names = {{"presets", presets},
                                   {"attention", slm::names::attention_names()},
+                                  {"precision", slm::names::precision_names()},
                                   {"parallel", slm::names::parallel_names()}};
     return names.dump(1);
 }

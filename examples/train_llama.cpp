@@ -5,6 +5,7 @@
 //   train_llama --preset tiny --data data/kjv --out runs/tiny --steps 300
 //   train_llama --preset tiny --data data/kjv --out runs/tiny --parallel ddp --nproc 2 --batch 8
 //   train_llama --init-from hf/model --data data/kjv   # a Hugging Face LLaMA's config and weights
+//   train_llama --preset tiny --precision fp8          # FP8 linear layers; casts counted per layer
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -21,21 +22,15 @@
 #include "parallel_choice.hpp"
 #include "slm/core/config_io.hpp"
 #include "slm/data/find_shards.hpp"
-#include "slm/data/loader.hpp"
-#include "slm/data/rank_data.hpp"
 #include "slm/names.hpp"
 #include "slm/parallel/transport/data_fingerprint.hpp"
 #include "slm/parallel/transport/launch.hpp"
 #include "slm/slm.hpp"
 #include "slm/study/grid.hpp"
-#include "slm/train/memory_estimate.hpp"
 #include "slm/train/run_summary.hpp"
-#include "slm/train/trainer.hpp"
+#include "train_job.hpp"
 #if defined(__CUDACC__)  // built by nvcc when the CUDA toolkit is there: the GPU backend too
 #include <cuda_runtime.h>
-
-#include "slm/cuda/attention.cuh"
-#include "slm/cuda/backend.cuh"
 #endif
 
 namespace fs = std::filesystem;
@@ -52,6 +47,11 @@ slm::cli::Flags make_flags() {
          {"--attention", "flash", "attention policy: " + slm::names::joined(slm::names::attention_names()) +
                                   " (flash_deterministic, GPU: the same bits on every run, a "
                                   "slower backward; CPU: flash)"},
+         {"--precision", "bf16", "what the blocks' linear layers multiply in: " +
+                                     slm::names::joined(slm::names::precision_names()) +
+                                     " (GPU: bf16, or FP8 E4M3/E5M2 through cuBLASLt; CPU: fp32, or "
+                                     "FP8 emulated exactly); fp8 counts every value its casts "
+                                     "could not hold into <out>/fp8_casts.json"},
          {"--device", "auto", "auto|cpu|cuda"},
          {"--data", "data/kjv", "directory with tokens*.bin from prepare_data"},
          {"--out", "", "run directory for metrics.jsonl and checkpoint.bin (default runs/<preset>)"},
@@ -104,117 +104,6 @@ slm::cli::Flags make_flags() {
                                    "shapes, attention and parallel policies) as JSON, and exit",
           true}});
 }
-
-// What every rank trains, once the flags are read.
-struct Job {
-    const slm::cli::Flags& flags;
-    slm::ModelConfig model;
-    slm::RunConfig run;
-    std::vector<fs::path> shards;
-    std::string attention;
-    fs::path init_from;
-};
-
-template <class Backend, class Attention, class Policy>
-int train(const Job& job, Policy policy) {
-    using Model = slm::Llama<Backend, Attention>;
-    const slm::ModelConfig& model = job.model;
-    const slm::RunConfig& run = job.run;
-    const int rank = policy.rank(), world = policy.world_size();
-    const bool lead = rank == 0;  // alone prints, and writes metrics and checkpoints
-    slm::data::Loader loader(job.shards, {run.batch, run.seq, run.seed, rank, world, 0.05});
-    if (loader.vocab() > model.vocab)
-        throw slm::Error("the data's vocabulary (" + std::to_string(loader.vocab()) +
-                         ") is larger than model " + model.name + "'s (" +
-                         std::to_string(model.vocab) + "): prepare text with --vocab " +
-                         std::to_string(model.vocab) + " or less, or train a model whose vocab_size "
-                         "covers it (--model config.json)");
-    slm::data::RankData data(loader);
-    slm::Trainer<Model, Policy> trainer(model, run, std::move(policy));
-    const auto estimate = slm::estimate_memory<Model>(model, run.batch, run.seq, run.recompute);
-    if (lead)
-        std::fprintf(stderr,
-                     "model %s: %.2fM parameters, %.1f MFLOP/token, attention %s, device %s\n"
-                     "run: batch %lld x seq %lld x accum %lld x %d rank(s) = %lld tokens/step "
-                     "(global batch %lld), %lld steps, parallel %s, recompute %s; memory estimate %s%s\n"
-                     "data: %lld training tokens, %lld validation tokens, vocab %lld\n",
-                     model.name.c_str(), static_cast<double>(slm::parameter_count(model)) / 1e6,
-                     slm::flops_per_token(model, run.seq) / 1e6, std::string(Attention::name).c_str(),
-                     Backend::name, (long long)run.batch, (long long)run.seq,
-                     (long long)run.grad_accum, world,
-                     (long long)(run.tokens_per_step() * world),
-                     (long long)(run.batch * world * run.grad_accum), (long long)run.steps,
-                     std::string(Policy::name).c_str(), slm::recompute_name(run.recompute),
-                     slm::format_gib(estimate.total()).c_str(),
-                     world > 1 ? " per rank, before sharding" : "",
-                     (long long)loader.train_tokens(), (long long)loader.validation_tokens(),
-                     (long long)loader.vocab());
-    if constexpr (requires(Backend& b) { b.gemm().choices(); }) {
-        // Not when the trainer dropped the file's picks (made on another GPU) and said so.
-        const bool replay = !trainer.backend().gemm().replay_source().empty();
-        const std::string timed = run.backend.gemm_candidates > 1
-                                      ? std::to_string(run.backend.gemm_candidates) + " candidates timed"
-                                      : "the heuristic's first";
-        if (lead && replay)
-            std::fprintf(stderr, "gemm: algorithm picks replayed from %s (a shape not there: %s), "
-                                 "picks kept in %s\n",
-                         run.backend.gemm_choices_read.c_str(), timed.c_str(), run.backend.gemm_choices_write.c_str());
-        else if (lead && run.backend.gemm_candidates > 1)
-            std::fprintf(stderr, "gemm: %s per GEMM shape, picks kept in %s\n", timed.c_str(),
-                         run.backend.gemm_choices_write.c_str());
-    }
-    double start_loss = NAN;
-    if (job.flags.on("--resume")) {
-        const auto from = trainer.resume_latest(data);
-        if (lead)
-            std::fprintf(stderr, "resumed from %s at step %lld\n", from.c_str(),
-                         (long long)trainer.step());
-        if (trainer.step() >= run.steps) {
-            if (lead)
-                std::printf("the run in %s is finished: it is at step %lld of --steps %lld; give a "
-                            "larger --steps to train it further\n",
-                            run.out_dir.c_str(), (long long)trainer.step(), (long long)run.steps);
-            return 0;
-        }
-    } else {
-        if (!job.init_from.empty()) {
-            trainer.model().set_parameters(
-                slm::cli::initial_weights<typename slm::Trainer<Model, Policy>::Master>(job.init_from, model).data());
-            if (lead) std::fprintf(stderr, "init: weights from %s\n", job.init_from.c_str());
-        }
-        start_loss = trainer.evaluate(data);
-    }
-    // Its settings beside its outputs (resume accepted): --config RUN/config.toml repeats the run.
-    if (lead) job.flags.write_config(run.out_dir / "config.toml", {"--resume", "--overwrite", "--list-names"});
-    const double end_loss = trainer.fit(data);
-    if (!lead) return 0;
-    if (std::isfinite(start_loss))
-        std::printf("validation loss: %.4f at start (ln vocab = %.4f) -> %.4f after %lld steps\n",
-                    start_loss, std::log(static_cast<double>(model.vocab)), end_loss,
-                    (long long)run.steps);
-    else
-        std::printf("validation loss: %.4f after %lld steps\n", end_loss, (long long)run.steps);
-    std::printf("checkpoint: %s\n", trainer.checkpoint_path().c_str());
-    return 0;
-}
-
-template <class Backend, class Policy>
-int train_attention(const Job& job, Policy policy) {
-    return slm::names::with_attention(job.attention, [&](auto tag) {
-        using Attention = typename decltype(tag)::type;
-        if constexpr (std::is_same_v<Attention, slm::attention::FlashDeterministic> &&
-                      std::is_same_v<Backend, slm::cpu::Backend<float>>) {
-            // Not a second CPU model to compile: the CPU Flash repeats its bits already.
-            if (policy.rank() == 0)
-                std::fprintf(stderr, "attention flash_deterministic: on the CPU that is flash, "
-                                     "which gives the same bits on every run\n");
-            return train<Backend, slm::attention::Flash>(job, std::move(policy));
-        } else {
-            return train<Backend, Attention>(job, std::move(policy));
-        }
-    });
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -270,6 +159,7 @@ int main(int argc, char** argv) {
                              std::string(slm::parallel::no_mpi_fix) +
                              "; or train on GPUs (--device cuda)");
         const std::string attention = flags.choice("--attention", slm::names::attention_names());
+        const std::string precision = flags.choice("--precision", slm::names::precision_names());
         const slm::cli::ModelChoice choice = slm::cli::choose_model(flags, launch.rank == 0);
         const slm::ModelConfig& model = choice.config;
         const std::string& preset = model.name;
@@ -352,14 +242,15 @@ int main(int argc, char** argv) {
             return slm::cli::run_local_ranks(self, args, nproc, "train_llama --nproc");
         }
 
-        const Job job{flags, model, run, shards, attention,
-                      flags.on("--resume") ? fs::path() : choice.init_from};
+        const train_job::Job job{flags, model, run, shards, attention, precision,
+                                 flags.on("--resume") ? fs::path() : choice.init_from};
         // What every rank must agree on before the first step (checked when the ranks start).
         slm::parallel::ConfigSummary config;
         if (parallel != slm::parallel::Single::name) {
             config = slm::run_summary(model, run, run.data_fingerprint);
             config.add("parallel", parallel);
             config.add("attention", attention);
+            config.add("precision", precision);
             config.add("device", on_gpu ? "cuda" : "cpu");
             config.add("resume", flags.on("--resume"));
             config.add("init_from", job.init_from.string());
@@ -367,19 +258,19 @@ int main(int argc, char** argv) {
 #if defined(__CUDACC__)
         if (on_gpu) {
             using Gpu = slm::cuda::Backend;
-            if (parallel == slm::parallel::Single::name) return train_attention<Gpu>(job, slm::parallel::Single{});
+            if (parallel == slm::parallel::Single::name) return train_job::train_attention<Gpu>(job, slm::parallel::Single{});
             return slm::names::with_data_parallel(parallel, slm::cli::start_gpu_ranks(launch, config),
                                          [&](auto policy) {
-                                             return train_attention<Gpu>(job, std::move(policy));
+                                             return train_job::train_attention<Gpu>(job, std::move(policy));
                                          });
         }
 #endif
         using Cpu = slm::cpu::Backend<float>;
-        if (parallel == slm::parallel::Single::name) return train_attention<Cpu>(job, slm::parallel::Single{});
+        if (parallel == slm::parallel::Single::name) return train_job::train_attention<Cpu>(job, slm::parallel::Single{});
 #if SLM_EXAMPLES_HAVE_MPI
         return slm::names::with_data_parallel(parallel, slm::cli::start_cpu_ranks(launch, config),
                                      [&](auto policy) {
-                                         return train_attention<Cpu>(job, std::move(policy));
+                                         return train_job::train_attention<Cpu>(job, std::move(policy));
                                      });
 #else
         throw slm::Error("--parallel " + parallel + " on the CPU needs MPI: " +

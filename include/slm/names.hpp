@@ -4,6 +4,7 @@
 //   attention policies  Attention below: the tag types; a tag's `name` is what --attention takes
 //   parallel policies   "single" (parallel::Single) and DataParallel<Comm> below; a policy's
 //                       `name` is what --parallel takes
+//   precision policies  Precisions below (precision/policy.hpp); `name` is what --precision takes
 // Programs, benchmarks, the throughput model and help texts read these lists; an unknown name is
 // an slm::Error listing the known ones, never a default. Adding a policy is one entry here and
 // the policy's own files (docs/architecture.md).
@@ -23,6 +24,7 @@
 #include "slm/parallel/ddp.hpp"
 #include "slm/parallel/single.hpp"
 #include "slm/parallel/zero.hpp"
+#include "slm/precision/policy.hpp"
 
 namespace slm::names {
 
@@ -74,6 +76,17 @@ inline std::vector<std::string_view> attention_names() { return Attention::names
 template <class Fn>
 decltype(auto) with_attention(std::string_view name, Fn&& fn) {
     return with_named<Attention>("attention policy", name, std::forward<Fn>(fn));
+}
+
+// ---- precision policies ----
+using Precisions = TypeList<precision::Bf16, precision::Fp8>;
+
+inline std::vector<std::string_view> precision_names() { return Precisions::names(); }
+
+// fn(std::type_identity<Policy>{}) for --precision `name`.
+template <class Fn>
+decltype(auto) with_precision(std::string_view name, Fn&& fn) {
+    return with_named<Precisions>("precision policy", name, std::forward<Fn>(fn));
 }
 
 // ---- parallel policies ----

@@ -22,6 +22,7 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
@@ -31,6 +32,7 @@
 #include "slm/core/error.hpp"
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/memory.cuh"
+#include "slm/cuda/vector.cuh"
 #include "slm/precision/fp8.hpp"
 
 namespace slm::cuda {
@@ -61,11 +63,18 @@ public:
     Fp8Gemm(const Fp8Gemm&) = delete;
     Fp8Gemm& operator=(const Fp8Gemm&) = delete;
 
+    // Whether operator() takes a GEMM with this n and k and these operands: FP8 rows of 16 bytes
+    // (k and n multiples of 16) and 16-byte aligned pointers.
+    static bool takes(int64_t n, int64_t k, std::initializer_list<const void*> pointers) {
+        return n > 0 && k > 0 && n % 16 == 0 && k % 16 == 0 && aligned_to(16, pointers);
+    }
+
     // a_scale, b_scale: device floats. One stream at a time: the inverse scales live in one buffer.
+    // accumulate: c += the product (beta 1; a weight gradient adding up over micro-batches).
     template <class C>
     void operator()(cudaStream_t stream, const uint8_t* a, precision::Fp8Format a_format, const float* a_scale,
                     const uint8_t* b, precision::Fp8Format b_format, const float* b_scale, C* c, int64_t m,
-                    int64_t n, int64_t k, bool fast_accumulation = false) {
+                    int64_t n, int64_t k, bool fast_accumulation = false, bool accumulate = false) {
         static_assert(std::is_same_v<C, __nv_bfloat16> || std::is_same_v<C, float>,
                       "FP8 GEMM output must be __nv_bfloat16 or float");
         if (m == 0 || n == 0) return;
@@ -83,7 +92,7 @@ public:
         const Key key{m, n, k, static_cast<int>(a_format), static_cast<int>(b_format),
                       std::is_same_v<C, float> ? 1 : 0, fast_accumulation ? 1 : 0};
         Plan& p = plan(key, std::is_same_v<C, float> ? CUDA_R_32F : CUDA_R_16BF);
-        const float alpha = 1.0f, beta = 0.0f;
+        const float alpha = 1.0f, beta = accumulate ? 1.0f : 0.0f;
         SLM_CUBLAS_CHECK(cublasLtMatmul(handle_, p.desc, &alpha, b, p.a, a, p.b, &beta, c, p.c, c, p.c,
                                         &p.algo, workspace_.data(), static_cast<size_t>(workspace_bytes),
                                         stream));

@@ -1,5 +1,5 @@
 #pragma once
-// Llama<Backend, Attention, Storage, Residual>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional
+// Llama<Backend, Attention, Storage, Residual, Precision>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional
 // GQA, untied or tied LM head) over one flat parameter layout. It owns the order of the ops; every op
 // is the backend's and attention is the policy's, so the same code trains on the CPU reference
 // and on the GPU.
@@ -17,6 +17,9 @@
 // stream again, and those roundings dominate a bf16 model's error against fp32 (about 1% of the
 // logits at llama_100m); an fp32 stream, as PyTorch's autocast keeps it, roughly halves that for
 // 2 more bytes per element of three saved buffers per layer and wider norm passes.
+//
+// Precision (precision/policy.hpp) is what the blocks' four projections multiply in: the
+// backend's own GEMMs (Bf16, the default) or FP8; the LM head stays in the backend's precision.
 #include <cmath>
 #include <cstdint>
 #include <optional>
@@ -32,6 +35,7 @@
 #include "slm/model/parameter_storage.hpp"
 #include "slm/model/parameter_units.hpp"
 #include "slm/model/whole_parameters.hpp"
+#include "slm/precision/policy.hpp"
 
 namespace slm {
 
@@ -53,7 +57,8 @@ struct act_of<B> {
 
 template <Backend B, attention::AttentionPolicy A,
           model::ParameterStorage<B> Storage = model::WholeParameters,
-          class Residual = typename model_detail::act_of<B>::type>
+          class Residual = typename model_detail::act_of<B>::type,
+          precision::PrecisionPolicy P = precision::Bf16>
 class Llama {
 public:
     using BackendType = B;
@@ -65,9 +70,14 @@ public:
     using Stat = typename B::Stat;
     using Kernel = attention::AttentionKernel<A, B>;
     using StorageType = Storage;
+    using PrecisionType = P;
+    using Linear = precision::LinearKernel<P, B>;
     // The same model over another storage (the trainer picks the parallel policy's).
     template <model::ParameterStorage<B> Other>
-    using with_storage = Llama<B, A, Other, Residual>;
+    using with_storage = Llama<B, A, Other, Residual, P>;
+    // The same model with another precision policy.
+    template <precision::PrecisionPolicy Other>
+    using with_precision = Llama<B, A, Storage, Residual, Other>;
 
     // The backend's element sizes, with this model's residual stream.
     static Precision precision() {
@@ -81,7 +91,8 @@ public:
           layout_(config_),
           units_(config_, layout_),
           backend_(backend),
-          store_(backend, layout_, units_, storage) {
+          store_(backend, layout_, units_, storage),
+          linear_(backend, config_.layers) {
         require(A::supports_head_dim(config_.head_dim()),
                 "attention '" + std::string(A::name) + "' does not support head_dim " +
                     std::to_string(config_.head_dim()) +
@@ -93,6 +104,8 @@ public:
     const ParameterLayout& layout() const { return layout_; }
     const model::ParameterUnits& units() const { return units_; }
     B& backend() { return backend_; }
+    // The precision policy's linear layers (its cast_report(), when it keeps one).
+    const Linear& linear() const { return linear_; }
     // What this rank holds and its optimizer updates: the whole flat buffers, or its shards.
     Master* parameters() { return store_.parameters(); }
     Grad* gradients() { return store_.gradients(); }
@@ -178,6 +191,9 @@ public:
     Recompute recompute() const { return recompute_; }
 
 private:
+    using Projection = precision::Projection;
+    static precision::LinearSite site(int64_t layer, Projection p) { return {layer, p}; }
+
     AttentionShape attention_shape(int64_t batch, int64_t seq) const {
         return {batch, seq, config_.heads, config_.kv_heads, config_.head_dim()};
     }
@@ -233,22 +249,24 @@ private:
             const auto& al = a.layer(l);
             const auto& pl = layout_.layer(l);
             Act* delta = at<Act>(a.delta());
-            backend_.linear_forward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(al.qkv), n, d,
-                                    c.qkv_width());
+            linear_.forward(backend_, site(l, Projection::qkv), at<Act>(al.norm1), w.at(pl.qkv),
+                            at<Act>(al.qkv), n, d, c.qkv_width());
             backend_.rope_forward(at<Act>(al.qkv), shape, c.rope_theta);
             {
                 const auto timed = backend_.op_scope(Op::attention);
                 Kernel::forward(backend_, shape, at<Act>(al.qkv), at<Act>(al.attn_out),
                                 arena_->data() + al.attn_saved);
             }
-            backend_.linear_forward(at<Act>(al.attn_out), w.at(pl.o), delta, n, c.q_width(), d);
+            linear_.forward(backend_, site(l, Projection::o), at<Act>(al.attn_out), w.at(pl.o), delta, n,
+                            c.q_width(), d);
             backend_.add_rmsnorm_forward(at<Resid>(al.resid_in), delta, at<Resid>(al.resid_mid),
                                          w.at(pl.mlp_norm), at<Act>(al.norm2), at<Stat>(al.rstd2),
                                          n, d, c.norm_eps);
-            backend_.linear_forward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(al.gate_up), n,
-                                    d, 2 * f);
+            linear_.forward(backend_, site(l, Projection::gate_up), at<Act>(al.norm2), w.at(pl.gate_up),
+                            at<Act>(al.gate_up), n, d, 2 * f);
             backend_.swiglu_forward(at<Act>(al.gate_up), at<Act>(al.mlp_act), n, f);
-            backend_.linear_forward(at<Act>(al.mlp_act), w.at(pl.down), delta, n, f, d);
+            linear_.forward(backend_, site(l, Projection::down), at<Act>(al.mlp_act), w.at(pl.down), delta,
+                            n, f, d);
             // The residual add closing this block is fused with the norm opening the next, so the
             // next unit is gathered before this one is released.
             const bool last = l + 1 == c.layers;
@@ -318,24 +336,24 @@ private:
                 // The SwiGLU output was not kept: the input gradient first, then the SwiGLU
                 // backward leaves the output, recomputed, where that gradient was, for the
                 // down projection's weight gradient.
-                backend_.linear_backward(nullptr, w.at(pl.down), d_resid, d_mlp_act, nullptr, n,
-                                         f, d);
+                linear_.backward(backend_, site(l, Projection::down), nullptr, w.at(pl.down), d_resid,
+                                 d_mlp_act, nullptr, n, f, d);
                 backend_.swiglu_backward_recompute(at<Act>(al.gate_up), d_mlp_act,
                                                    at<Act>(a.d_gate_up()), n, f);
-                backend_.linear_backward(d_mlp_act, nullptr, d_resid, nullptr, g.at(pl.down), n,
-                                         f, d);
+                linear_.backward(backend_, site(l, Projection::down), d_mlp_act, nullptr, d_resid,
+                                 nullptr, g.at(pl.down), n, f, d);
             } else {
-                backend_.linear_backward(at<Act>(al.mlp_act), w.at(pl.down), d_resid, d_mlp_act,
-                                         g.at(pl.down), n, f, d);
+                linear_.backward(backend_, site(l, Projection::down), at<Act>(al.mlp_act), w.at(pl.down),
+                                 d_resid, d_mlp_act, g.at(pl.down), n, f, d);
                 backend_.swiglu_backward(at<Act>(al.gate_up), d_mlp_act, at<Act>(a.d_gate_up()),
                                          n, f);
             }
-            backend_.linear_backward(at<Act>(al.norm2), w.at(pl.gate_up), at<Act>(a.d_gate_up()),
-                                     d_norm, g.at(pl.gate_up), n, d, 2 * f);
+            linear_.backward(backend_, site(l, Projection::gate_up), at<Act>(al.norm2), w.at(pl.gate_up),
+                             at<Act>(a.d_gate_up()), d_norm, g.at(pl.gate_up), n, d, 2 * f);
             backend_.rmsnorm_backward(at<Resid>(al.resid_mid), w.at(pl.mlp_norm), at<Stat>(al.rstd2),
                                       d_norm, d_resid, g.at(pl.mlp_norm), n, d);
-            backend_.linear_backward(at<Act>(al.attn_out), w.at(pl.o), d_resid,
-                                     at<Act>(a.d_attn_out()), g.at(pl.o), n, c.q_width(), d);
+            linear_.backward(backend_, site(l, Projection::o), at<Act>(al.attn_out), w.at(pl.o), d_resid,
+                             at<Act>(a.d_attn_out()), g.at(pl.o), n, c.q_width(), d);
             // A kernel that takes the gradient back through RoPE itself saves part of that pass.
             if constexpr (requires { &Kernel::backward_through_rope; }) {
                 const auto timed = backend_.op_scope(Op::attention);
@@ -353,8 +371,8 @@ private:
                 }
                 backend_.rope_backward(at<Act>(a.d_qkv()), shape, c.rope_theta);
             }
-            backend_.linear_backward(at<Act>(al.norm1), w.at(pl.qkv), at<Act>(a.d_qkv()), d_norm,
-                                     g.at(pl.qkv), n, d, c.qkv_width());
+            linear_.backward(backend_, site(l, Projection::qkv), at<Act>(al.norm1), w.at(pl.qkv),
+                             at<Act>(a.d_qkv()), d_norm, g.at(pl.qkv), n, d, c.qkv_width());
             backend_.rmsnorm_backward(at<Resid>(al.resid_in), w.at(pl.attn_norm), at<Stat>(al.rstd1),
                                       d_norm, d_resid, g.at(pl.attn_norm), n, d);
             store_.gradients_done(units_.layer(l));
@@ -371,6 +389,7 @@ private:
     model::ParameterUnits units_;
     B& backend_;
     typename Storage::template Store<B> store_;
+    Linear linear_;
     Recompute recompute_ = Recompute::none;
     std::optional<ActivationLayout> acts_;
     std::optional<typename B::template Buffer<std::byte>> arena_;

@@ -1,0 +1,113 @@
+#pragma once
+// LinearKernel<Fp8, cpu::Backend<float>>: the FP8 linear layers on the CPU, numerically what the
+// GPU's do (cuda/fp8_linear.cuh). Each operand is cast with current scaling (its own amax,
+// precision/scaling.hpp) to E4M3 (x, W) or E5M2 (dy); the GEMM multiplies the decoded codes in
+// fp32 (each product is exact in float: at most 4 × 4 significant bits) and divides by both
+// scales at the end, as cuBLASLt does with its scale pointers. precision/fp8_linear.hpp is the
+// double-accumulating reference this is tested against (tests/cpu/precision/fp8_model.cpp).
+//
+// Every cast is counted per site and operand, backward re-casts included (x and W are cast again
+// there rather than kept from the forward: the same codes, since current scaling depends only on
+// the tensor).
+#include <algorithm>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "slm/core/error.hpp"
+#include "slm/cpu/backend.hpp"
+#include "slm/cpu/linear.hpp"
+#include "slm/precision/fp8_linear.hpp"
+#include "slm/precision/policy.hpp"
+
+namespace slm::precision {
+
+template <>
+struct LinearKernel<Fp8, cpu::Backend<float>> {
+    using B = cpu::Backend<float>;
+
+    LinearKernel(B&, int64_t layers) : reports_(static_cast<size_t>(layers * projection_count)) {
+        for (int64_t i = 0; i < static_cast<int64_t>(reports_.size()); ++i)
+            reports_[static_cast<size_t>(i)].site =
+                LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
+    }
+
+    void forward(B& b, LinearSite site, const float* x, const float* w, float* y, int64_t n, int64_t in,
+                 int64_t out) {
+        const auto timed = b.op_scope(Op::matmul);
+        LinearCastReport& r = report(site);
+        const Decoded xq = decode(x, n * in, formats_.activations, r.x);
+        const Decoded wq = decode(w, out * in, formats_.weights, r.w);
+        cpu::MatrixView<float> y_m(y, n, out);
+        y_m.noalias() = cpu::ConstMatrixView<float>(xq.values.data(), n, in) *
+                        cpu::ConstMatrixView<float>(wq.values.data(), out, in).transpose();
+        y_m *= xq.inverse * wq.inverse;
+    }
+
+    void backward(B& b, LinearSite site, const float* x, const float* w, const float* dy, float* dx, float* dw,
+                  int64_t n, int64_t in, int64_t out) {
+        if (!dx && !dw) return;
+        const auto timed = b.op_scope(Op::matmul);
+        LinearCastReport& r = report(site);
+        const Decoded g = decode(dy, n * out, formats_.gradients, r.dy);
+        const cpu::ConstMatrixView<float> g_m(g.values.data(), n, out);
+        if (dx) {
+            const Decoded wq = decode(w, out * in, formats_.weights, r.w);
+            cpu::MatrixView<float> dx_m(dx, n, in);
+            dx_m.noalias() = g_m * cpu::ConstMatrixView<float>(wq.values.data(), out, in);
+            dx_m *= g.inverse * wq.inverse;
+        }
+        if (dw) {
+            const Decoded xq = decode(x, n * in, formats_.activations, r.x);
+            // Scaled before it is added: dw accumulates over micro-batches in the true scale.
+            cpu::MatrixView<float>(dw, out, in).noalias() +=
+                (g_m.transpose() * cpu::ConstMatrixView<float>(xq.values.data(), n, in)) *
+                (g.inverse * xq.inverse);
+        }
+    }
+
+    // What the casts lost so far, one entry per site (layers × projections, in layer order).
+    const std::vector<LinearCastReport>& cast_report() const { return reports_; }
+
+private:
+    // A tensor's codes decoded to float (exact), and 1 / its scale.
+    struct Decoded {
+        std::vector<float> values;
+        float inverse = 1.0f;
+    };
+
+    LinearCastReport& report(LinearSite site) {
+        const int64_t i = site.index();
+        require(i >= 0 && i < static_cast<int64_t>(reports_.size()),
+                "fp8 linear: site " + site.name() + " is outside the model's layers");
+        return reports_[static_cast<size_t>(i)];
+    }
+
+    // Cast and decoded in chunks over the threads (each counts its own, summed after), so the
+    // result and the counts do not depend on the thread count.
+    static Decoded decode(const float* t, int64_t count, Fp8Format format, CastStats& stats) {
+        const std::span<const float> in(t, static_cast<size_t>(count));
+        const float scale = scale_for(amax(in), format);
+        float table[256];
+        for (int code = 0; code < 256; ++code) table[code] = from_fp8(static_cast<uint8_t>(code), format);
+        Decoded d{std::vector<float>(in.size()), 1.0f / scale};
+        constexpr int64_t chunk = int64_t{1} << 16;
+        const int64_t chunks = (count + chunk - 1) / chunk;
+        std::vector<CastStats> per_chunk(static_cast<size_t>(chunks));
+#pragma omp parallel for schedule(static)
+        for (int64_t c = 0; c < chunks; ++c) {
+            const int64_t begin = c * chunk, size = std::min(chunk, count - begin);
+            uint8_t codes[chunk];
+            quantize_into(in.subspan(static_cast<size_t>(begin), static_cast<size_t>(size)), scale, format,
+                          std::span<uint8_t>(codes, static_cast<size_t>(size)), per_chunk[static_cast<size_t>(c)]);
+            for (int64_t i = 0; i < size; ++i) d.values[static_cast<size_t>(begin + i)] = table[codes[i]];
+        }
+        for (const auto& c : per_chunk) stats += c;
+        return d;
+    }
+
+    Fp8LinearFormats formats_;
+    std::vector<LinearCastReport> reports_;
+};
+
+}  // namespace slm::precision

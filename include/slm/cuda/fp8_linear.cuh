@@ -1,0 +1,164 @@
+#pragma once
+// LinearKernel<Fp8, cuda::Backend>: the blocks' linear layers in FP8 on Hopper, the GPU side of
+// cpu/fp8_linear.hpp (same casts, same formats, same counts). Per tensor, current scaling: amax
+// on the device, the scale from it on the device (fp8_cast.cuh), the cast; nothing waits for the
+// host. Every GEMM is cuBLASLt's TN FP8 GEMM (fp8_gemm.cuh), so the backward casts its operands
+// transposed:
+//   forward  y  (n, out) = x (n, in) · W (out, in)ᵀ        x, W: E4M3; fast accumulation
+//   dgrad    dx (n, in)  = dy (n, out) · [Wᵀ (in, out)]ᵀ   dy: E5M2, W: E4M3
+//   wgrad    dW (out, in) += [dyᵀ (out, n)] · [xᵀ (in, n)]ᵀ, accumulated in fp32
+// (fast accumulation only in the forward, as Transformer Engine does: the gradients' GEMMs keep
+// full fp32 partial sums.)
+//
+// A GEMM whose shape the FP8 GEMMs do not take (n or k not a multiple of 16, an unaligned
+// operand) runs in bf16 instead, and is counted (LinearCastReport::fallback_gemms): never silent.
+// Scratch: two FP8 operand buffers, grown to the largest GEMM seen (the GEMMs of one stream run
+// one after another, so forward, dgrad and wgrad share them), and the counters.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "slm/core/error.hpp"
+#include "slm/cuda/backend.cuh"
+#include "slm/cuda/check.cuh"
+#include "slm/cuda/fp8_cast.cuh"
+#include "slm/cuda/fp8_gemm.cuh"
+#include "slm/cuda/linear.cuh"
+#include "slm/cuda/memory.cuh"
+#include "slm/precision/policy.hpp"
+
+namespace slm::precision {
+
+template <>
+struct LinearKernel<Fp8, cuda::Backend> {
+    using B = cuda::Backend;
+    using Act = B::Act;
+    using Grad = B::Grad;
+    static constexpr Fp8Format e4m3 = Fp8Format::e4m3, e5m2 = Fp8Format::e5m2;
+
+    LinearKernel(B& b, int64_t layers)
+        : backend_(&b),
+          sites_(layers * projection_count),
+          counts_(sites_ * 3 + 1),  // x, W, dy per site; one more that nobody reads (see backward)
+          scales_(4),               // [a, b] scales of the GEMM at hand, amax scratch, spare
+          host_(static_cast<size_t>(sites_)) {
+        for (int64_t i = 0; i < sites_; ++i)
+            host_[static_cast<size_t>(i)].site =
+                LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
+        SLM_CUDA_CHECK(cudaMemsetAsync(counts_.data(), 0, static_cast<size_t>(counts_.bytes()), b.stream()));
+    }
+
+    void forward(B& b, LinearSite site, const Act* x, const Act* w, Act* y, int64_t n, int64_t in, int64_t out) {
+        const auto timed = b.op_scope(Op::matmul);
+        const int64_t s = index(site);
+        if (!cuda::Fp8Gemm::takes(out, in, {x, w, y})) {
+            ++host_[static_cast<size_t>(s)].fallback_gemms;
+            cuda::linear_forward(b.gemm(), x, w, y, n, in, out, b.stream());
+            return;
+        }
+        reserve(n * in, out * in);
+        cast(b, x, n, in, false, e4m3, a_.data(), scale_a(), s, 0);
+        cast(b, w, out, in, false, e4m3, b_.data(), scale_b(), s, 1);
+        gemm_(b.stream(), a_.data(), e4m3, scale_a(), b_.data(), e4m3, scale_b(), y, n, out, in,
+              /*fast_accumulation=*/true);
+    }
+
+    void backward(B& b, LinearSite site, const Act* x, const Act* w, const Act* dy, Act* dx, Grad* dw, int64_t n,
+                  int64_t in, int64_t out) {
+        if (!dx && !dw) return;
+        const auto timed = b.op_scope(Op::matmul);
+        const int64_t s = index(site);
+        // dy is counted once per backward, as on the CPU: its second cast (transposed, for
+        // wgrad) counts into the spare slot.
+        bool dy_counted = false;
+        if (dx) {
+            if (cuda::Fp8Gemm::takes(in, out, {dy, w, dx})) {
+                reserve(n * out, out * in);
+                cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2);
+                cast(b, w, out, in, true, e4m3, b_.data(), scale_b(), s, 1);  // Wᵀ (in, out)
+                gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dx, n, in, out);
+                dy_counted = true;
+            } else {
+                ++host_[static_cast<size_t>(s)].fallback_gemms;
+                cuda::linear_backward(b.gemm(), nullptr, w, dy, dx, nullptr, n, in, out, b.stream());
+            }
+        }
+        if (dw) {
+            if (cuda::Fp8Gemm::takes(in, n, {dy, x, dw})) {
+                reserve(out * n, in * n);
+                cast(b, dy, n, out, true, e5m2, a_.data(), scale_a(), dy_counted ? -1 : s, 2);  // dyᵀ (out, n)
+                cast(b, x, n, in, true, e4m3, b_.data(), scale_b(), s, 0);                     // xᵀ (in, n)
+                gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dw, out, in, n,
+                      /*fast_accumulation=*/false, /*accumulate=*/true);
+            } else {
+                ++host_[static_cast<size_t>(s)].fallback_gemms;
+                cuda::linear_backward(b.gemm(), x, nullptr, dy, nullptr, dw, n, in, out, b.stream());
+            }
+        }
+    }
+
+    // What the casts lost so far, one entry per site (layers × projections, in layer order).
+    // Waits for the device (it reads the counters): call it at the end of a run, not per step.
+    std::vector<LinearCastReport> cast_report() const {
+        std::vector<cuda::Fp8CastCounts> device(static_cast<size_t>(counts_.size()));
+        backend_->synchronize();
+        SLM_CUDA_CHECK(cudaMemcpy(device.data(), counts_.data(), static_cast<size_t>(counts_.bytes()),
+                                  cudaMemcpyDeviceToHost));
+        std::vector<LinearCastReport> out = host_;
+        for (size_t i = 0; i < out.size(); ++i) {
+            CastStats* operand[3] = {&out[i].x, &out[i].w, &out[i].dy};
+            for (size_t o = 0; o < 3; ++o) {
+                const auto& c = device[i * 3 + o];
+                operand[o]->overflow = static_cast<int64_t>(c.overflow);
+                operand[o]->underflow = static_cast<int64_t>(c.underflow);
+                operand[o]->nan = static_cast<int64_t>(c.nan);
+            }
+        }
+        return out;
+    }
+
+private:
+    int64_t index(LinearSite site) const {
+        const int64_t i = site.index();
+        require(i >= 0 && i < sites_, "fp8 linear: site " + site.name() + " is outside the model's layers");
+        return i;
+    }
+    float* scale_a() { return scales_.data(); }
+    float* scale_b() { return scales_.data() + 1; }
+
+    void reserve(int64_t a_bytes, int64_t b_bytes) {
+        if (a_.size() < a_bytes) a_ = cuda::DeviceBuffer<uint8_t>(a_bytes);
+        if (b_.size() < b_bytes) b_ = cuda::DeviceBuffer<uint8_t>(b_bytes);
+    }
+
+    // t (rows, cols) → codes (or codes of tᵀ), with its scale from its own amax; counted into
+    // site s's operand (s < 0: the spare slot, not reported).
+    void cast(B& b, const Act* t, int64_t rows, int64_t cols, bool transposed, Fp8Format format, uint8_t* codes,
+              float* scale, int64_t s, int operand) {
+        float* amax = scales_.data() + 2;
+        cuda::fp8_amax(t, rows * cols, amax, b.stream());
+        cuda::fp8_scale(amax, format, 0, scale, b.stream());
+        cuda::Fp8CastCounts* counts = counts_.data() + (s < 0 ? sites_ * 3 : s * 3 + operand);
+        if (transposed)
+            cuda::fp8_cast_transpose(t, rows, cols, scale, format, codes, counts, b.stream());
+        else
+            cuda::fp8_cast(t, rows * cols, scale, format, codes, counts, b.stream());
+        if (s >= 0) {
+            auto& r = host_[static_cast<size_t>(s)];
+            (operand == 0 ? r.x : operand == 1 ? r.w : r.dy).count += rows * cols;
+        }
+    }
+
+    B* backend_;
+    int64_t sites_;
+    cuda::DeviceBuffer<cuda::Fp8CastCounts> counts_;
+    cuda::DeviceBuffer<float> scales_;
+    cuda::DeviceBuffer<uint8_t> a_, b_;
+    cuda::Fp8Gemm gemm_;
+    std::vector<LinearCastReport> host_;
+};
+
+}  // namespace slm::precision
