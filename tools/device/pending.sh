@@ -2,7 +2,8 @@
 # What session 13 (2026-12-07) wrote and could not run, because no GPU machine started, in one
 # device call of about 7 minutes: build the CUDA tests and the programs into build/device, run the
 # GPU tests of the new Flash head_dims and of the FP8 cast and GEMM, then the Hugging Face model
-# check of issue #32 (tools/device/hf_model_gpu.sh). Carry build/deps and data/kjv.
+# check of issue #32 (tools/device/hf_model_gpu.sh); it also builds train_step_cuda, so that
+# NO_BUILD=1 tools/device/fp8_check.sh can follow on the same warm machine. Carry build/deps and data/kjv.
 #
 #   tools/device/pending.sh            # logs under $OUT (or build/device/logs); summary last
 #
@@ -14,7 +15,7 @@ build=build/device
 logs="${OUT:-$build/logs}"
 mkdir -p "$logs"
 if ! { cmake -S . -B "$build" -G Ninja -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES=90a &&
-       cmake --build "$build" -j "$(nproc)" --target slm_cuda_tests train_llama export_hf parity_dump; } \
+       cmake --build "$build" -j "$(nproc)" --target slm_cuda_tests train_llama export_hf parity_dump train_step_cuda; } \
      > "$logs/pending-build.log" 2>&1; then
   grep -E "error" -A3 "$logs/pending-build.log" | head -n 40
   echo "pending.sh: build FAILED (log: $logs/pending-build.log)"
