@@ -30,6 +30,7 @@
 #include "slm/parallel/transport/launch.hpp"
 #include "slm/slm.hpp"
 #include "sweep/device.hpp"
+#include "sweep/flags.hpp"
 #include "slm/study/loss_curve_run.hpp"
 #include "slm/study/measure.hpp"
 #include "slm/study/predict.hpp"
@@ -45,63 +46,10 @@ bool contains(const List& list, std::string_view name) {
     return std::find(list.begin(), list.end(), name) != list.end();
 }
 
-slm::cli::Flags make_flags() {
-    return slm::cli::Flags(
-        "sweep", "measure the study's grid on this GPU (or CPU), predict the rest, rank by cost",
-        {{"--device", "auto", "auto|cpu|cuda"},
-         {"--presets", "", "comma list of " + slm::names::joined(slm::names::preset_names(), ", ") +
-                           " (default: both families on a GPU, llama_* at seq 2048 and paper_* at 1024; tiny on a CPU)"},
-         {"--micro-batches", "", "comma list (default 4,8,16,32,64 on a GPU, 1,2 on a CPU)"},
-         {"--attention", "naive,flash", "comma list of attention policies: " +
-                                             slm::names::joined(sweep::Attention::names(), ", ")},
-         {"--seq", "", "tokens per sequence (default on a GPU: the preset's, 2048 for llama_*, 1024 for "
-                         "paper_*; on a CPU 128)"},
-         {"--steps", "10", "timed optimizer steps per repeat (each repeat's median step gives its tokens/s)"},
-         {"--repeats", "3", "timed repeats per point, one after another: tokens/s is their mean, "
-                            "their spread is kept"},
-         {"--warmup", "2", "untimed steps before them"},
-         {"--calibrate-on", "", "presets the throughput model is fitted on before the others run "
-                                "(default llama_100m,llama_1b,paper_100m,paper_500m: head_dim 64, 96 "
-                                "and 128, and a misaligned FFN; on a CPU every preset)"},
-         {"--out", "runs/sweep/sweep.jsonl", "JSON-lines output; an existing file is resumed"},
-         {"--time-limit", "0", "seconds; stop before a point that would end past it (0: none)"},
-         {"--catalog", "", "JSON file overriding GPU prices, peaks and links (README shows the format)"},
-         {"--gpu", "", "catalog name of this GPU when its device name is not recognised"},
-         {"--loss-data", "", "token shards for the loss curves (tools/corpus.sh); empty: no curves"},
-         {"--loss-seconds", "", "training time per loss curve (default 60 on a GPU, 20 on a CPU)"},
-         {"--loss-global-batch", "", "comma list: sequences per optimizer step of the loss-curve runs, one curve "
-                                     "each (default 16,64 on a GPU, 16 on a CPU)"},
-         {"--predict-counts", "1,2,4,8,16,32,64", "GPU counts to predict for every catalog GPU"},
-         {"--budget-dollars", "0", "loss reached for this budget (0: chosen from the curves)"},
-         {"--target-loss", "0", "dollars to reach this validation loss (0: chosen from the curves)"},
-         {"--scaling-law", "besiroglu2024", "the loss a configuration's tokens buy: " +
-                                                slm::cost::known_scaling_laws() +
-                                                ", or a JSON file naming one with overrides "
-                                                "({\"law\": \"hoffmann2022\", \"E\": 1.7})"},
-         {"--tokens-per-parameter", "20", "the training target: this many tokens per parameter"},
-         {"--budgets", "10,100,1000", "comma list of dollars: the law's loss at each"},
-         {"--seed", "1234", "seed of the loss-curve runs"},
-         {"--parallel", "single", "comma list of " + slm::names::joined(slm::names::parallel_names()) +
-                                  ": single measures one process alone "
-                                  "(only without other ranks); each other policy is measured data-parallel at "
-                                  "gpus = the ranks this job has (CPU: over MPI, GPU: over NCCL)"},
-         {"--nproc", "1", "start this many ranks on this machine (GPU: one per GPU; CPU: under mpirun); "
-                          "not under another launcher"},
-         {"--derive-only", "false", "measure nothing: recompute predictions, costs and best lines from the file "
-                                    "(after a --catalog change, say); give the --presets the sweep ran", true}});
-}
-
-std::string duration_text(double seconds) {
-    char buf[32];
-    if (seconds < 90) std::snprintf(buf, sizeof buf, "%.0fs", seconds);
-    else std::snprintf(buf, sizeof buf, "%.0fm%02.0fs", std::floor(seconds / 60), std::fmod(seconds, 60));
-    return buf;
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-    auto flags = make_flags();
+    auto flags = sweep::make_flags();
     int rank = 0, world = 1;  // for messages: only rank 0 prints the usage
     try {
         if (!flags.parse(argc, argv)) return 0;
@@ -165,6 +113,12 @@ int main(int argc, char** argv) {
             if (!contains(sweep::Attention::names(), a))
                 throw slm::cli::UsageError("--attention: '" + a + "' is not one of " +
                                            slm::names::joined(sweep::Attention::names(), ", "));
+        const auto precisions = sweep::split_list(flags.text("--precision"));
+        for (const auto& p : precisions)
+            if (!contains(slm::names::precision_names(), p))
+                throw slm::cli::UsageError("--precision: '" + p + "' is not one of " +
+                                           slm::names::joined(slm::names::precision_names(), ", "));
+        if (precisions.empty()) throw slm::cli::UsageError("--precision is empty; give e.g. bf16,fp8");
         const int64_t given_seq = flags.given("--seq") ? flags.integer("--seq", 1) : 0;
         const auto seq_of = [&](const std::string& preset) -> int64_t {
             return given_seq > 0 ? given_seq : gpu ? slm::presets::by_name(preset).max_seq : 128;
@@ -196,7 +150,8 @@ int main(int argc, char** argv) {
                 throw slm::cli::UsageError("--budgets: '" + b + "' is not a positive number of dollars");
             law.budgets.push_back(dollars);
         }
-        const auto grid = sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq_of);
+        const auto grid = sweep::with_precisions(
+            sweep::grid_points(presets, calibrate_on, attentions, micro_batches, seq_of), precisions);
         const auto ranked = sweep::ranked_points(grid, policies);
         const auto& device = target.device;
         using clock = std::chrono::steady_clock;
@@ -274,19 +229,20 @@ int main(int argc, char** argv) {
             point_seconds = std::max(point_seconds * 0.5, std::chrono::duration<double>(clock::now() - t0).count() * 1.5);
             ++done;
             const double eta = (todo - done) * (elapsed() / done);
+            const std::string what = p.attention + (p.precision == slm::precision::Bf16::name ? "" : " " + p.precision);
             if (line.at("kind") == "measured")
                 std::printf("[%d/%d] %s %s mb %lld: %.0f tokens/s%s, %.2f GiB  (elapsed %s, ETA %s)\n", done, todo,
-                            p.preset.c_str(), p.attention.c_str(), static_cast<long long>(p.micro_batch),
+                            p.preset.c_str(), what.c_str(), static_cast<long long>(p.micro_batch),
                             line.at("tokens_per_s").get<double>(),
                             line.contains("mfu_pct") ? (", " + std::to_string(line.at("mfu_pct").get<double>()).substr(0, 4) + "% MFU").c_str() : "",
                             line.value("memory_gib", line.at("estimate_gib").get<double>()),
-                            duration_text(elapsed()).c_str(), duration_text(eta).c_str());
+                            sweep::duration_text(elapsed()).c_str(), sweep::duration_text(eta).c_str());
             else
                 std::printf("[%d/%d] %s %s mb %lld: skipped, %s (estimate %.2f GiB)  (elapsed %s, ETA %s)\n", done,
-                            todo, p.preset.c_str(), p.attention.c_str(), static_cast<long long>(p.micro_batch),
+                            todo, p.preset.c_str(), what.c_str(), static_cast<long long>(p.micro_batch),
                             line.at("reason").get<std::string>().substr(0, 60).c_str(),
-                            line.at("estimate_gib").get<double>(), duration_text(elapsed()).c_str(),
-                            duration_text(eta).c_str());
+                            line.at("estimate_gib").get<double>(), sweep::duration_text(elapsed()).c_str(),
+                            sweep::duration_text(eta).c_str());
             std::fflush(stdout);
             records.append(std::move(line));
         }
@@ -373,7 +329,7 @@ int main(int argc, char** argv) {
         sweep::print_prediction_check(records);
         if (stopped) {
             std::printf("\nstopped at the time limit (%s): run the same command again to resume\n",
-                        duration_text(time_limit).c_str());
+                        sweep::duration_text(time_limit).c_str());
             return 3;
         }
         std::printf("\nsweep complete: %s (tools/report turns it into tables and plots)\n", records.file().c_str());

@@ -16,6 +16,7 @@
 #include "slm/cost/gpu_catalog.hpp"
 #include "slm/cpu/attention.hpp"
 #include "slm/cpu/backend.hpp"
+#include "slm/cpu/fp8_linear.hpp"
 #include "slm/model/llama.hpp"
 #include "slm/study/loss_curve_run.hpp"
 #include "slm/study/measure.hpp"
@@ -27,16 +28,29 @@
 
 #include "slm/cuda/attention.cuh"
 #include "slm/cuda/backend.cuh"
+#include "slm/cuda/fp8_linear.cuh"
 #include "slm/cuda/stream_timer.cuh"
 #endif
 
 namespace sweep {
 using namespace slm::study;
 
-// fn(std::type_identity<Llama<Backend, A>>{}) for the sweep's attention policy called `name`.
+// fn(std::type_identity<Llama<Backend, A, ..., P>>{}) for the sweep's attention policy called
+// `attention` and the precision policy called `precision`.
 template <class Backend, class Fn>
-decltype(auto) with_model(std::string_view name, Fn&& fn) {
-    return slm::names::with_named<Attention>("attention policy", name, [&](auto tag) {
+decltype(auto) with_model(std::string_view attention, std::string_view precision, Fn&& fn) {
+    return slm::names::with_named<Attention>("attention policy", attention, [&](auto tag) {
+        return slm::names::with_precision(precision, [&](auto p) {
+            using Model = slm::Llama<Backend, typename decltype(tag)::type>;
+            return fn(std::type_identity<typename Model::template with_precision<typename decltype(p)::type>>{});
+        });
+    });
+}
+// The same in bf16, compiled for bf16 alone: what the memory estimate (an FP8 run's scratch is
+// not in it) and the loss curves use.
+template <class Backend, class Fn>
+decltype(auto) with_model(std::string_view attention, Fn&& fn) {
+    return slm::names::with_named<Attention>("attention policy", attention, [&](auto tag) {
         return fn(std::type_identity<slm::Llama<Backend, typename decltype(tag)::type>>{});
     });
 }
@@ -53,7 +67,7 @@ void bind_backend(Target& t, Timer timer) {
     };
     // A copy of the device: the Target (and its functions) is returned by value.
     t.measure = [device = t.device, timer](const Point& p, const Timing& timing) {
-        return with_model<Backend>(p.attention, [&](auto model) {
+        return with_model<Backend>(p.attention, p.precision, [&](auto model) {
             return measure_point<typename decltype(model)::type>(p, device, timer, timing);
         });
     };
@@ -72,7 +86,7 @@ void bind_ranked(Target& t, Timer timer, MakeComm make_comm) {
         const int64_t before = device.memory_in_use ? device.memory_in_use() : 0;
         Json line;
         slm::names::with_data_parallel(p.parallel, make_comm(ranks), [&](auto policy) {
-            line = with_model<Backend>(p.attention, [&](auto model) {
+            line = with_model<Backend>(p.attention, p.precision, [&](auto model) {
                 return measure_on_ranks<typename decltype(model)::type>(
                     p, device, timer, timing, std::move(policy), ranks, before);
             });

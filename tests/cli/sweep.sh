@@ -2,7 +2,7 @@
 # sweep on the CPU with the tiny preset, end to end: JSON lines for every grid point, a loss
 # curve on real shards with its fit, a clean stop at --time-limit (exit 3) that the next run
 # resumes without repeating a point, a torn last line tolerated, a damaged line refused by number,
-# and usage errors with exit 2.
+# --precision bf16,fp8 measuring each point twice, and usage errors with exit 2.
 # Usage: sweep.sh BIN_DIR
 set -u
 bin="$1"
@@ -59,6 +59,16 @@ status=$?
 { [ "$status" -eq 1 ] && grep -q "bad.jsonl:1 is not a JSON line" "$work/run5.log"; } ||
   fail "a damaged first line: exit $status, $(tail -n 1 "$work/run5.log")"
 
+# 4b. --precision bf16,fp8: each point twice, the fp8 one under its own key; bf16 keys as before.
+"$bin/sweep" --device cpu --presets tiny --micro-batches 1 --attention flash --precision bf16,fp8 --seq 32 \
+  --steps 1 --warmup 0 --repeats 1 --out "$work/precision.jsonl" > "$work/precision.log" 2>&1 ||
+  fail "sweep --precision bf16,fp8 exited non-zero: $(tail -n 2 "$work/precision.log")"
+[ "$(count measured "$work/precision.jsonl")" -eq 2 ] || fail "--precision bf16,fp8: want 2 measured lines"
+grep -q '"key":"CPU/1/tiny/flash/single/1/32/fp8"' "$work/precision.jsonl" || fail "no fp8 key"
+grep -q '"key":"CPU/1/tiny/flash/single/1/32",' "$work/precision.jsonl" || fail "the bf16 key changed"
+grep -q '"precision":"fp8"' "$work/precision.jsonl" || fail "no precision field on the fp8 line"
+grep -q "tiny flash fp8 mb 1" "$work/precision.log" || fail "the progress line does not name fp8"
+
 # 5. Usage errors.
 "$bin/sweep" --presets llama_3b --out "$work/u.jsonl" > "$work/u1.log" 2>&1
 [ $? -eq 2 ] && grep -q "unknown preset" "$work/u1.log" || fail "unknown preset is not a usage error"
@@ -66,6 +76,8 @@ status=$?
 [ $? -eq 2 ] && grep -q "'x' is not a positive integer" "$work/u2.log" || fail "bad --micro-batches is not a usage error naming it"
 "$bin/sweep" --attention fast --out "$work/u.jsonl" > "$work/u3.log" 2>&1
 [ $? -eq 2 ] || fail "bad --attention is not a usage error"
+"$bin/sweep" --precision fp16 --out "$work/u.jsonl" > "$work/u4.log" 2>&1
+[ $? -eq 2 ] && grep -q "'fp16' is not one of bf16, fp8" "$work/u4.log" || fail "bad --precision is not a usage error naming the choices"
 
 if [ "$failures" -gt 0 ]; then
   echo "$failures failure(s)"

@@ -7,6 +7,7 @@
 
 #include "slm/attention/flash.hpp"
 #include "slm/attention/naive.hpp"
+#include "slm/precision/policy.hpp"
 #include "slm/core/error.hpp"
 #include "slm/names.hpp"
 
@@ -19,12 +20,33 @@ using Attention = names::TypeList<attention::Naive, attention::Flash>;
 struct Point {
     std::string preset, attention, parallel = std::string(parallel::Single::name);
     int64_t micro_batch = 1, seq = 1;
+    std::string precision = std::string(precision::Bf16::name);  // names::Precisions
 };
 
-// The point's identity in the output file: a resumed sweep skips keys it already has.
+// The point's identity in the output file: a resumed sweep skips keys it already has. A bf16
+// point's key has no precision part, as before precision was a dimension, so older files resume.
 inline std::string key(const std::string& gpu, int gpus, const Point& p) {
     return gpu + "/" + std::to_string(gpus) + "/" + p.preset + "/" + p.attention + "/" +
-           p.parallel + "/" + std::to_string(p.micro_batch) + "/" + std::to_string(p.seq);
+           p.parallel + "/" + std::to_string(p.micro_batch) + "/" + std::to_string(p.seq) +
+           (p.precision == precision::Bf16::name ? "" : "/" + p.precision);
+}
+
+// A line's precision: "bf16" for lines written before precision was a dimension.
+template <class Line>
+std::string precision_of(const Line& line) {
+    return line.value("precision", std::string(precision::Bf16::name));
+}
+
+// Each point once per precision, in the order given, the precisions of a point side by side.
+inline std::vector<Point> with_precisions(const std::vector<Point>& points, const std::vector<std::string>& precisions) {
+    std::vector<Point> out;
+    for (const auto& p : points)
+        for (const auto& name : precisions) {
+            Point q = p;
+            q.precision = name;
+            out.push_back(std::move(q));
+        }
+    return out;
 }
 
 inline std::vector<std::string> split_list(const std::string& text) {

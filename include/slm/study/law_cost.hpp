@@ -18,6 +18,7 @@
 
 #include "slm/core/config.hpp"
 #include "slm/cost/scaling_law.hpp"
+#include "slm/study/grid.hpp"
 #include "slm/study/records.hpp"
 
 namespace slm::study {
@@ -41,6 +42,7 @@ inline Json law_cost(const Json& point, const ModelConfig& config, const LawCost
     for (const char* f : {"gpu", "gpus", "preset", "params", "attention", "parallel", "micro_batch",
                           "global_batch", "seq", "tokens_per_s"})
         line[f] = point.at(f);
+    line["precision"] = precision_of(point);
     line["law"] = o.law.name;
     // The fit itself, so a report cites and uses the numbers that made this line.
     line["law_fit"] = Json{{"E", o.law.E}, {"A", o.law.A}, {"B", o.law.B}, {"alpha", o.law.alpha},
@@ -89,6 +91,7 @@ inline std::vector<Json> best_by_law(const std::vector<Json>& law_lines) {
         for (const char* f : {"gpu", "gpus", "attention", "parallel", "micro_batch", "global_batch", "law",
                               "hours_to_target", "loss_at_target", "batch_beyond_optimal"})
             b[f] = l->at(f);
+        b["precision"] = precision_of(*l);
         b["value"] = l->at("dollars_to_target");
         lines.push_back(std::move(b));
     }

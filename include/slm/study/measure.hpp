@@ -41,6 +41,7 @@ inline Json identity(const Device& d, const Point& p, const slm::ModelConfig& mo
                 {"device_name", d.device_name}, {"gpus", gpus},
                 {"preset", p.preset},           {"params", slm::parameter_count(model)},
                 {"attention", p.attention},     {"parallel", p.parallel},
+                {"precision", p.precision},
                 {"micro_batch", p.micro_batch}, {"seq", p.seq},
                 {"grad_accum", 1},              {"global_batch", p.micro_batch * gpus},
                 // The FFN width the GEMMs ran at (ModelConfig::ffn_padded; lines without it come

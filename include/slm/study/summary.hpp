@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "slm/cost/loss_curve.hpp"
+#include "slm/study/grid.hpp"
 #include "slm/study/records.hpp"
 
 namespace slm::study {
@@ -62,6 +63,7 @@ inline Json loss_per_dollar(const Json& point, const FittedCurve& fc, const Budg
               {"source", point.at("kind") == "measured" ? "measured" : "predicted"}};
     for (const char* f : {"gpu", "gpus", "preset", "attention", "parallel", "micro_batch", "global_batch"})
         line[f] = point.at(f);
+    line["precision"] = precision_of(point);
     line["curve_global_batch"] = fc.global_batch;
     const auto spent = slm::cost::loss_for_budget(fc.curve, per_dollar, budget.dollars);
     line["budget_dollars"] = budget.dollars;
@@ -105,6 +107,7 @@ inline std::vector<Json> best_lines(const std::vector<Json>& points, const std::
                                  {"gpu", std::get<2>(g)},    {"gpus", std::get<3>(g)},
                                  {"key", l->at("key")},      {"attention", l->at("attention")},
                                  {"parallel", l->at("parallel")}, {"micro_batch", l->at("micro_batch")},
+                                 {"precision", precision_of(*l)},
                                  {"value", l->at(field)}});
     };
     emit(fastest, "tokens_per_s", "tokens_per_s");

@@ -148,3 +148,50 @@ TEST_CASE("sweep: out-of-sample checks predict the measured presets the model wa
     CHECK(!sweep::unsupported(records, "paper_100m", "naive"));
     CHECK(!sweep::unsupported(records, "llama_2b", "naive"));  // out of memory is not unsupported
 }
+
+TEST_CASE("sweep: precision is a dimension: fp8 points have their own keys and lines, the model is "
+          "fitted on bf16 alone and predicts no fp8 point, and a best line names its precision") {
+    slm::test::TempDir dir("sweep-precision");
+    sweep::Records records(dir.path / "sweep.jsonl");
+    const auto grid = sweep::with_precisions(
+        sweep::grid_points({"llama_100m", "llama_500m"}, {"llama_100m"}, {"flash"}, {4, 8}, 2048), {"bf16", "fp8"});
+    REQUIRE(grid.size() == 8);
+    CHECK(grid[0].precision == "bf16");
+    CHECK(grid[1].precision == "fp8");
+    CHECK(grid[1].micro_batch == grid[0].micro_batch);
+    // A bf16 key is what it was before precision was a dimension (old files resume); fp8 adds to it.
+    CHECK(sweep::key("H100-80GB", 1, grid[0]) == "H100-80GB/1/llama_100m/flash/single/4/2048");
+    CHECK(sweep::key("H100-80GB", 1, grid[1]) == "H100-80GB/1/llama_100m/flash/single/4/2048/fp8");
+
+    for (int64_t mb : {4, 8}) {
+        records.append(measured("llama_100m", mb, 20.0 * static_cast<double>(mb) / 4));
+        Json fp8 = measured("llama_100m", mb, 12.0 * static_cast<double>(mb) / 4);  // faster GEMMs
+        sweep::Point p{"llama_100m", "flash", "single", mb, 2048};
+        p.precision = "fp8";
+        fp8["key"] = sweep::key("H100-80GB", 1, p);
+        fp8["precision"] = "fp8";
+        records.append(fp8);
+    }
+    CHECK(sweep::precision_of(records.lines()[0]) == "bf16");
+    CHECK(sweep::precision_of(records.lines()[1]) == "fp8");
+    Json old = records.lines()[0];
+    old.erase("precision");
+    CHECK(sweep::precision_of(old) == "bf16");  // a line from before the dimension
+
+    const auto catalog = slm::cost::default_catalog();
+    const auto points = sweep::calibration_points(records, {"llama_100m"}, catalog);
+    CHECK(points.size() == 2);  // the bf16 lines only
+    const auto pr = predictor(points);
+    const auto before = sweep::predictions_before_measurement(pr, records, catalog[2], "H100-80GB", grid);
+    REQUIRE(before.size() == 2);  // llama_500m bf16 at 4 and 8; neither fp8 point is predicted
+    for (const auto& l : before) CHECK(!l.at("check_key").get<std::string>().ends_with("/fp8"));
+
+    const auto best = sweep::best_lines(records.lines(), {});
+    bool found = false;
+    for (const auto& b : best)
+        if (b.at("by") == "tokens_per_s" && b.at("preset") == "llama_100m") {
+            found = true;
+            CHECK(b.at("precision") == "fp8");  // the fastest measured point is an fp8 one
+        }
+    CHECK(found);
+}
