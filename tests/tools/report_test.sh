@@ -5,7 +5,8 @@
 # was built to have, the findings read its built-in cases (Flash/Naive at equal global batch with
 # an OOM, a 1.25× break-even price ratio, multi-GPU verdicts marked predicted when nothing
 # multi-GPU was measured), a degenerate loss-curve fit is unusable, every measured point is in a
-# plot, a sweep with only measured lines gives notes instead of a crash, and a malformed line
+# plot, FP8 points go to the precision section alone (pairs, verdict in dollars), a sweep with
+# only measured lines gives notes instead of a crash, and a malformed line
 # stops it with the line's number. Exit 77 (ctest: skipped) without a python3 that has matplotlib.
 # Usage: report_test.sh SOURCE_DIR TRAIN_LLAMA (the fixture reads the presets from its --list-names)
 set -u
@@ -178,6 +179,42 @@ if "$report" "$work/torn.jsonl" "$work/torn" >"$work/log" 2>&1 && grep -q "the l
   ok "torn last line left out with a note"
 else
   fail "torn last line: $(cat "$work/log")"
+fi
+
+# FP8 beside bf16: the fixture's llama_100m points on one H100 measured again in FP8 at 1.3× the
+# tokens/s (each with its law_cost line at 1/1.3 the dollars): the precision section pairs them,
+# its verdict says FP8 changes the answer there, by +23.1%, and the study's own tables, answer
+# and plots stay bf16 (the best measured configuration is still flash/single/mb16, not /fp8).
+"$python" - "$work/sweep.jsonl" "$work/fp8.jsonl" <<'PY' || fail "the FP8 fixture"
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
+h100 = {r["key"] for r in lines if r["kind"] == "measured" and r["preset"] == "llama_100m"
+        and r["gpu"] == "H100-80GB" and r["gpus"] == 1}
+with open(sys.argv[2], "w") as out:
+    for r in lines:
+        out.write(json.dumps(r) + "\n")
+    for r in lines:
+        if r.get("key") in h100 and r["kind"] in ("measured", "law_cost") and r.get("source", "measured") == "measured":
+            f = dict(r, key=r["key"] + "/fp8", precision="fp8", tokens_per_s=1.3 * r["tokens_per_s"])
+            if r["kind"] == "law_cost":
+                f["dollars_to_target"] = r["dollars_to_target"] / 1.3
+            out.write(json.dumps(f) + "\n")
+PY
+if "$report" "$work/fp8.jsonl" "$work/fp8" >"$work/log" 2>&1; then
+  section "$work/fp8/report.md" "Precision: FP8 beside bf16" >"$work/fp8.md"
+  grep -qE '^\| llama_100m \| H100-80GB \| 1 \| flash/single/mb16 \| [0-9,]+ \| [0-9,]+ \| 1\.300× \|' "$work/fp8.md" &&
+    ok "precision: pairs at 1.300×" || fail "precision pairs: $(head -n 12 "$work/fp8.md")"
+  grep -qE '^\| llama_100m \| H100-80GB \| 1 \| flash/single/mb16 \| [^|]+ \| flash/single/mb16/fp8 \| [^|]+ \| \+23\.1% \| yes: fp8 \|$' "$work/fp8.md" &&
+    ok "precision: verdict +23.1%, FP8 changes the answer" || fail "precision verdict: $(grep 'yes\|no' "$work/fp8.md")"
+  section "$work/fp8/report.md" "Best configuration by tokens/s" | section /dev/stdin "Measured" |
+    grep -qF "| llama_100m | H100-80GB | 1 | flash/single/mb16 |" && ok "precision: the study's tables stay bf16" ||
+    fail "precision: an FP8 point entered the study's tables"
+  grep -q "FP8 point(s) are read only by the precision section" "$work/fp8/report.md" &&
+    ok "precision: the set-aside FP8 points are noted" || fail "precision: no note of the FP8 points"
+  grep -q "No point was measured in both bf16 and fp8" "$md" && ok "precision: a bf16 sweep says there is no FP8" ||
+    fail "precision: no note in a bf16-only sweep"
+else
+  fail "FP8 sweep: report exited $?: $(cat "$work/log")"
 fi
 
 # Only measured lines: notes for what is missing, plots that need the rest left out.

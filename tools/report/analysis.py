@@ -42,8 +42,9 @@ def parallel_rank(name):
 
 
 def config_label(r):
-    """attention/parallel/micro-batch, e.g. flash/ddp/mb16."""
-    return f"{r['attention']}/{r['parallel']}/mb{r['micro_batch']}"
+    """attention/parallel/micro-batch, e.g. flash/ddp/mb16; /fp8 added for an FP8 point."""
+    precision = r.get("precision", "bf16")
+    return f"{r['attention']}/{r['parallel']}/mb{r['micro_batch']}" + ("" if precision == "bf16" else f"/{precision}")
 
 
 def group_key(r):

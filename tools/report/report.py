@@ -14,6 +14,7 @@ import analysis as a  # noqa: E402
 import curves  # noqa: E402
 import findings  # noqa: E402
 import law  # noqa: E402
+import precision  # noqa: E402
 import prior  # noqa: E402
 import sweep as sweep_io  # noqa: E402
 import tables  # noqa: E402
@@ -54,7 +55,9 @@ def draw_plots(sweep, presets, out_dir):
     return drawn, notes
 
 
-def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None):
+def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None, with_fp8=None):
+    """`sweep` without FP8 lines (precision.bf16_view); `with_fp8`, the whole sweep, for the
+    precision section."""
     drawn_in = {}
     for plot in plots:
         for key in plot.keys:
@@ -76,6 +79,10 @@ def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None):
                      "writing it) and was left out; the sweep drops it too when it resumes.")
     notes += [f"'{kind}' {ident} appears more than once; the last line is used."
               for kind, ident in sweep.duplicates]
+    set_aside = len(with_fp8.measured) - len(sweep.measured) if with_fp8 is not None else 0
+    if set_aside:
+        notes.append(f"{set_aside} measured FP8 point(s) are read only by the precision section: the "
+                     "answer, the findings, the tables and the plots are the study's, in bf16.")
     notes += tables.best_line_mismatches(sweep)
     notes += plot_notes
     undrawn = [m["key"] for m in sweep.measured if m["key"] not in drawn_in]
@@ -92,6 +99,7 @@ def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None):
            "with the most tokens/s. Predicted points that do not fit in memory are not considered.",
            "", "### Measured", ""] + tables.best_by_tokens(sweep, "measured", presets)
     md += ["### Predicted", ""] + tables.best_by_tokens(sweep, "predicted", presets)
+    md += ["## Precision: FP8 beside bf16", ""] + precision.section(with_fp8 or sweep, presets)
     md += ["## Prediction error", ""] + tables.prediction_error(sweep)
     if earlier is not None:
         md += ["## Predicted before the run, measured in it", ""] + prior.section(earlier, sweep, presets)
@@ -143,8 +151,9 @@ def main(argv):
             return 1
     os.makedirs(out_dir, exist_ok=True)
     presets = a.preset_order(sweep)
-    plots, plot_notes = draw_plots(sweep, presets, out_dir)
-    write_report(sweep, presets, plots, plot_notes, out_dir, earlier)
+    study = precision.bf16_view(sweep)  # the study is bf16; the precision section reads FP8
+    plots, plot_notes = draw_plots(study, presets, out_dir)
+    write_report(study, presets, plots, plot_notes, out_dir, earlier, with_fp8=sweep)
     print(f"report: {os.path.join(out_dir, 'report.md')}"
           + (f" and {len(plots)} plot(s): " + ", ".join(p.file for p in plots) if plots else ", no plots"))
     return 0
