@@ -23,7 +23,8 @@ inline slm::cli::Flags make_flags() {
          {"--precision", "bf16", "comma list of precision policies: " +
                                      slm::names::joined(slm::names::precision_names(), ", ") +
                                      " (fp8 points are measured beside bf16; the throughput model "
-                                     "prices bf16 only, so fp8 is neither fitted nor predicted)"},
+                                     "learns the FP8 GEMM rate from them and predicts fp8 only on GPUs "
+                                     "with FP8 tensor cores)"},
          {"--seq", "", "tokens per sequence (default on a GPU: the preset's, 2048 for llama_*, 1024 for "
                          "paper_*; on a CPU 128)"},
          {"--steps", "10", "timed optimizer steps per repeat (each repeat's median step gives its tokens/s)"},

@@ -2,7 +2,8 @@
 bf16,fp8), and the verdict per preset and GPU: does FP8 change the cheapest measured
 configuration to the law's target (20 tokens per parameter by default), and by how much.
 
-Only measured points: the throughput model prices bf16 alone, so nothing of FP8 is predicted.
+Measured points only: the verdict rests on what ran. (The sweep also predicts FP8 points on GPUs
+with FP8 tensor cores once it measured some; those stay out of the study's tables here.)
 A line without "precision" is bf16 (sweeps from before precision was a dimension).
 """
 
@@ -75,5 +76,6 @@ def bf16_view(sweep):
     fp8_keys = {m["key"] for m in sweep.measured if precision_of(m) != "bf16"}
     keep = lambda r: precision_of(r) == "bf16" and r.get("key") not in fp8_keys  # noqa: E731
     return dataclasses.replace(
-        sweep, measured=[m for m in sweep.measured if keep(m)], law_cost=[r for r in sweep.law_cost if keep(r)],
+        sweep, measured=[m for m in sweep.measured if keep(m)], predicted=[p for p in sweep.predicted if keep(p)],
+        law_cost=[r for r in sweep.law_cost if keep(r)],
         loss_per_dollar=[r for r in sweep.loss_per_dollar if keep(r)], best=[r for r in sweep.best if keep(r)])

@@ -51,10 +51,11 @@ inline void apply_catalog_overrides(std::vector<GpuSpec>& catalog, const nlohman
             else if (field == "network_gb_per_s") spec->network_gb_per_s = number();
             else if (field == "gpus_per_node") spec->gpus_per_node = static_cast<int>(number());
             else if (field == "dollars_per_hour") spec->dollars_per_hour = number();
+            else if (field == "fp8_tflops") spec->fp8_tflops = number();
             else
                 fail(where + ": unknown field '" + field +
                      "' (known: match, bf16_tflops, memory_gb, hbm_tb_per_s, nvlink_gb_per_s, "
-                     "node_busbw_gb_per_s, network_gb_per_s, gpus_per_node, dollars_per_hour)");
+                     "node_busbw_gb_per_s, network_gb_per_s, gpus_per_node, dollars_per_hour, fp8_tflops)");
         }
         if (added)
             require(spec->bf16_tflops > 0 && spec->memory_gb > 0 && spec->hbm_tb_per_s > 0 &&

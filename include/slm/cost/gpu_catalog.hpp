@@ -25,6 +25,7 @@ struct GpuSpec {
     double network_gb_per_s = 0;
     int gpus_per_node = 8;
     double dollars_per_hour = 0;
+    double fp8_tflops = 0;  // dense FP8 tensor-core peak; 0: no FP8 tensor cores (A100)
 };
 
 // Link rates: H100's 370 GB/s ring bus bandwidth and ~46 GB/s per 400 Gb/s NIC are the
@@ -34,10 +35,10 @@ struct GpuSpec {
 // GCP, Lambda, RunPod and CoreWeave where listed (read 2026-11; docs/sources.md has the table).
 inline std::vector<GpuSpec> default_catalog() {
     return {
-        {"A100-40GB", "A100-SXM4-40GB", 312, 40, 1.555, 600, 247, 23, 8, 2.28},
-        {"A100-80GB", "A100-SXM4-80GB", 312, 80, 2.039, 600, 247, 23, 8, 3.27},
-        {"H100-80GB", "H100", 989, 80, 3.35, 900, 370, 46, 8, 7.39},
-        {"H200", "H200", 989, 141, 4.8, 900, 370, 46, 8, 7.27},
+        {"A100-40GB", "A100-SXM4-40GB", 312, 40, 1.555, 600, 247, 23, 8, 2.28, 0},
+        {"A100-80GB", "A100-SXM4-80GB", 312, 80, 2.039, 600, 247, 23, 8, 3.27, 0},
+        {"H100-80GB", "H100", 989, 80, 3.35, 900, 370, 46, 8, 7.39, 1979},
+        {"H200", "H200", 989, 141, 4.8, 900, 370, 46, 8, 7.27, 1979},
     };
 }
 

@@ -2,7 +2,9 @@
 // A throughput model calibrated on measured training steps, for GPUs and GPU counts we do not
 // have. A step's time is split the way the trainer's per-op profile splits it, and each class is
 // scaled by the resource that bounds it:
-//   GEMMs (matmul)          model FLOPs ÷ (bf16 peak × efficiency(hidden, rows per GEMM))
+//   GEMMs (matmul)          model FLOPs ÷ (bf16 peak × efficiency(hidden, rows per GEMM)); in
+//                           FP8 (precision "fp8"), ÷ (FP8 peak × its own efficiency, fitted on
+//                           the FP8 points alone: their casts and amax passes are in it)
 //   LM head + loss          its FLOPs ÷ (bf16 peak × efficiency)
 //   attention               Flash: FLOPs ÷ (peak × efficiency); Naive: bytes of probabilities ÷
 //                           (HBM bandwidth × efficiency) — it is memory-bound; per head_dim
@@ -36,6 +38,9 @@ struct Workload {
     std::string attention;  // a name in names::Attention
     int64_t micro_batch = 1, seq = 1, grad_accum = 1;
     int64_t ffn_stored = 0;  // the FFN width the GEMMs run at; 0: this tree's (ffn_padded)
+    std::string precision = std::string(precision::Bf16::name);  // a name in names::Precisions
+
+    bool fp8() const { return precision == precision::Fp8::name; }
 
     double tokens() const { return static_cast<double>(micro_batch * seq * grad_accum); }
     double rows_per_gemm() const { return static_cast<double>(micro_batch * seq); }
@@ -94,9 +99,13 @@ struct StepPrediction {
 class ThroughputModel {
 public:
     // Fits the efficiencies to `points` (at least one per attention kind that will be predicted).
-    static ThroughputModel calibrate(const std::vector<MeasuredStep>& points) {
-        require(!points.empty(), "the throughput model needs at least one measured point");
+    // FP8 points fit the FP8 GEMM efficiency alone; every other class is fitted on bf16 points.
+    static ThroughputModel calibrate(const std::vector<MeasuredStep>& all) {
+        std::vector<MeasuredStep> points, fp8;
+        for (const auto& p : all) (p.work.fp8() ? fp8 : points).push_back(p);
+        require(!points.empty(), "the throughput model needs at least one measured bf16 point");
         ThroughputModel m;
+        m.fit_fp8(fp8);
         std::vector<std::array<double, 4>> gemm_rows;
         std::vector<double> gemm_eff;
         double loss_num = 0, loss_den = 0, elem_num = 0, elem_den = 0, opt_num = 0, opt_den = 0;
@@ -142,7 +151,14 @@ public:
         const double peak = gpu.bf16_tflops * 1e12, hbm = gpu.hbm_tb_per_s * 1e12;
         require(peak > 0 && hbm > 0, "GPU '" + gpu.name + "' lacks bf16_tflops or hbm_tb_per_s");
         StepPrediction p;
-        p.gemm_s = w.layer_gemm_flops() / (peak * gemm_efficiency(w));
+        if (w.fp8()) {
+            require(gpu.fp8_tflops > 0, "GPU '" + gpu.name + "' has no FP8 tensor cores (its catalog "
+                                        "fp8_tflops is 0): an fp8 step cannot run there");
+            require(has_fp8(), "the throughput model has no measured fp8 point to learn the FP8 GEMM rate from");
+            p.gemm_s = w.layer_gemm_flops() / (gpu.fp8_tflops * 1e12 * fp8_gemm_efficiency(w));
+        } else {
+            p.gemm_s = w.layer_gemm_flops() / (peak * gemm_efficiency(w));
+        }
         p.loss_s = loss_efficiency_ > 0 ? w.lm_head_flops() / (peak * loss_efficiency_) : 0;
         p.attention_s = attention_work(w, gpu) / attention_efficiency(w);
         p.elementwise_s = elementwise_factor_ * w.elementwise_bytes() / hbm;
@@ -164,9 +180,34 @@ public:
         return std::clamp(e, 0.05, 0.80);
     }
 
+    // The FP8 GEMMs' efficiency against the FP8 peak, the same regression on the FP8 points
+    // (with fewer distinct shapes than terms, the terms that do not vary stay 0).
+    double fp8_gemm_efficiency(const Workload& w) const {
+        const double e = fp8_gemm_[0] + fp8_gemm_[1] * std::log(static_cast<double>(w.model.hidden)) +
+                         fp8_gemm_[2] * std::log(w.rows_per_gemm());
+        return std::clamp(e, 0.02, 0.80);
+    }
+    // Whether FP8 points were measured: only then are FP8 steps predicted.
+    bool has_fp8() const { return has_fp8_; }
+
     const std::vector<std::string>& calibrated_on() const { return calibrated_on_; }
 
 private:
+    void fit_fp8(const std::vector<MeasuredStep>& fp8) {
+        std::vector<std::array<double, 3>> rows;
+        std::vector<double> eff;
+        for (const auto& p : fp8) {
+            const auto& w = p.work;
+            require(p.gpu.fp8_tflops > 0, "measured fp8 point for '" + w.model.name + "' on GPU '" +
+                                              p.gpu.name + "', whose catalog fp8_tflops is 0");
+            require(p.ms(Op::matmul) > 0, "measured fp8 point for '" + w.model.name + "' has no matmul time");
+            rows.push_back({1.0, std::log(static_cast<double>(w.model.hidden)), std::log(w.rows_per_gemm())});
+            eff.push_back(w.layer_gemm_flops() / (p.gpu.fp8_tflops * 1e12 * p.ms(Op::matmul) * 1e-3));
+        }
+        has_fp8_ = !fp8.empty();
+        if (has_fp8_) fp8_gemm_ = fit_linear(rows, eff);
+    }
+
     // Flash is bounded by tensor-core math, Naive by memory traffic: each in its own unit of
     // capacity-seconds, so a GPU with more of that resource runs it proportionally faster.
     static double attention_work(const Workload& w, const GpuSpec& gpu) {
@@ -192,6 +233,8 @@ private:
     }
 
     std::array<double, 4> gemm_{};
+    std::array<double, 3> fp8_gemm_{};
+    bool has_fp8_ = false;
     double loss_efficiency_ = 0, elementwise_factor_ = 0, optimizer_factor_ = 0;
     double idle_per_layer_s_ = 0;
     std::map<std::pair<std::string, int64_t>, double> attention_efficiency_;

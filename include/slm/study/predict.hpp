@@ -40,6 +40,7 @@ inline slm::cost::MeasuredStep measured_step(const Json& line,
                                line.value("grad_accum", int64_t{1})},
                               slm::cost::find_by_name(catalog, line.at("gpu").get<std::string>())};
     s.work.ffn_stored = line.value("ffn_stored", model.ffn);  // absent: a tree before the padding
+    s.work.precision = precision_of(line);
     const auto& ops = line.at("ops_ms");
     for (int i = 0; i < slm::op_count; ++i)
         s.op_ms[static_cast<size_t>(i)] = ops.value(std::string(slm::op_names[static_cast<size_t>(i)]), 0.0);
@@ -65,20 +66,24 @@ inline std::vector<slm::cost::MeasuredStep> calibration_points(
         if (l.value("kind", "") != "measured" || !l.contains("ops_ms")) continue;
         if (l.value("gpus", 1) != 1 || l.value("parallel", std::string(parallel::Single::name)) != parallel::Single::name) continue;
         if (!in_catalog(catalog, l.value("gpu", ""))) continue;  // a CPU run, say
-        // The model prices bf16 steps: an FP8 point's GEMMs run at another rate (#31: it has no
-        // FP8 rate yet), so FP8 points are measured and reported, not fitted or predicted.
-        if (precision_of(l) != precision::Bf16::name) continue;
         for (const auto& p : presets)
             if (l.value("preset", "") == p) points.push_back(measured_step(l, catalog));
     }
     return points;
 }
 
+// Whether the model prices point p on `gpu`: every bf16 point; an fp8 one once FP8 points were
+// measured (the model learns the FP8 GEMM rate from them) and only on a GPU with FP8 tensor cores.
+inline bool predictable(const Predictor& pr, const slm::cost::GpuSpec& gpu, const Point& p) {
+    return p.precision == precision::Bf16::name || (pr.model.has_fp8() && gpu.fp8_tflops > 0);
+}
+
 inline Json predicted_line(const Predictor& pr, const slm::cost::GpuSpec& gpu, int gpus,
                            slm::cost::Scheme scheme, const Point& p) {
     auto model = slm::presets::by_name(p.preset);
     model.max_seq = std::max(model.max_seq, p.seq);
-    const slm::cost::Workload work{model, p.attention, p.micro_batch, p.seq, 1};
+    slm::cost::Workload work{model, p.attention, p.micro_batch, p.seq, 1};
+    work.precision = p.precision;
     const auto step = pr.model.predict(work, gpu, gpus, scheme);
     const double per_gpu = work.tokens() / step.step_s();
     const auto one = pr.estimate(model, p.attention, p.micro_batch, p.seq);
@@ -94,6 +99,7 @@ inline Json predicted_line(const Predictor& pr, const slm::cost::GpuSpec& gpu, i
               {"params", slm::parameter_count(model)},
               {"attention", p.attention},
               {"parallel", named.parallel},
+              {"precision", p.precision},
               {"micro_batch", p.micro_batch},
               {"seq", p.seq},
               {"grad_accum", 1},
@@ -124,7 +130,7 @@ inline std::vector<Json> predictions_before_measurement(const Predictor& pr, con
     std::vector<Json> lines;
     for (const auto& p : grid) {
         const std::string k = key(device_gpu, gpus, p);
-        if (p.precision != precision::Bf16::name) continue;  // not priced by the model (calibration_points)
+        if (!predictable(pr, gpu, p)) continue;
         if (records.has_measurement(k) || records.has("predicted", "before/" + k)) continue;
         Json line = predicted_line(pr, gpu, gpus, slm::cost::scheme_by_name(p.parallel), p);
         slm::require(line.at("key") == k, "sweep: the prediction's key " + line.at("key").get<std::string>() +
@@ -162,7 +168,7 @@ inline std::vector<Json> out_of_sample_checks(const Predictor& pr, const Records
     std::vector<Json> lines;
     for (const auto& m : records.lines()) {
         if (m.value("kind", "") != "measured" || m.value("gpus", 0) != 1 || !m.contains("ops_ms")) continue;
-        if (precision_of(m) != precision::Bf16::name) continue;
+        if (precision_of(m) != precision::Bf16::name && !pr.model.has_fp8()) continue;
         const std::string preset = m.at("preset").get<std::string>(), gpu = m.at("gpu").get<std::string>();
         if (std::find(calibrated.begin(), calibrated.end(), preset) != calibrated.end() || !in_catalog(catalog, gpu))
             continue;
@@ -190,6 +196,7 @@ inline std::vector<Json> predictions_everywhere(const Predictor& pr,
         for (int64_t gpus : counts)
             for (const auto& p : grid) {
                 if (gpus > 1 && p.attention != attention::Flash::name) continue;
+                if (!predictable(pr, gpu, p)) continue;
                 if (gpus == 1) {
                     lines.push_back(predicted_line(pr, gpu, 1, Scheme::single, p));
                     continue;

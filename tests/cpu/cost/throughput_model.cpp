@@ -112,6 +112,47 @@ TEST_CASE("throughput model: other GPUs scale math by bf16 peak and memory traff
           doctest::Approx(3.35 / 2.039));
 }
 
+TEST_CASE("throughput model: FP8 points teach the FP8 GEMM rate, against the FP8 peak, and nothing else") {
+    // bf16 points at the generating efficiency; FP8 points whose GEMMs run at fp8_eff of the FP8
+    // peak (1979 TFLOP/s), everything else as in bf16. The FP8 efficiency is recovered on unseen
+    // presets, the bf16 fit is the same with or without the FP8 points, and an FP8 step is
+    // refused where it cannot be priced: no FP8 point measured, or a GPU without FP8 (A100).
+    auto fp8_eff = [](const ModelConfig& m, int64_t mb) {
+        return 0.05 + 0.04 * std::log(static_cast<double>(m.hidden)) + 0.005 * std::log(mb * 2048.0);
+    };
+    std::vector<MeasuredStep> bf16, both;
+    for (const auto* name : {"llama_100m", "llama_1b"})
+        for (int64_t mb : {4, 8, 16}) {
+            const auto m = presets::by_name(name);
+            bf16.push_back(synthetic(m, "flash", mb, efficiency_for(m, mb)));
+            MeasuredStep f = bf16.back();
+            f.work.precision = "fp8";
+            f.op_ms[static_cast<size_t>(Op::matmul)] = f.work.layer_gemm_flops() / (1979e12 * fp8_eff(m, mb)) * 1e3;
+            both.push_back(f);
+        }
+    both.insert(both.end(), bf16.begin(), bf16.end());
+    const auto with = ThroughputModel::calibrate(both), without = ThroughputModel::calibrate(bf16);
+    CHECK(with.has_fp8());
+    CHECK_FALSE(without.has_fp8());
+    for (const auto* name : {"llama_500m", "llama_2b"}) {
+        const auto m = presets::by_name(name);
+        Workload w{m, "flash", 8, 2048, 1};
+        const double bf16_s = with.predict(w, h100()).step_s();
+        CHECK(bf16_s == doctest::Approx(without.predict(w, h100()).step_s()).epsilon(1e-12));
+        w.precision = "fp8";
+        CHECK(with.fp8_gemm_efficiency(w) == doctest::Approx(fp8_eff(m, 8)).epsilon(1e-6));
+        const auto fp8 = with.predict(w, h100());
+        CHECK(fp8.gemm_s == doctest::Approx(w.layer_gemm_flops() / (1979e12 * fp8_eff(m, 8))).epsilon(1e-6));
+        CHECK(fp8.attention_s == doctest::Approx(with.predict({m, "flash", 8, 2048, 1}, h100()).attention_s));
+        CHECK_THROWS_WITH_AS(without.predict(w, h100()), doctest::Contains("no measured fp8 point"), slm::Error);
+        const auto catalog = default_catalog();
+        CHECK_THROWS_WITH_AS(with.predict(w, find_by_name(catalog, "A100-80GB")),
+                             doctest::Contains("no FP8 tensor cores"), slm::Error);
+    }
+    std::vector<MeasuredStep> only_fp8(both.begin(), both.begin() + 6);
+    CHECK_THROWS_WITH_AS(ThroughputModel::calibrate(only_fp8), doctest::Contains("measured bf16 point"), slm::Error);
+}
+
 TEST_CASE("throughput model: a kind of attention never measured is an error naming it") {
     const auto m = presets::by_name("llama_100m");
     const auto model = ThroughputModel::calibrate({synthetic(m, "flash", 8, 0.5)});

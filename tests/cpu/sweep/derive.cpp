@@ -149,8 +149,9 @@ TEST_CASE("sweep: out-of-sample checks predict the measured presets the model wa
     CHECK(!sweep::unsupported(records, "llama_2b", "naive"));  // out of memory is not unsupported
 }
 
-TEST_CASE("sweep: precision is a dimension: fp8 points have their own keys and lines, the model is "
-          "fitted on bf16 alone and predicts no fp8 point, and a best line names its precision") {
+TEST_CASE("sweep: precision is a dimension: fp8 points have their own keys and lines, fp8 lines teach "
+          "the model the FP8 GEMM rate, fp8 is predicted only on GPUs with FP8, and a best line names "
+          "its precision") {
     slm::test::TempDir dir("sweep-precision");
     sweep::Records records(dir.path / "sweep.jsonl");
     const auto grid = sweep::with_precisions(
@@ -179,12 +180,30 @@ TEST_CASE("sweep: precision is a dimension: fp8 points have their own keys and l
     CHECK(sweep::precision_of(old) == "bf16");  // a line from before the dimension
 
     const auto catalog = slm::cost::default_catalog();
-    const auto points = sweep::calibration_points(records, {"llama_100m"}, catalog);
-    CHECK(points.size() == 2);  // the bf16 lines only
+    auto points = sweep::calibration_points(records, {"llama_100m"}, catalog);
+    REQUIRE(points.size() == 4);
+    CHECK(points[1].work.precision == "fp8");
     const auto pr = predictor(points);
+    CHECK(pr.model.has_fp8());
     const auto before = sweep::predictions_before_measurement(pr, records, catalog[2], "H100-80GB", grid);
-    REQUIRE(before.size() == 2);  // llama_500m bf16 at 4 and 8; neither fp8 point is predicted
-    for (const auto& l : before) CHECK(!l.at("check_key").get<std::string>().ends_with("/fp8"));
+    REQUIRE(before.size() == 4);  // llama_500m at 4 and 8, each in bf16 and fp8
+    CHECK(before[1].at("check_key") == "H100-80GB/1/llama_500m/flash/single/4/2048/fp8");
+    CHECK(before[1].at("precision") == "fp8");
+    CHECK(before[1].at("tokens_per_s").get<double>() > before[0].at("tokens_per_s").get<double>());
+    // On every GPU with FP8 tensor cores, not on the A100s; without fp8 points, nowhere.
+    const auto everywhere = sweep::predictions_everywhere(pr, catalog, {1}, grid);
+    int fp8_lines = 0;
+    for (const auto& l : everywhere)
+        if (l.at("precision") == "fp8") {
+            ++fp8_lines;
+            CHECK(l.at("gpu").get<std::string>().rfind("A100", 0) != 0);
+        }
+    CHECK(fp8_lines == 2 * 4);  // H100 and H200 × the 4 fp8 grid points
+    points.erase(points.begin() + 1);
+    points.erase(points.begin() + 2);
+    REQUIRE(points.size() == 2);
+    for (const auto& l : sweep::predictions_everywhere(predictor(points), catalog, {1}, grid))
+        CHECK(l.at("precision") == "bf16");
 
     const auto best = sweep::best_lines(records.lines(), {});
     bool found = false;
