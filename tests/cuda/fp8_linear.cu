@@ -36,7 +36,7 @@ Result on_gpu(const std::vector<bf16>& x, const std::vector<bf16>& w, const std:
               int64_t in, int64_t out) {
     slm::cuda::Backend backend;
     LinearKernel<Fp8, slm::cuda::Backend> kernel(backend, 1);
-    const LinearSite site{0, Projection::down};
+    const LinearSite site{0, Projection::qkv};  // site 0: what the tests read, report[0]
     auto xd = to_device(backend, x), wd = to_device(backend, w), dyd = to_device(backend, dy);
     auto y = backend.allocate<bf16>(n * out), dx = backend.allocate<bf16>(n * in);
     auto dw = backend.allocate<float>(out * in);
@@ -50,7 +50,7 @@ Result on_cpu(const std::vector<bf16>& x, const std::vector<bf16>& w, const std:
               int64_t in, int64_t out) {
     slm::cpu::Backend<float> backend;
     LinearKernel<Fp8, slm::cpu::Backend<float>> kernel(backend, 1);
-    const LinearSite site{0, Projection::down};
+    const LinearSite site{0, Projection::qkv};
     const auto xf = to_float(to_double(x)), wf = to_float(to_double(w)), dyf = to_float(to_double(dy));
     std::vector<float> y(static_cast<size_t>(n * out)), dx(static_cast<size_t>(n * in)),
         dw(static_cast<size_t>(out * in), 0.0f);

@@ -7,7 +7,8 @@
 #              fall by at least MIN_DROP (default 1.0 nats) from step 0 to the end.
 #   2. parity  that checkpoint in transformers (tools/hf_parity.py, as parity.sh runs it): our CPU
 #              fp32 dump against HF float32, and our CUDA bf16 dump (fp32 residual stream) against
-#              HF autocast(bf16), same logits, loss and gradients within parity.sh's bounds; and
+#              HF autocast(bf16): the same logits and loss, and our gradients at least as close to
+#              the fp32 truth as HF's (tools/device/autocast_verdict.py says why); and
 #              export_hf's bf16 export is byte for byte the file HF was given.
 #   3. resume  export_hf --dtype f32, then train_llama --init-from that export: the new run's
 #              validation loss before its first step equals the first run's last one (same
@@ -93,7 +94,13 @@ cmp -s "$work/hf_bf16/model.safetensors" "$work/cpu/model.safetensors" && same_f
 python3 tools/hf_parity.py "$work/cpu" --dtype float32 --json "$logs/parity_fp32.json" \
   > "$logs/parity_fp32.log" 2>&1 || parity_ok=0
 python3 tools/hf_parity.py "$work/cuda" --truth "$work/cpu" --autocast --json "$logs/parity_autocast.json" \
-  > "$logs/parity_autocast.log" 2>&1 || parity_ok=0
+  > "$logs/parity_autocast.log" 2>&1
+# In bf16 the judge is the fp32 truth: logits and loss within tolerance of HF's, and our largest
+# gradient error against the truth no larger than the tolerance or than HF autocast's own. Two bf16 implementations each off the truth
+# by their own rounding can differ from each other by more than either differs from it: here
+# (2026-12-07, H100) 9 of 544 gradient rows of ours vs HF autocast were above 0.05 while ours vs
+# the truth reached 0.148 at most and HF vs the truth 0.345, so ours vs HF alone is not the test.
+python3 tools/device/autocast_verdict.py "$logs/parity_autocast.json" || parity_ok=0
 tail -n 12 "$logs/parity_fp32.log" "$logs/parity_autocast.log"
 summary() {  # the ours-vs-HF numbers of one hf_parity.py --json file
   python3 -c "import json,sys; r=json.load(open(sys.argv[1])); s=r['ours_vs_hf']; f=lambda x: '-' if x is None else f'{x:.2e}'; print(f\"logits {f(s['logits'])} loss {f(s['loss'])} grad {f(s['grad_max'])}\")" "$1" 2>/dev/null || echo "no result"

@@ -39,10 +39,15 @@ namespace slm::cuda {
 
 namespace fp8_gemm_detail {
 
-// inverse[0] = 1 / b_scale (cuBLASLt's A), inverse[1] = 1 / a_scale (its B).
+// cuBLASLt runs an FP8 GEMM only when its scale pointers are 16-byte aligned (with them 4 bytes
+// apart every matmul returned NOT_SUPPORTED on an H100 under CUDA 13.0, although the heuristic
+// offered an algorithm: tools/device/fp8_probe.cu). So the two inverses sit 16 bytes apart.
+inline constexpr int inverse_stride = 4;  // floats
+
+// inverse[0] = 1 / b_scale (cuBLASLt's A), inverse[inverse_stride] = 1 / a_scale (its B).
 static __global__ void inverse_scales_kernel(const float* a_scale, const float* b_scale, float* inverse) {
     inverse[0] = 1.0f / *b_scale;
-    inverse[1] = 1.0f / *a_scale;
+    inverse[inverse_stride] = 1.0f / *a_scale;
 }
 
 inline cudaDataType_t fp8_type(precision::Fp8Format f) {
@@ -55,7 +60,7 @@ class Fp8Gemm {
 public:
     static constexpr int64_t workspace_bytes = int64_t{32} << 20;
 
-    Fp8Gemm() : workspace_(workspace_bytes), inverse_(2) { SLM_CUBLAS_CHECK(cublasLtCreate(&handle_)); }
+    Fp8Gemm() : workspace_(workspace_bytes), inverse_(2 * fp8_gemm_detail::inverse_stride) { SLM_CUBLAS_CHECK(cublasLtCreate(&handle_)); }
     ~Fp8Gemm() {
         plans_.clear();  // descriptors before the handle
         if (handle_) (void)cublasLtDestroy(handle_);
@@ -121,7 +126,7 @@ private:
         set(p->desc, CUBLASLT_MATMUL_DESC_TRANSA, op_a);
         set(p->desc, CUBLASLT_MATMUL_DESC_TRANSB, op_b);
         const float* inverse_a = inverse_.data();
-        const float* inverse_b = inverse_.data() + 1;
+        const float* inverse_b = inverse_.data() + fp8_gemm_detail::inverse_stride;
         set(p->desc, CUBLASLT_MATMUL_DESC_A_SCALE_POINTER, inverse_a);
         set(p->desc, CUBLASLT_MATMUL_DESC_B_SCALE_POINTER, inverse_b);
         const int8_t fast_accum = static_cast<int8_t>(fast);
