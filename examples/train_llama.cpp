@@ -198,6 +198,7 @@ int main(int argc, char** argv) {
             run.allow_changes.push_back(name);
         }
         run.seed = static_cast<uint64_t>(flags.integer("--seed", 0));
+        run.precision = precision;  // the Trainer sets the same from the model's type
         run.profile_steps = flags.integer("--profile", 0);
         run.backend.gemm_candidates = flags.integer("--gemm-candidates", 1);
         if (run.backend.gemm_candidates > 16) throw slm::cli::UsageError("--gemm-candidates must be in [1, 16]");
@@ -250,7 +251,6 @@ int main(int argc, char** argv) {
             config = slm::run_summary(model, run, run.data_fingerprint);
             config.add("parallel", parallel);
             config.add("attention", attention);
-            config.add("precision", precision);
             config.add("device", on_gpu ? "cuda" : "cpu");
             config.add("resume", flags.on("--resume"));
             config.add("init_from", job.init_from.string());

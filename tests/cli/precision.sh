@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # train_llama --precision on the CPU: fp8 trains (FP8 emulated exactly), ends within 3% of bf16's loss
 # (on the CPU: fp32), prints the cast summary and writes <out>/fp8_casts.json with one entry per
-# linear layer and no overflow; bf16 writes no such file; an unknown precision exits 2 naming the
-# choices and leaves --out untouched.
+# linear layer and no overflow; bf16 writes no such file; the checkpoint keeps the precision (a
+# resume in another is refused, naming it); an unknown precision exits 2 naming the choices and
+# leaves --out untouched.
 # Usage: precision.sh BIN_DIR
 set -u
 bin="$1"
@@ -43,6 +44,15 @@ a=$(loss bf16) b=$(loss fp8)
 [ -n "$a" ] && [ -n "$b" ] || fail "no final validation loss (bf16 '$a', fp8 '$b')"
 python3 -c "import sys; a, b = float('$a'), float('$b'); sys.exit(0 if abs(b - a) / a < 0.03 else 1)" ||
   fail "fp8's loss $b is not within 3% of bf16's $a"
+
+# The checkpoint keeps its precision: a resume in another one is refused, naming it; the same resumes.
+common=(--device cpu --data "$work/data" --out "$work/fp8" --warmup 2 --batch 4 --seq 32 --eval-batches 2 --eval-interval 0)
+"$bin/train_llama" "${common[@]}" --steps 14 --resume > "$work/resume_bf16.log" 2>&1
+code=$?
+[ "$code" -eq 1 ] && grep -q "precision (--precision): fp8 in the checkpoint, bf16 now" "$work/resume_bf16.log" ||
+  { tail -n 5 "$work/resume_bf16.log"; fail "a bf16 resume of an fp8 run: exit $code, not refused naming the precision"; }
+"$bin/train_llama" "${common[@]}" --steps 14 --resume --precision fp8 > "$work/resume_fp8.log" 2>&1 ||
+  { tail -n 5 "$work/resume_fp8.log"; fail "an fp8 resume of an fp8 run failed"; }
 
 "$bin/train_llama" --device cpu --precision fp16 --data "$work/data" --out "$work/bad" > "$work/bad.log" 2>&1
 code=$?

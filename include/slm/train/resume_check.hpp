@@ -40,7 +40,8 @@ inline std::string flag_of(std::string_view name) {
     static constexpr std::pair<std::string_view, std::string_view> flags[] = {
         {"global_batch", "--batch x ranks x --grad-accum"}, {"seq", "--seq"}, {"lr", "--lr"},
         {"min_lr", "--min-lr"}, {"warmup", "--warmup"}, {"weight_decay", "--weight-decay"},
-        {"max_grad_norm", "--clip"}, {"seed", "--seed"}, {"data", "--data"}};
+        {"max_grad_norm", "--clip"}, {"seed", "--seed"}, {"data", "--data"},
+        {"precision", "--precision"}};
     for (const auto& [field, flag] : flags)
         if (field == name) return std::string(flag);
     return "";

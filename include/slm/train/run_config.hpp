@@ -45,6 +45,9 @@ struct RunConfig {
     // The data's fingerprint (parallel/transport/data_fingerprint.hpp), kept in checkpoints so a
     // resume on other data is refused; empty: not compared.
     std::string data_fingerprint;
+    // The model's precision policy (precision/policy.hpp); the Trainer sets it from the model's
+    // type. Kept in checkpoints, so a resume in another precision is refused unless allowed.
+    std::string precision = "bf16";
     int64_t profile_steps = 0;         // steps timed op by op after the first (0: none)
     std::filesystem::path out_dir = "runs/default";
     uint64_t seed = 1234;

@@ -46,6 +46,7 @@ inline parallel::ConfigSummary run_summary(const ModelConfig& m, const RunConfig
     s.add("checkpoint_interval", r.checkpoint_interval);
     s.add("profile_steps", r.profile_steps);
     s.add("seed", static_cast<int64_t>(r.seed));
+    s.add("precision", r.precision);
     s.add("data", data_fingerprint);
     return s;
 }

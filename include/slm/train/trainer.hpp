@@ -70,6 +70,8 @@ public:
         if constexpr (requires { backend_.configure(run.backend, true); })
             backend_.configure(run.backend, parallel_.rank() == 0);
         model_.set_recompute(run.recompute);
+        if constexpr (requires { Model::PrecisionType::name; })
+            run_.precision = std::string(Model::PrecisionType::name);
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
 
