@@ -151,19 +151,26 @@ TEST_CASE("fp8 cast on the GPU, transposed: the codes of the plain cast in trans
             const auto cpu = slm::precision::quantize(xf, scale, format);
             auto in = to_device(backend, x);
             auto s = to_device(backend, std::vector<float>{scale});
-            auto out = backend.allocate<uint8_t>(n);
+            auto out = backend.allocate<uint8_t>(n), plain = backend.allocate<uint8_t>(n);
             auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
             SLM_CUDA_CHECK(cudaMemsetAsync(out.data(), 0xAB, static_cast<size_t>(n), backend.stream()));
+            SLM_CUDA_CHECK(cudaMemsetAsync(plain.data(), 0xAB, static_cast<size_t>(n), backend.stream()));
             SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
+            // With the plain output too (the backward's dY): both layouts from one pass.
             slm::cuda::fp8_cast_transpose(in.data(), sh.rows, sh.cols, s.data(), format, out.data(), counts.data(),
-                                          backend.stream());
+                                          backend.stream(), plain.data());
             const auto got = to_host(backend, out);
+            const auto got_plain = to_host(backend, plain);
             const auto c = to_host(backend, counts)[0];
-            int64_t differ = 0;
+            int64_t differ = 0, differ_plain = 0;
             for (int64_t r = 0; r < sh.rows; ++r)
-                for (int64_t col = 0; col < sh.cols; ++col)
-                    differ += got[static_cast<size_t>(col * sh.rows + r)] != cpu.codes[static_cast<size_t>(r * sh.cols + col)];
+                for (int64_t col = 0; col < sh.cols; ++col) {
+                    const uint8_t want = cpu.codes[static_cast<size_t>(r * sh.cols + col)];
+                    differ += got[static_cast<size_t>(col * sh.rows + r)] != want;
+                    differ_plain += got_plain[static_cast<size_t>(r * sh.cols + col)] != want;
+                }
             CHECK(differ == 0);
+            CHECK(differ_plain == 0);
             CHECK(c.overflow == static_cast<unsigned long long>(cpu.stats.overflow));
             CHECK(c.underflow == static_cast<unsigned long long>(cpu.stats.underflow));
             CHECK(c.nan == 0);

@@ -108,11 +108,12 @@ __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* 
 }
 
 // The cast of x (rows, cols) written transposed, out (cols, rows), through a 32 × 32 shared tile
-// so that both the bf16 reads and the FP8 writes are row-contiguous. Block (32, 8).
+// so that both the bf16 reads and the FP8 writes are row-contiguous; with `plain` not null, the
+// same codes also in x's own layout (one read of x for both). Block (32, 8).
 template <precision::Fp8Format Format>
 __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols,
                                       const float* __restrict__ scale, __nv_fp8_storage_t* __restrict__ out,
-                                      Fp8CastCounts* __restrict__ counts) {
+                                      __nv_fp8_storage_t* __restrict__ plain, Fp8CastCounts* __restrict__ counts) {
     __shared__ __nv_fp8_storage_t tile[32][33];  // 33: a column read strides 33 bytes, across banks
     CastCounter<Format> counter{*scale};
     const int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32, c0 = static_cast<int64_t>(blockIdx.x) * 32;
@@ -120,7 +121,11 @@ __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, 
 #pragma unroll
     for (int i = 0; i < 4; ++i) {
         const int64_t r = r0 + ty + 8 * i, c = c0 + tx;
-        if (r < rows && c < cols) tile[ty + 8 * i][tx] = counter.cast(x[r * cols + c]);
+        if (r < rows && c < cols) {
+            const __nv_fp8_storage_t code = counter.cast(x[r * cols + c]);
+            tile[ty + 8 * i][tx] = code;
+            if (plain) plain[r * cols + c] = code;
+        }
     }
     __syncthreads();
 #pragma unroll
@@ -169,19 +174,23 @@ inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp
 // fp8_cast of x (rows, cols), written transposed to out (cols, rows): the k-contiguous operand
 // the TN FP8 GEMMs (fp8_gemm.cuh) take for dgrad (Wᵀ) and wgrad (dYᵀ, xᵀ). The same codes and
 // counts as fp8_cast; only their places differ.
+//
+// plain (may be null): the same codes in x's own layout too, written in the same pass, so a
+// tensor both GEMMs of a backward need (dY: dgrad takes it as is, wgrad transposed) is read once.
 inline void fp8_cast_transpose(const bf16* x, int64_t rows, int64_t cols, const float* scale,
                                precision::Fp8Format format, uint8_t* out, Fp8CastCounts* counts,
-                               cudaStream_t stream) {
+                               cudaStream_t stream, uint8_t* plain = nullptr) {
     if (rows <= 0 || cols <= 0) return;
     require((rows + 31) / 32 <= 65535, "fp8_cast_transpose: " + std::to_string(rows) +
                                            " rows need more than 65535 row tiles of 32");
     const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
     const dim3 block(32, 8);
     auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
+    auto* same = reinterpret_cast<__nv_fp8_storage_t*>(plain);
     if (format == precision::Fp8Format::e4m3)
-        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, counts);
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
     else
-        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e5m2><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, counts);
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e5m2><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
     SLM_CUDA_CHECK_LAUNCH("fp8 cast_transpose_kernel");
 }
 

@@ -12,11 +12,16 @@
 //
 // A GEMM whose shape the FP8 GEMMs do not take (n or k not a multiple of 16, an unaligned
 // operand) runs in bf16 instead, and is counted (LinearCastReport::fallback_gemms): never silent.
-// Scratch: two FP8 operand buffers, grown to the largest GEMM seen (the GEMMs of one stream run
+// Scratch: three FP8 operand buffers, grown to the largest GEMM seen (the GEMMs of one stream run
 // one after another, so forward, dgrad and wgrad share them), and the counters.
+//
+// Passes over the activations: the forward reads x twice (amax, cast) and keeps its scale; the
+// backward reads dY twice (amax, then one pass writing its codes as they are for dgrad and
+// transposed for wgrad) and x once (transposed, with the forward's scale: the same codes).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -42,9 +47,10 @@ struct LinearKernel<Fp8, cuda::Backend> {
     LinearKernel(B& b, int64_t layers)
         : backend_(&b),
           sites_(layers * projection_count),
-          counts_(sites_ * 3 + 1),  // x, W, dy per site; one more that nobody reads (see backward)
-          scales_(4),               // [a, b] scales of the GEMM at hand, amax scratch, spare
-          host_(static_cast<size_t>(sites_)) {
+          counts_(sites_ * 3),  // x, W, dy per site
+          scales_(4 + sites_),  // [a, b] scales of the GEMM at hand, amax scratch, spare; each site's x scale
+          host_(static_cast<size_t>(sites_)),
+          x_scaled_(static_cast<size_t>(sites_), false) {
         for (int64_t i = 0; i < sites_; ++i)
             host_[static_cast<size_t>(i)].site =
                 LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
@@ -59,44 +65,49 @@ struct LinearKernel<Fp8, cuda::Backend> {
             cuda::linear_forward(b.gemm(), x, w, y, n, in, out, b.stream());
             return;
         }
-        reserve(n * in, out * in);
-        cast(b, x, n, in, false, e4m3, a_.data(), scale_a(), s, 0);
+        reserve(n * in, out * in, 0);
+        cast(b, x, n, in, false, e4m3, a_.data(), x_scale(s), s, 0);  // kept for the backward's xᵀ
+        x_scaled_[static_cast<size_t>(s)] = true;
         cast(b, w, out, in, false, e4m3, b_.data(), scale_b(), s, 1);
-        gemm_(b.stream(), a_.data(), e4m3, scale_a(), b_.data(), e4m3, scale_b(), y, n, out, in,
+        gemm_(b.stream(), a_.data(), e4m3, x_scale(s), b_.data(), e4m3, scale_b(), y, n, out, in,
               /*fast_accumulation=*/true);
     }
 
+    // x must be the forward's x (the saved activation, or its bit-identical recomputation): its
+    // transposed cast reuses the scale the forward took from it instead of another amax pass.
     void backward(B& b, LinearSite site, const Act* x, const Act* w, const Act* dy, Act* dx, Grad* dw, int64_t n,
                   int64_t in, int64_t out) {
         if (!dx && !dw) return;
         const auto timed = b.op_scope(Op::matmul);
         const int64_t s = index(site);
-        // dy is counted once per backward, as on the CPU: its second cast (transposed, for
-        // wgrad) counts into the spare slot.
-        bool dy_counted = false;
-        if (dx) {
-            if (cuda::Fp8Gemm::takes(in, out, {dy, w, dx})) {
-                reserve(n * out, out * in);
-                cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2);
-                cast(b, w, out, in, true, e4m3, b_.data(), scale_b(), s, 1);  // Wᵀ (in, out)
-                gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dx, n, in, out);
-                dy_counted = true;
-            } else {
-                ++host_[static_cast<size_t>(s)].fallback_gemms;
-                cuda::linear_backward(b.gemm(), nullptr, w, dy, dx, nullptr, n, in, out, b.stream());
-            }
+        auto& r = host_[static_cast<size_t>(s)];
+        const bool fp8_dx = dx && cuda::Fp8Gemm::takes(in, out, {dy, w, dx});
+        const bool fp8_dw = dw && cuda::Fp8Gemm::takes(in, n, {dy, x, dw});
+        if (dx && !fp8_dx) {
+            ++r.fallback_gemms;
+            cuda::linear_backward(b.gemm(), nullptr, w, dy, dx, nullptr, n, in, out, b.stream());
         }
-        if (dw) {
-            if (cuda::Fp8Gemm::takes(in, n, {dy, x, dw})) {
-                reserve(out * n, in * n);
-                cast(b, dy, n, out, true, e5m2, a_.data(), scale_a(), dy_counted ? -1 : s, 2);  // dyᵀ (out, n)
-                cast(b, x, n, in, true, e4m3, b_.data(), scale_b(), s, 0);                     // xᵀ (in, n)
-                gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dw, out, in, n,
-                      /*fast_accumulation=*/false, /*accumulate=*/true);
-            } else {
-                ++host_[static_cast<size_t>(s)].fallback_gemms;
-                cuda::linear_backward(b.gemm(), x, nullptr, dy, nullptr, dw, n, in, out, b.stream());
-            }
+        if (dw && !fp8_dw) {
+            ++r.fallback_gemms;
+            cuda::linear_backward(b.gemm(), x, nullptr, dy, nullptr, dw, n, in, out, b.stream());
+        }
+        if (!fp8_dx && !fp8_dw) return;
+        // dY's codes, read once: as they are for dgrad (a_), transposed for wgrad (c_), or both
+        // from one pass; one amax, counted once per backward as on the CPU.
+        reserve(fp8_dx ? n * out : 0, std::max(fp8_dx ? out * in : 0, fp8_dw ? in * n : 0), fp8_dw ? out * n : 0);
+        if (fp8_dw)
+            cast(b, dy, n, out, true, e5m2, c_.data(), scale_a(), s, 2, true, fp8_dx ? a_.data() : nullptr);
+        else
+            cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2);
+        if (fp8_dx) {
+            cast(b, w, out, in, true, e4m3, b_.data(), scale_b(), s, 1);  // Wᵀ (in, out)
+            gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dx, n, in, out);
+        }
+        if (fp8_dw) {
+            const bool have_scale = x_scaled_[static_cast<size_t>(s)];
+            cast(b, x, n, in, true, e4m3, b_.data(), x_scale(s), s, 0, !have_scale);  // xᵀ (in, n)
+            gemm_(b.stream(), c_.data(), e5m2, scale_a(), b_.data(), e4m3, x_scale(s), dw, out, in, n,
+                  /*fast_accumulation=*/false, /*accumulate=*/true);
         }
     }
 
@@ -128,37 +139,41 @@ private:
     }
     float* scale_a() { return scales_.data(); }
     float* scale_b() { return scales_.data() + 1; }
+    float* x_scale(int64_t s) { return scales_.data() + 4 + s; }  // the forward's scale of site s's x
 
-    void reserve(int64_t a_bytes, int64_t b_bytes) {
+    void reserve(int64_t a_bytes, int64_t b_bytes, int64_t c_bytes) {
         if (a_.size() < a_bytes) a_ = cuda::DeviceBuffer<uint8_t>(a_bytes);
         if (b_.size() < b_bytes) b_ = cuda::DeviceBuffer<uint8_t>(b_bytes);
+        if (c_.size() < c_bytes) c_ = cuda::DeviceBuffer<uint8_t>(c_bytes);
     }
 
-    // t (rows, cols) → codes (or codes of tᵀ), with its scale from its own amax; counted into
-    // site s's operand (s < 0: the spare slot, not reported).
+    // t (rows, cols) → codes (or codes of tᵀ, and with `plain` its codes as they are too), with
+    // its scale from its own amax (or, without compute_scale, the scale already in *scale);
+    // counted into site s's operand.
     void cast(B& b, const Act* t, int64_t rows, int64_t cols, bool transposed, Fp8Format format, uint8_t* codes,
-              float* scale, int64_t s, int operand) {
-        float* amax = scales_.data() + 2;
-        cuda::fp8_amax(t, rows * cols, amax, b.stream());
-        cuda::fp8_scale(amax, format, 0, scale, b.stream());
-        cuda::Fp8CastCounts* counts = counts_.data() + (s < 0 ? sites_ * 3 : s * 3 + operand);
+              float* scale, int64_t s, int operand, bool compute_scale = true, uint8_t* plain = nullptr) {
+        if (compute_scale) {
+            float* amax = scales_.data() + 2;
+            cuda::fp8_amax(t, rows * cols, amax, b.stream());
+            cuda::fp8_scale(amax, format, 0, scale, b.stream());
+        }
+        cuda::Fp8CastCounts* counts = counts_.data() + s * 3 + operand;
         if (transposed)
-            cuda::fp8_cast_transpose(t, rows, cols, scale, format, codes, counts, b.stream());
+            cuda::fp8_cast_transpose(t, rows, cols, scale, format, codes, counts, b.stream(), plain);
         else
             cuda::fp8_cast(t, rows * cols, scale, format, codes, counts, b.stream());
-        if (s >= 0) {
-            auto& r = host_[static_cast<size_t>(s)];
-            (operand == 0 ? r.x : operand == 1 ? r.w : r.dy).count += rows * cols;
-        }
+        auto& r = host_[static_cast<size_t>(s)];
+        (operand == 0 ? r.x : operand == 1 ? r.w : r.dy).count += rows * cols;
     }
 
     B* backend_;
     int64_t sites_;
     cuda::DeviceBuffer<cuda::Fp8CastCounts> counts_;
     cuda::DeviceBuffer<float> scales_;
-    cuda::DeviceBuffer<uint8_t> a_, b_;
+    cuda::DeviceBuffer<uint8_t> a_, b_, c_;
     cuda::Fp8Gemm gemm_;
     std::vector<LinearCastReport> host_;
+    std::vector<bool> x_scaled_;  // whether a forward left site s's x scale (the backward reuses it)
 };
 
 }  // namespace slm::precision
