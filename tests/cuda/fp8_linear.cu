@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/bigram_training.hpp"
 #include "common/compare.hpp"
 #include "cuda/device_data.hpp"
 #include "cuda/gpu.hpp"
@@ -119,38 +120,12 @@ TEST_CASE("a small model trained in FP8 on the GPU holds its bf16 loss, and no c
     c.kv_heads = 2;
     c.ffn = 688;
     c.max_seq = 128;
-    const int64_t batch = 8, seq = 128, n = batch * seq, steps = 60;
-    auto sample = [&](uint64_t stream, std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
-        int32_t t = static_cast<int32_t>(slm::splitmix64(stream) % c.vocab);
-        for (int64_t i = 0; i < n; ++i) {
-            const uint64_t r = slm::splitmix64(stream * 7919 + static_cast<uint64_t>(i) + 1);
-            const int32_t next = static_cast<int32_t>(slm::splitmix64(static_cast<uint64_t>(t) * 4 + r % 4) % c.vocab);
-            tokens[static_cast<size_t>(i)] = t;
-            targets[static_cast<size_t>(i)] = next;
-            t = next;
-        }
-    };
+    const int64_t batch = 8, seq = 128, steps = 60;
     auto train = [&]<class Precision>(std::type_identity<Precision>, auto&& report) {
         slm::cuda::Backend backend;
         using Model = slm::Llama<slm::cuda::Backend, slm::attention::Flash>::with_precision<Precision>;
         Model model(c, backend, 7);
-        slm::optim::AdamWConfig oc;
-        slm::optim::AdamWState<slm::cuda::Backend> adam(backend, model.layout(), oc);
-        const slm::optim::WarmupCosine lr{3e-3, 3e-4, 6, steps};
-        std::vector<int32_t> tokens(n), targets(n);
-        for (int64_t step = 0; step < steps; ++step) {
-            sample(static_cast<uint64_t>(step) + 1, tokens, targets);
-            model.zero_gradients();
-            model.forward_backward(tokens.data(), targets.data(), batch, seq);
-            const double norm = std::sqrt(backend.sum_of_squares(model.gradients(), model.layout().total()));
-            adam.update(model.parameters(), model.gradients(), model.weights(), lr(step),
-                        slm::optim::clip_factor(norm, oc.max_grad_norm));
-        }
-        double loss = 0;
-        for (uint64_t b = 0; b < 4; ++b) {
-            sample(1000 + b, tokens, targets);
-            loss += model.evaluate(tokens.data(), targets.data(), batch, seq).mean / 4;
-        }
+        const double loss = train_on_bigrams(model, backend, model.weights(), c.vocab, batch, seq, steps, 6);
         report(model);
         return loss;
     };

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <vector>
 
+#include "common/bigram_training.hpp"
 #include "common/compare.hpp"
 #include "slm/core/random.hpp"
 #include "slm/cpu/fp8_linear.hpp"
@@ -78,39 +79,12 @@ TEST_CASE("fp8 policy, CPU: a model trained in FP8 holds fp32's loss, and no cas
     c.kv_heads = 2;
     c.ffn = 160;
     c.max_seq = 32;
-    const int64_t batch = 8, seq = 32, n = batch * seq, steps = 80;
-    // Text from a fixed random bigram chain of 4 likely successors per token: learnable, with an
-    // entropy floor (ln 4 = 1.39) the loss approaches but cannot pass.
-    auto sample = [&](uint64_t stream, std::vector<int32_t>& tokens, std::vector<int32_t>& targets) {
-        int32_t t = static_cast<int32_t>(slm::splitmix64(stream) % c.vocab);
-        for (int64_t i = 0; i < n; ++i) {
-            const uint64_t r = slm::splitmix64(stream * 7919 + static_cast<uint64_t>(i) + 1);
-            const int32_t next = static_cast<int32_t>(slm::splitmix64(static_cast<uint64_t>(t) * 4 + r % 4) % c.vocab);
-            tokens[static_cast<size_t>(i)] = t;
-            targets[static_cast<size_t>(i)] = next;
-            t = next;
-        }
-    };
+    const int64_t batch = 8, seq = 32, steps = 80;
     auto train = [&]<class Precision>(std::type_identity<Precision>, auto&& report) {
         Cpu backend;
         typename slm::Llama<Cpu, slm::attention::Flash>::template with_precision<Precision> model(c, backend, 7);
-        slm::optim::AdamWConfig oc;
-        slm::optim::AdamWState<Cpu> adam(backend, model.layout(), oc);
-        const slm::optim::WarmupCosine lr{3e-3, 3e-4, 8, steps};
-        std::vector<int32_t> tokens(n), targets(n);
-        for (int64_t step = 0; step < steps; ++step) {
-            sample(static_cast<uint64_t>(step) + 1, tokens, targets);
-            model.zero_gradients();
-            model.forward_backward(tokens.data(), targets.data(), batch, seq);
-            const double norm = std::sqrt(backend.sum_of_squares(model.gradients(), model.layout().total()));
-            adam.update(model.parameters(), model.gradients(), nullptr, lr(step),
-                        slm::optim::clip_factor(norm, oc.max_grad_norm));
-        }
-        double loss = 0;
-        for (uint64_t b = 0; b < 4; ++b) {  // held-out batches
-            sample(1000 + b, tokens, targets);
-            loss += model.evaluate(tokens.data(), targets.data(), batch, seq).mean / 4;
-        }
+        const double loss = slm::test::train_on_bigrams(model, backend, static_cast<float*>(nullptr), c.vocab, batch,
+                                                        seq, steps, 8);
         report(model);
         return loss;
     };
