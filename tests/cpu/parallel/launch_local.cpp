@@ -74,9 +74,14 @@ TEST_CASE("run_local_ranks: a rank stopped right after its fork still ends on SI
 
 TEST_CASE("run_local_ranks: a rank that ignores SIGTERM is killed after the grace period") {
     const auto start = std::chrono::steady_clock::now();
-    // `exec sleep` keeps the ignored SIGTERM (ignored dispositions survive exec).
-    CHECK(run_sh("if [ \"$RANK\" = 1 ]; then exit 2; fi; trap '' TERM; exec sleep 30", 2,
-                 /*grace_s=*/1) == 2);
+    // `exec sleep` keeps the ignored SIGTERM (ignored dispositions survive exec). Rank 1 fails
+    // only once rank 0 has set its trap: otherwise, on a loaded machine, the SIGTERM could reach
+    // rank 0's shell before the trap and end it at once (this test failed so, in 0.06 s, under
+    // ctest -j2 beside a build).
+    CHECK(run_sh("mark=/tmp/slm-trap-set-$MASTER_PORT; "
+                 "if [ \"$RANK\" = 1 ]; then while [ ! -e $mark ]; do sleep 0.01; done; rm -f $mark; exit 2; fi; "
+                 "trap '' TERM; : > $mark; exec sleep 30",
+                 2, /*grace_s=*/1) == 2);
     const double took = seconds_since(start);
     CHECK(took >= 0.9);
     CHECK(took < 10);
