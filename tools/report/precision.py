@@ -73,8 +73,7 @@ def section(sweep, presets):
 def bf16_view(sweep):
     """The sweep without its FP8 lines: what the study's answer, findings, tables and plots read
     (the study is bf16, as the paper's was); section() alone reads the FP8 points."""
-    fp8_keys = {m["key"] for m in sweep.measured if precision_of(m) != "bf16"}
-    keep = lambda r: precision_of(r) == "bf16" and r.get("key") not in fp8_keys  # noqa: E731
+    keep = lambda r: precision_of(r) == "bf16"  # noqa: E731  (every line of a point carries its precision)
     return dataclasses.replace(
         sweep, measured=[m for m in sweep.measured if keep(m)], predicted=[p for p in sweep.predicted if keep(p)],
         law_cost=[r for r in sweep.law_cost if keep(r)],
