@@ -1,8 +1,8 @@
 // include/slm/cuda/fp8_cast.cuh against the CPU reference (precision/scaling.hpp): the amax, the
 // scale computed from it on the device, every code of the cast and its counts of overflow,
 // underflow and NaN, bit for bit, for E4M3 and E5M2, with and without a margin, on lengths that
-// fill no block; and the transposed cast (the TN GEMMs' k-contiguous operands) on shapes that
-// fill no 32 x 32 tile. Inputs: bf16 values over many binades, with exact zeros, values far below
+// fill no block, aligned and not; and the transposed cast (the TN GEMMs' k-contiguous operands) on
+// shapes that fill no tile. Inputs: bf16 values over many binades, with exact zeros, values far below
 // the format's range once scaled (underflow), and, cast with a scale from a smaller amax, values
 // above it (overflow); a NaN in one case.
 #include <doctest/doctest.h>
@@ -52,15 +52,20 @@ struct Gpu {
 };
 
 // amax and scale from x on the device, then x cast with `cast_scale` (< 0: the device's scale).
+// offset: x and the codes start that many elements into their buffers (1: the kernels' path for
+// pointers too misaligned for wide loads and stores).
 Gpu run(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format format, int margin,
-        float cast_scale) {
+        float cast_scale, int64_t offset) {
     const auto n = static_cast<int64_t>(x.size());
-    auto in = to_device(backend, x);
+    std::vector<bf16> shifted(static_cast<size_t>(offset), __float2bfloat16_rn(1e9f));  // never read
+    shifted.insert(shifted.end(), x.begin(), x.end());
+    auto in_buffer = to_device(backend, shifted);
+    const bf16* in = in_buffer.data() + offset;
     auto stats = backend.allocate<float>(3);  // amax, scale, the scale the cast uses
-    auto out = backend.allocate<uint8_t>(n);
+    auto out_buffer = backend.allocate<uint8_t>(n + offset);
     auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
     SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
-    slm::cuda::fp8_amax(in.data(), n, stats.data(), backend.stream());
+    slm::cuda::fp8_amax(in, n, stats.data(), backend.stream());
     slm::cuda::fp8_scale(stats.data(), format, margin, stats.data() + 1, backend.stream());
     const float* used = stats.data() + 1;
     if (cast_scale > 0) {
@@ -68,15 +73,18 @@ Gpu run(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format forma
                                        backend.stream()));
         used = stats.data() + 2;
     }
-    slm::cuda::fp8_cast(in.data(), n, used, format, out.data(), counts.data(), backend.stream());
+    slm::cuda::fp8_cast(in, n, used, format, out_buffer.data() + offset, counts.data(), backend.stream());
     const auto s = to_host(backend, stats);
     const auto c = to_host(backend, counts);
-    return {float_bits(s[0]), float_bits(s[1]), to_host(backend, out), c[0]};
+    auto codes = to_host(backend, out_buffer);
+    codes.erase(codes.begin(), codes.begin() + offset);
+    return {float_bits(s[0]), float_bits(s[1]), codes, c[0]};
 }
 
 void compare(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format format, int margin,
-             float cast_scale = -1) {
+             float cast_scale = -1, int64_t offset = 0) {
     CAPTURE(x.size());
+    CAPTURE(offset);
     CAPTURE(static_cast<int>(format));
     CAPTURE(margin);
     CAPTURE(cast_scale);
@@ -86,7 +94,7 @@ void compare(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format 
     const float scale = slm::precision::scale_for(amax, format, margin);
     const float used = cast_scale > 0 ? cast_scale : scale;
     const auto cpu = slm::precision::quantize(xf, used, format);
-    const Gpu gpu = run(backend, x, format, margin, cast_scale);
+    const Gpu gpu = run(backend, x, format, margin, cast_scale, offset);
     if (std::isnan(amax)) CHECK(std::isnan(std::bit_cast<float>(gpu.amax_bits)));
     else CHECK(gpu.amax_bits == float_bits(amax));
     CHECK(gpu.scale_bits == float_bits(scale));
@@ -110,6 +118,10 @@ TEST_CASE("fp8 cast on the GPU: amax, scale and every code equal the CPU referen
     for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2})
         for (const int64_t n : {1, 255, 4099, 300001})
             for (const int margin : {0, 3}) compare(backend, spread(n, 11 + n), format, margin);
+    // Misaligned by one element: the one-at-a-time kernels (the aligned lengths above take the
+    // 8-wide ones, their n % 8 tails one at a time).
+    for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2})
+        compare(backend, spread(4099, 7), format, 0, -1, 1);
     // The spread's smallest values fall below E4M3's range at the device's own scale: underflow
     // is exercised, not just possible.
     const auto x = spread(4099, 5);
@@ -138,7 +150,10 @@ TEST_CASE("fp8 cast on the GPU, transposed: the codes of the plain cast in trans
     struct Shape {
         int64_t rows, cols;
     };
-    for (const Shape sh : {Shape{1, 1}, Shape{33, 17}, Shape{256, 768}, Shape{100, 2048}, Shape{2049, 40}})
+    // {256, 768}, {272, 776} and {48, 24} take the wide 64 x 64 kernel (rows % 16, cols % 8), the
+    // last two with tiles that their edges cut; the rest the 32 x 32 one.
+    for (const Shape sh : {Shape{1, 1}, Shape{33, 17}, Shape{256, 768}, Shape{272, 776}, Shape{48, 24},
+                           Shape{100, 2048}, Shape{2049, 40}})
         for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2}) {
             CAPTURE(sh.rows);
             CAPTURE(sh.cols);

@@ -96,6 +96,32 @@ TEST_CASE("fp8 linear on the GPU equals the CPU's FP8 linear: forward, dgrad, wg
     }
 }
 
+TEST_CASE("fp8 linear on the GPU casts its weights once per change: weights_changed() or another W") {
+    if (!gpu_available()) return;
+    const int64_t n = 128, in = 256, out = 192;
+    const auto x = to_bf16(random_vector<double>(n * in, 51, 1.0));
+    const auto w = to_bf16(random_vector<double>(out * in, 52, 0.02));
+    const auto w2 = to_bf16(random_vector<double>(out * in, 53, 0.05));
+    const auto dy = to_bf16(random_vector<double>(n * out, 54, 1e-4));
+    slm::cuda::Backend backend;
+    LinearKernel<Fp8, slm::cuda::Backend> kernel(backend, 1);
+    const LinearSite site{0, Projection::qkv};
+    auto xd = to_device(backend, x), wd = to_device(backend, w), dyd = to_device(backend, dy);
+    auto y = backend.allocate<bf16>(n * out), dx = backend.allocate<bf16>(n * in);
+    kernel.forward(backend, site, xd.data(), wd.data(), y.data(), n, in, out);
+    kernel.backward(backend, site, xd.data(), wd.data(), dyd.data(), dx.data(), nullptr, n, in, out);
+    CHECK(kernel.cast_report()[0].w.count == out * in);  // the backward's Wᵀ came from the same pass
+    // New values behind the same pointer: cast again once told, and the results are w2's.
+    backend.upload(wd.data(), w2.data(), out * in);
+    kernel.weights_changed();
+    kernel.forward(backend, site, xd.data(), wd.data(), y.data(), n, in, out);
+    kernel.backward(backend, site, xd.data(), wd.data(), dyd.data(), dx.data(), nullptr, n, in, out);
+    CHECK(kernel.cast_report()[0].w.count == 2 * out * in);
+    const Result cpu = on_cpu(x, w2, dy, n, in, out);
+    CHECK(relative_error(to_double(to_host(backend, y)), cpu.y) < 1e-2);
+    CHECK(relative_error(to_double(to_host(backend, dx)), cpu.dx) < 1e-2);
+}
+
 TEST_CASE("fp8 linear on the GPU runs a shape the FP8 GEMMs do not take in bf16, and counts it") {
     if (!gpu_available()) return;
     const int64_t n = 64, in = 40, out = 64;  // in = 40: not a multiple of 16

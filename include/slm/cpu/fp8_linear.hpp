@@ -6,9 +6,10 @@
 // scales at the end, as cuBLASLt does with its scale pointers. precision/fp8_linear.hpp is the
 // double-accumulating reference this is tested against (tests/cpu/precision/fp8_model.cpp).
 //
-// Every cast is counted per site and operand, backward re-casts included (x and W are cast again
-// there rather than kept from the forward: the same codes, since current scaling depends only on
-// the tensor).
+// Every cast is counted per site and operand, backward re-casts included (x is cast again there
+// rather than kept from the forward: the same codes, since current scaling depends only on the
+// tensor). W is cast once per change, as on the GPU: each site keeps its decoded W until
+// weights_changed() or a call with another W pointer, so the two count the same casts.
 #include <algorithm>
 #include <cstdint>
 #include <span>
@@ -26,7 +27,8 @@ template <>
 struct LinearKernel<Fp8, cpu::Backend<float>> {
     using B = cpu::Backend<float>;
 
-    LinearKernel(B&, int64_t layers) : reports_(static_cast<size_t>(layers * projection_count)) {
+    LinearKernel(B&, int64_t layers)
+        : reports_(static_cast<size_t>(layers * projection_count)), weights_(reports_.size()) {
         for (int64_t i = 0; i < static_cast<int64_t>(reports_.size()); ++i)
             reports_[static_cast<size_t>(i)].site =
                 LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
@@ -37,7 +39,7 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         const auto timed = b.op_scope(Op::matmul);
         LinearCastReport& r = report(site);
         const Decoded xq = decode(x, n * in, formats_.activations, r.x);
-        const Decoded wq = decode(w, out * in, formats_.weights, r.w);
+        const Decoded& wq = weight(site, w, out * in);
         cpu::MatrixView<float> y_m(y, n, out);
         y_m.noalias() = cpu::ConstMatrixView<float>(xq.values.data(), n, in) *
                         cpu::ConstMatrixView<float>(wq.values.data(), out, in).transpose();
@@ -52,7 +54,7 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         const Decoded g = decode(dy, n * out, formats_.gradients, r.dy);
         const cpu::ConstMatrixView<float> g_m(g.values.data(), n, out);
         if (dx) {
-            const Decoded wq = decode(w, out * in, formats_.weights, r.w);
+            const Decoded& wq = weight(site, w, out * in);
             cpu::MatrixView<float> dx_m(dx, n, in);
             dx_m.noalias() = g_m * cpu::ConstMatrixView<float>(wq.values.data(), out, in);
             dx_m *= g.inverse * wq.inverse;
@@ -66,6 +68,11 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         }
     }
 
+    // The weights may have changed: every site's decoded W is stale.
+    void weights_changed() {
+        for (auto& c : weights_) c.from = nullptr;
+    }
+
     // What the casts lost so far, one entry per site (layers × projections, in layer order).
     const std::vector<LinearCastReport>& cast_report() const { return reports_; }
 
@@ -75,6 +82,21 @@ private:
         std::vector<float> values;
         float inverse = 1.0f;
     };
+
+    struct CachedWeight {
+        Decoded decoded;
+        const float* from = nullptr;  // the W it was decoded from; null: none, or stale
+    };
+
+    // Site s's decoded W, cast now when it is stale or was made from another pointer.
+    const Decoded& weight(LinearSite site, const float* w, int64_t count) {
+        CachedWeight& c = weights_[static_cast<size_t>(site.index())];
+        if (c.from != w || static_cast<int64_t>(c.decoded.values.size()) != count) {
+            c.decoded = decode(w, count, formats_.weights, report(site).w);
+            c.from = w;
+        }
+        return c.decoded;
+    }
 
     LinearCastReport& report(LinearSite site) {
         const int64_t i = site.index();
@@ -108,6 +130,7 @@ private:
 
     Fp8LinearFormats formats_;
     std::vector<LinearCastReport> reports_;
+    std::vector<CachedWeight> weights_;
 };
 
 }  // namespace slm::precision

@@ -40,11 +40,21 @@ __device__ __forceinline__ unsigned warp_max_bits(unsigned v) {
 
 // amax over x: |x| as bits. Non-negative floats order as their bit patterns, so integer max and
 // atomicMax order them; a NaN's bits (exponent all ones, mantissa non-zero) exceed inf's, so a
-// NaN wins, as precision::amax returns NaN for a tensor holding one.
-static __global__ void amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __restrict__ amax_bits) {
+// NaN wins, as precision::amax returns NaN for a tensor holding one. N = 8 reads 16 bytes per
+// load (x 16-byte aligned; the n % 8 tail one by one), N = 1 any x.
+template <int N>
+__global__ void amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __restrict__ amax_bits) {
+    static_assert(N == 1 || N == 8, "amax reads 1 or 8 bf16 at a time");
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
     unsigned local = 0;
-    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
+    const int64_t packs = n / N;
+    for (int64_t i = first; i < packs; i += stride) {
+        const Pack<bf16, N> v = reinterpret_cast<const Pack<bf16, N>*>(x)[i];
+#pragma unroll
+        for (int j = 0; j < N; ++j) local = max(local, __float_as_uint(fabsf(__bfloat162float(v.v[j]))));
+    }
+    for (int64_t i = packs * N + first; i < n; i += stride)
         local = max(local, __float_as_uint(fabsf(__bfloat162float(x[i]))));
     local = warp_max_bits(local);
     if (threadIdx.x % 32 == 0 && local != 0) atomicMax(amax_bits, local);
@@ -97,13 +107,24 @@ struct CastCounter {
     }
 };
 
-template <precision::Fp8Format Format>
+// N = 8: 16-byte reads and 8-byte writes (x 16-byte, out 8-byte aligned; the n % 8 tail one by
+// one); N = 1 any pointers.
+template <precision::Fp8Format Format, int N>
 __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* __restrict__ scale,
                             __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts) {
+    static_assert(N == 1 || N == 8, "the cast moves 1 or 8 values at a time");
     CastCounter<Format> counter{*scale};
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
-    for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += stride)
-        out[i] = counter.cast(x[i]);
+    const int64_t first = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
+    const int64_t packs = n / N;
+    for (int64_t i = first; i < packs; i += stride) {
+        const Pack<bf16, N> v = reinterpret_cast<const Pack<bf16, N>*>(x)[i];
+        Pack<__nv_fp8_storage_t, N> q;
+#pragma unroll
+        for (int j = 0; j < N; ++j) q.v[j] = counter.cast(v.v[j]);
+        reinterpret_cast<Pack<__nv_fp8_storage_t, N>*>(out)[i] = q;
+    }
+    for (int64_t i = packs * N + first; i < n; i += stride) out[i] = counter.cast(x[i]);
     counter.flush(counts, threadIdx.x % 32 == 0);
 }
 
@@ -136,6 +157,46 @@ __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, 
     counter.flush(counts, tx == 0);  // a warp is one row of the block (blockDim.x = 32)
 }
 
+// cast_transpose_kernel over 64 × 64 tiles with wide accesses, for the shapes the FP8 GEMMs
+// take: cols % 8 == 0, rows % 16 == 0, x and out 16-byte aligned, plain 8-byte aligned. Each
+// thread reads two runs of 8 bf16 along a row (16 bytes each) and writes one run of 16 codes
+// along an output row (16 bytes); four threads cover an output row's 64 bytes. Block 256.
+template <precision::Fp8Format Format>
+__global__ void __launch_bounds__(256)
+    cast_transpose_wide_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols, const float* __restrict__ scale,
+                               __nv_fp8_storage_t* __restrict__ out, __nv_fp8_storage_t* __restrict__ plain,
+                               Fp8CastCounts* __restrict__ counts) {
+    constexpr int tile = 64, pitch = tile + 8;  // + 8: every tile row stays 8-byte aligned for the packs
+    __shared__ __align__(16) __nv_fp8_storage_t codes[tile][pitch];
+    CastCounter<Format> counter{*scale};
+    const int64_t r0 = static_cast<int64_t>(blockIdx.y) * tile, c0 = static_cast<int64_t>(blockIdx.x) * tile;
+    const int t = static_cast<int>(threadIdx.x);
+#pragma unroll
+    for (int k = 0; k < 2; ++k) {
+        const int idx = t + 256 * k, row = idx / 8, col = (idx % 8) * 8;
+        const int64_t r = r0 + row, c = c0 + col;
+        if (r < rows && c < cols) {  // cols % 8 == 0: a run of 8 is wholly inside or outside
+            const Pack<bf16, 8> v = *reinterpret_cast<const Pack<bf16, 8>*>(x + r * cols + c);
+            Pack<__nv_fp8_storage_t, 8> q;
+#pragma unroll
+            for (int j = 0; j < 8; ++j) q.v[j] = counter.cast(v.v[j]);
+            *reinterpret_cast<Pack<__nv_fp8_storage_t, 8>*>(&codes[row][col]) = q;
+            if (plain) *reinterpret_cast<Pack<__nv_fp8_storage_t, 8>*>(plain + r * cols + c) = q;
+        }
+    }
+    __syncthreads();
+    const int oc = t / 4, part = t % 4;  // output row c0 + oc, its x rows r0 + 16·part …
+    const int64_t c = c0 + oc, r = r0 + 16 * part;
+    if (c < cols && r < rows) {  // rows % 16 == 0: a run of 16 is wholly inside or outside
+        unsigned word[4] = {0, 0, 0, 0};
+#pragma unroll
+        for (int j = 0; j < 16; ++j)
+            word[j / 4] |= static_cast<unsigned>(codes[16 * part + j][oc]) << (8 * (j % 4));
+        *reinterpret_cast<uint4*>(out + c * rows + r) = make_uint4(word[0], word[1], word[2], word[3]);
+    }
+    counter.flush(counts, t % 32 == 0);
+}
+
 }  // namespace fp8_detail
 
 // *amax ← max |x| over x (n bf16); NaN if x holds one. amax: one device float.
@@ -143,8 +204,11 @@ inline void fp8_amax(const bf16* x, int64_t n, float* amax, cudaStream_t stream)
     SLM_CUDA_CHECK(cudaMemsetAsync(amax, 0, sizeof(float), stream));
     if (n <= 0) return;
     constexpr int threads = 256;
-    fp8_detail::amax_kernel<<<blocks_for(n, threads, 1024), threads, 0, stream>>>(
-        x, n, reinterpret_cast<unsigned*>(amax));
+    auto* bits = reinterpret_cast<unsigned*>(amax);
+    if (aligned_to(16, {x}))
+        fp8_detail::amax_kernel<8><<<blocks_for(n / 8 + 1, threads, 1024), threads, 0, stream>>>(x, n, bits);
+    else
+        fp8_detail::amax_kernel<1><<<blocks_for(n, threads, 1024), threads, 0, stream>>>(x, n, bits);
     SLM_CUDA_CHECK_LAUNCH("fp8 amax_kernel");
 }
 
@@ -162,12 +226,21 @@ inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp
                      uint8_t* out, Fp8CastCounts* counts, cudaStream_t stream) {
     if (n <= 0) return;
     constexpr int threads = 256;
-    const unsigned blocks = blocks_for(n, threads, 4096);
     auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
-    if (format == precision::Fp8Format::e4m3)
-        fp8_detail::cast_kernel<precision::Fp8Format::e4m3><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
-    else
-        fp8_detail::cast_kernel<precision::Fp8Format::e5m2><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+    using F = precision::Fp8Format;
+    if (aligned_to(16, {x}) && aligned_to(8, {out})) {
+        const unsigned blocks = blocks_for(n / 8 + 1, threads, 4096);
+        if (format == F::e4m3)
+            fp8_detail::cast_kernel<F::e4m3, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+        else
+            fp8_detail::cast_kernel<F::e5m2, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+    } else {
+        const unsigned blocks = blocks_for(n, threads, 4096);
+        if (format == F::e4m3)
+            fp8_detail::cast_kernel<F::e4m3, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+        else
+            fp8_detail::cast_kernel<F::e5m2, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+    }
     SLM_CUDA_CHECK_LAUNCH("fp8 cast_kernel");
 }
 
@@ -183,10 +256,20 @@ inline void fp8_cast_transpose(const bf16* x, int64_t rows, int64_t cols, const 
     if (rows <= 0 || cols <= 0) return;
     require((rows + 31) / 32 <= 65535, "fp8_cast_transpose: " + std::to_string(rows) +
                                            " rows need more than 65535 row tiles of 32");
-    const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
-    const dim3 block(32, 8);
     auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
     auto* same = reinterpret_cast<__nv_fp8_storage_t*>(plain);
+    using F = precision::Fp8Format;
+    if (cols % 8 == 0 && rows % 16 == 0 && aligned_to(16, {x, out}) && aligned_to(8, {plain})) {
+        const dim3 grid(static_cast<unsigned>((cols + 63) / 64), static_cast<unsigned>((rows + 63) / 64));
+        if (format == F::e4m3)
+            fp8_detail::cast_transpose_wide_kernel<F::e4m3><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+        else
+            fp8_detail::cast_transpose_wide_kernel<F::e5m2><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+        SLM_CUDA_CHECK_LAUNCH("fp8 cast_transpose_wide_kernel");
+        return;
+    }
+    const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
+    const dim3 block(32, 8);
     if (format == precision::Fp8Format::e4m3)
         fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
     else

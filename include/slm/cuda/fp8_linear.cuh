@@ -12,8 +12,15 @@
 //
 // A GEMM whose shape the FP8 GEMMs do not take (n or k not a multiple of 16, an unaligned
 // operand) runs in bf16 instead, and is counted (LinearCastReport::fallback_gemms): never silent.
-// Scratch: three FP8 operand buffers, grown to the largest GEMM seen (the GEMMs of one stream run
-// one after another, so forward, dgrad and wgrad share them), and the counters.
+// Scratch: FP8 operand buffers, grown to the largest GEMM seen (the GEMMs of one stream run one
+// after another, so forward, dgrad and wgrad share them), and the counters.
+//
+// Weights are cast once per change, not once per call: each site keeps W's codes and Wᵀ's
+// (written by one pass over W, from one amax) until weights_changed(), which the model calls
+// whenever its parameters may have changed (an optimizer step, a load). Micro-batches, their
+// backward and evaluation reuse them: the same codes a recast would give, since current scaling
+// depends only on the tensor. A call with another W pointer than the codes were made from casts
+// again (a sharded storage's gather buffer, a test's second weight). Cost: 2 bytes per weight.
 //
 // Passes over the activations: the forward reads x twice (amax, cast) and keeps its scale; the
 // backward reads dY twice (amax, then one pass writing its codes as they are for dgrad and
@@ -48,9 +55,11 @@ struct LinearKernel<Fp8, cuda::Backend> {
         : backend_(&b),
           sites_(layers * projection_count),
           counts_(sites_ * 3),  // x, W, dy per site
-          scales_(4 + sites_),  // [a, b] scales of the GEMM at hand, amax scratch, spare; each site's x scale
+          // dY's scale, a spare, amax scratch, a spare; each site's x scale, its W scale
+          scales_(4 + 2 * sites_),
           host_(static_cast<size_t>(sites_)),
-          x_scaled_(static_cast<size_t>(sites_), false) {
+          x_scaled_(static_cast<size_t>(sites_), false),
+          weights_(static_cast<size_t>(sites_)) {
         for (int64_t i = 0; i < sites_; ++i)
             host_[static_cast<size_t>(i)].site =
                 LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
@@ -65,11 +74,11 @@ struct LinearKernel<Fp8, cuda::Backend> {
             cuda::linear_forward(b.gemm(), x, w, y, n, in, out, b.stream());
             return;
         }
-        reserve(n * in, out * in, 0);
+        reserve(n * in, 0, 0);
         cast(b, x, n, in, false, e4m3, a_.data(), x_scale(s), s, 0);  // kept for the backward's xᵀ
         x_scaled_[static_cast<size_t>(s)] = true;
-        cast(b, w, out, in, false, e4m3, b_.data(), scale_b(), s, 1);
-        gemm_(b.stream(), a_.data(), e4m3, x_scale(s), b_.data(), e4m3, scale_b(), y, n, out, in,
+        const WeightCodes& wq = weight_codes(b, s, w, out, in);
+        gemm_(b.stream(), a_.data(), e4m3, x_scale(s), wq.w.data(), e4m3, w_scale(s), y, n, out, in,
               /*fast_accumulation=*/true);
     }
 
@@ -94,14 +103,14 @@ struct LinearKernel<Fp8, cuda::Backend> {
         if (!fp8_dx && !fp8_dw) return;
         // dY's codes, read once: as they are for dgrad (a_), transposed for wgrad (c_), or both
         // from one pass; one amax, counted once per backward as on the CPU.
-        reserve(fp8_dx ? n * out : 0, std::max(fp8_dx ? out * in : 0, fp8_dw ? in * n : 0), fp8_dw ? out * n : 0);
+        reserve(fp8_dx ? n * out : 0, fp8_dw ? in * n : 0, fp8_dw ? out * n : 0);
         if (fp8_dw)
             cast(b, dy, n, out, true, e5m2, c_.data(), scale_a(), s, 2, true, fp8_dx ? a_.data() : nullptr);
         else
             cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2);
         if (fp8_dx) {
-            cast(b, w, out, in, true, e4m3, b_.data(), scale_b(), s, 1);  // Wᵀ (in, out)
-            gemm_(b.stream(), a_.data(), e5m2, scale_a(), b_.data(), e4m3, scale_b(), dx, n, in, out);
+            const WeightCodes& wq = weight_codes(b, s, w, out, in);  // Wᵀ (in, out)
+            gemm_(b.stream(), a_.data(), e5m2, scale_a(), wq.wt.data(), e4m3, w_scale(s), dx, n, in, out);
         }
         if (fp8_dw) {
             const bool have_scale = x_scaled_[static_cast<size_t>(s)];
@@ -109,6 +118,11 @@ struct LinearKernel<Fp8, cuda::Backend> {
             gemm_(b.stream(), c_.data(), e5m2, scale_a(), b_.data(), e4m3, x_scale(s), dw, out, in, n,
                   /*fast_accumulation=*/false, /*accumulate=*/true);
         }
+    }
+
+    // The weights may have changed: every site's cached codes are stale.
+    void weights_changed() {
+        for (auto& c : weights_) c.from = nullptr;
     }
 
     // What the casts lost so far, one entry per site (layers × projections, in layer order).
@@ -138,8 +152,27 @@ private:
         return i;
     }
     float* scale_a() { return scales_.data(); }
-    float* scale_b() { return scales_.data() + 1; }
     float* x_scale(int64_t s) { return scales_.data() + 4 + s; }  // the forward's scale of site s's x
+    float* w_scale(int64_t s) { return scales_.data() + 4 + sites_ + s; }  // its W codes' scale
+
+    // A site's weight codes: W (out, in) as it is and Wᵀ (in, out), with the scale at w_scale(s).
+    struct WeightCodes {
+        cuda::DeviceBuffer<uint8_t> w, wt;
+        const Act* from = nullptr;  // the W they were cast from; null: none, or stale
+    };
+
+    // Site s's codes of w, cast now when they are stale or were made from another pointer.
+    const WeightCodes& weight_codes(B& b, int64_t s, const Act* w, int64_t out, int64_t in) {
+        WeightCodes& c = weights_[static_cast<size_t>(s)];
+        if (c.from == w && c.w.size() == out * in) return c;
+        if (c.w.size() != out * in) {
+            c.w = cuda::DeviceBuffer<uint8_t>(out * in);
+            c.wt = cuda::DeviceBuffer<uint8_t>(out * in);
+        }
+        cast(b, w, out, in, true, e4m3, c.wt.data(), w_scale(s), s, 1, true, c.w.data());
+        c.from = w;
+        return c;
+    }
 
     void reserve(int64_t a_bytes, int64_t b_bytes, int64_t c_bytes) {
         if (a_.size() < a_bytes) a_ = cuda::DeviceBuffer<uint8_t>(a_bytes);
@@ -174,6 +207,7 @@ private:
     cuda::Fp8Gemm gemm_;
     std::vector<LinearCastReport> host_;
     std::vector<bool> x_scaled_;  // whether a forward left site s's x scale (the backward reuses it)
+    std::vector<WeightCodes> weights_;
 };
 
 }  // namespace slm::precision

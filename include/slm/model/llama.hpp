@@ -4,19 +4,19 @@
 // is the backend's and attention is the policy's, so the same code trains on the CPU reference
 // and on the GPU.
 //
-// Storage (model/parameter_storage.hpp) decides where the parameters and gradients live. The
-// model asks it for each unit's weights just before their first use and for each unit's gradient
-// buffer just before the backward writes it, and hands them back right after; with the default
+// Storage (model/parameter_storage.hpp) decides where the parameters and gradients live. The model
+// asks it for each unit's weights just before their first use and for each unit's gradient buffer
+// just before the backward writes it, and hands them back right after; with the default
 // WholeParameters those calls are views of the whole buffers and cost nothing, under ZeRO-3 they
 // are the per-unit all-gathers and reduce-scatters — then every forward (training, evaluate,
 // last_logits) is collective: all ranks must run it together.
 //
-// Residual is the element type of the residual stream (the embedding output and every block's
-// input and output, which the norms read and the blocks add into): the backend's activation
-// type by default, or float on a bf16 backend. In bf16 each of the 2·layers additions rounds the
-// stream again, and those roundings dominate a bf16 model's error against fp32 (about 1% of the
-// logits at llama_100m); an fp32 stream, as PyTorch's autocast keeps it, roughly halves that for
-// 2 more bytes per element of three saved buffers per layer and wider norm passes.
+// Residual is the element type of the residual stream (the embedding output and every block's input
+// and output, which the norms read and the blocks add into): the backend's activation type by
+// default, or float on a bf16 backend. In bf16 each of the 2·layers additions rounds the stream
+// again, and those roundings dominate a bf16 model's error against fp32 (about 1% of the logits at
+// llama_100m); an fp32 stream, as PyTorch's autocast keeps it, roughly halves that for 2 more bytes
+// per element of three saved buffers per layer and wider norm passes.
 //
 // Precision (precision/policy.hpp) is what the blocks' four projections multiply in: the
 // backend's own GEMMs (Bf16, the default) or FP8; the LM head stays in the backend's precision.
@@ -107,17 +107,16 @@ public:
     // The precision policy's linear layers (its cast_report(), when it keeps one).
     const Linear& linear() const { return linear_; }
     // What this rank holds and its optimizer updates: the whole flat buffers, or its shards.
-    Master* parameters() { return store_.parameters(); }
+    // A writable pointer to the weights may change them: what the precision kernel made from
+    // them (FP8's weight codes) is stale from then on (writable()).
+    Master* parameters() { return writable(store_.parameters()); }
     Grad* gradients() { return store_.gradients(); }
-    Act* working() { return store_.working(); }  // the low-precision copy, or null
+    Act* working() { return writable(store_.working()); }  // the low-precision copy, or null
     int64_t parameter_count() const { return store_.parameter_count(); }
     int64_t gradient_count() const { return store_.gradient_count(); }
     // What the GEMMs read, whole: the master weights or their low-precision copy.
-    Act* weights()
-        requires requires(typename Storage::template Store<B>& s) { s.weights(); }
-    {
-        return store_.weights();
-    }
+    Act* weights() requires requires(typename Storage::template Store<B>& s) { s.weights(); }
+    { return writable(store_.weights()); }
     // Bytes of parameters (with gather buffers) and gradients (with reduce buffers) this rank
     // holds, read from its allocations.
     StateBytes state_bytes() const { return store_.bytes(); }
@@ -146,11 +145,11 @@ public:
 
     // host: layout().total() values in the flat layout. With sharded weights, get_parameters is
     // collective (every rank calls it) and a rank may pass nullptr to only contribute.
-    void set_parameters(const Master* host) { store_.set_parameters(host); }
+    void set_parameters(const Master* host) { store_.set_parameters(writable(host)); }
     void get_parameters(Master* host) { store_.get_parameters(host); }
     void get_gradients(Grad* host) { store_.get_gradients(host); }
     void zero_gradients() { store_.zero_gradients(); }
-    void refresh_working_copy() { store_.refresh_working_copy(); }
+    void refresh_working_copy() { writable(this)->store_.refresh_working_copy(); }
 
     // One micro-batch: forward, loss, backward. Gradients of grad_scale · mean loss are ADDED to
     // gradients(), so micro-batches accumulate. tokens, targets: host arrays of batch·seq.
@@ -193,6 +192,8 @@ public:
 private:
     using Projection = precision::Projection;
     static precision::LinearSite site(int64_t layer, Projection p) { return {layer, p}; }
+    template <class T>  // p, once the precision kernel knows the weights may change (through it)
+    T* writable(T* p) { return linear_.weights_changed(), p; }
 
     AttentionShape attention_shape(int64_t batch, int64_t seq) const {
         return {batch, seq, config_.heads, config_.kv_heads, config_.head_dim()};

@@ -19,6 +19,10 @@
 //                 Grad* dw, n, in, out)
 //       the same contracts as the backend's linear_forward / linear_backward (cpu/linear.hpp):
 //       y = x·Wᵀ; dx overwritten, dw accumulated, each skipped when null.
+//   void weights_changed()
+//       the weights behind the w pointers may have changed since the last call: a kernel that
+//       keeps anything made from them (FP8 keeps W's codes) must make it again. The model calls
+//       it whenever its parameters can change.
 // Optional, read by the programs when present:
 //   std::vector<LinearCastReport> cast_report()   what the casts lost so far, per site.
 #include <array>
@@ -93,6 +97,7 @@ struct LinearKernel<Bf16, Backend> {
                   int64_t n, int64_t in, int64_t out) {
         b.linear_backward(x, w, dy, dx, dw, n, in, out);
     }
+    void weights_changed() {}  // nothing is kept from the weights
 };
 
 }  // namespace slm::precision

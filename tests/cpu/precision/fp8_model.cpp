@@ -3,6 +3,7 @@
 // the same model in fp32: the loss held, every cast counted, nothing overflowed.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <vector>
@@ -61,12 +62,27 @@ TEST_CASE("fp8 policy, CPU: the linear layer's three GEMMs equal the reference's
     const auto& r = report[static_cast<size_t>(site.index())];
     CHECK(site.index() == 6);
     CHECK(r.site == "layers.1.gate_up_proj");
-    // x cast in forward, backward, and twice more; W in forward, backward and the dx-only call.
+    // x cast in forward, backward, and twice more; W once: the forward's codes serve the
+    // backward and the dx-only call (the weights did not change).
     CHECK(r.x.count == 4 * n * in);
-    CHECK(r.w.count == 3 * out * in);
+    CHECK(r.w.count == out * in);
     CHECK(r.dy.count == 4 * n * out);
     CHECK(r.x.overflow + r.w.overflow + r.dy.overflow == 0);
     CHECK(report[0].x.count == 0);  // other sites untouched
+
+    // Changed weights are cast again: after weights_changed(), or when another W comes in.
+    auto w2 = w;
+    for (auto& v : w2) v *= -3.0f;
+    std::vector<float> dx3(dx.size()), dx4(dx.size());
+    kernel.backward(backend, site, nullptr, w2.data(), dy.data(), dx3.data(), nullptr, n, in, out);
+    CHECK(kernel.cast_report()[static_cast<size_t>(site.index())].w.count == 2 * out * in);
+    const auto g2 = slm::precision::fp8_linear_backward(x, w2, dy, n, out, in, formats, stats);
+    CHECK(slm::test::relative_error(dx3, g2.dx) < 1e-5);
+    std::copy(w.begin(), w.end(), w2.begin());  // the same pointer, new values
+    kernel.weights_changed();
+    kernel.backward(backend, site, nullptr, w2.data(), dy.data(), dx4.data(), nullptr, n, in, out);
+    CHECK(dx4 == dx);
+    CHECK(kernel.cast_report()[static_cast<size_t>(site.index())].w.count == 3 * out * in);
 }
 
 TEST_CASE("fp8 policy, CPU: a model trained in FP8 holds fp32's loss, and no cast overflows") {
