@@ -6,9 +6,10 @@
 // Counted on rank 0, since this process started (a resumed run counts from the resume). What
 // each count means (precision/scaling.hpp's CastStats): overflow, a value beyond the format's
 // largest finite one, saturated; underflow, a non-zero value rounded to zero; nan, a NaN input.
-// With current scaling (each tensor scaled from its own amax) overflow should be 0; underflow
-// is the format's range at work: values below about amax · 2^-19 (E4M3) or 2^-33 (E5M2)
-// become 0.
+// W is scaled from its own amax and cannot overflow; x and dY are scaled from the amaxes of
+// their last 16 casts (delayed scaling, precision/delayed_scaling.hpp), so an overflow is a
+// tensor that outgrew that history (a spike: worth reading next to the loss). Underflow is the
+// format's range at work: values below about amax · 2^-19 (E4M3) or 2^-33 (E5M2) become 0.
 #include <cstdio>
 #include <filesystem>
 #include <string>

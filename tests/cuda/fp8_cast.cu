@@ -4,7 +4,8 @@
 // fill no block, aligned and not; and the transposed cast (the TN GEMMs' k-contiguous operands) on
 // shapes that fill no tile. Inputs: bf16 values over many binades, with exact zeros, values far below
 // the format's range once scaled (underflow), and, cast with a scale from a smaller amax, values
-// above it (overflow); a NaN in one case.
+// above it (overflow); a NaN in one case. The amax the casts take themselves (delayed scaling's)
+// against the CPU's, and the delayed scale from a history of amaxes against its CPU rule.
 #include <doctest/doctest.h>
 
 #include <bit>
@@ -20,6 +21,7 @@
 #include "slm/core/random.hpp"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/fp8_cast.cuh"
+#include "slm/precision/delayed_scaling.hpp"
 #include "slm/precision/scaling.hpp"
 
 using namespace slm::test;
@@ -46,7 +48,7 @@ std::vector<bf16> spread(int64_t n, uint64_t seed) {
 }
 
 struct Gpu {
-    uint32_t amax_bits = 0, scale_bits = 0;
+    uint32_t amax_bits = 0, scale_bits = 0, cast_amax_bits = 0;  // the last: taken by the cast itself
     std::vector<uint8_t> codes;
     slm::cuda::Fp8CastCounts counts;
 };
@@ -61,10 +63,11 @@ Gpu run(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format forma
     shifted.insert(shifted.end(), x.begin(), x.end());
     auto in_buffer = to_device(backend, shifted);
     const bf16* in = in_buffer.data() + offset;
-    auto stats = backend.allocate<float>(3);  // amax, scale, the scale the cast uses
+    auto stats = backend.allocate<float>(4);  // amax, scale, the scale the cast uses, the cast's amax
     auto out_buffer = backend.allocate<uint8_t>(n + offset);
     auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
     SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
+    SLM_CUDA_CHECK(cudaMemsetAsync(stats.data() + 3, 0, sizeof(float), backend.stream()));
     slm::cuda::fp8_amax(in, n, stats.data(), backend.stream());
     slm::cuda::fp8_scale(stats.data(), format, margin, stats.data() + 1, backend.stream());
     const float* used = stats.data() + 1;
@@ -73,12 +76,13 @@ Gpu run(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format forma
                                        backend.stream()));
         used = stats.data() + 2;
     }
-    slm::cuda::fp8_cast(in, n, used, format, out_buffer.data() + offset, counts.data(), backend.stream());
+    slm::cuda::fp8_cast(in, n, used, format, out_buffer.data() + offset, counts.data(), backend.stream(),
+                        stats.data() + 3);
     const auto s = to_host(backend, stats);
     const auto c = to_host(backend, counts);
     auto codes = to_host(backend, out_buffer);
     codes.erase(codes.begin(), codes.begin() + offset);
-    return {float_bits(s[0]), float_bits(s[1]), codes, c[0]};
+    return {float_bits(s[0]), float_bits(s[1]), float_bits(s[3]), codes, c[0]};
 }
 
 void compare(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format format, int margin,
@@ -95,8 +99,13 @@ void compare(slm::cuda::Backend& backend, const std::vector<bf16>& x, Fp8Format 
     const float used = cast_scale > 0 ? cast_scale : scale;
     const auto cpu = slm::precision::quantize(xf, used, format);
     const Gpu gpu = run(backend, x, format, margin, cast_scale, offset);
-    if (std::isnan(amax)) CHECK(std::isnan(std::bit_cast<float>(gpu.amax_bits)));
-    else CHECK(gpu.amax_bits == float_bits(amax));
+    if (std::isnan(amax)) {
+        CHECK(std::isnan(std::bit_cast<float>(gpu.amax_bits)));
+        CHECK(std::isnan(std::bit_cast<float>(gpu.cast_amax_bits)));
+    } else {
+        CHECK(gpu.amax_bits == float_bits(amax));
+        CHECK(gpu.cast_amax_bits == float_bits(amax));  // delayed scaling's amax, taken in the cast
+    }
     CHECK(gpu.scale_bits == float_bits(scale));
     int64_t differ = 0;
     for (size_t i = 0; i < x.size(); ++i) {
@@ -168,12 +177,13 @@ TEST_CASE("fp8 cast on the GPU, transposed: the codes of the plain cast in trans
             auto s = to_device(backend, std::vector<float>{scale});
             auto out = backend.allocate<uint8_t>(n), plain = backend.allocate<uint8_t>(n);
             auto counts = backend.allocate<slm::cuda::Fp8CastCounts>(1);
+            auto cast_amax = to_device(backend, std::vector<float>{0.0f});
             SLM_CUDA_CHECK(cudaMemsetAsync(out.data(), 0xAB, static_cast<size_t>(n), backend.stream()));
             SLM_CUDA_CHECK(cudaMemsetAsync(plain.data(), 0xAB, static_cast<size_t>(n), backend.stream()));
             SLM_CUDA_CHECK(cudaMemsetAsync(counts.data(), 0, sizeof(slm::cuda::Fp8CastCounts), backend.stream()));
             // With the plain output too (the backward's dY): both layouts from one pass.
             slm::cuda::fp8_cast_transpose(in.data(), sh.rows, sh.cols, s.data(), format, out.data(), counts.data(),
-                                          backend.stream(), plain.data());
+                                          backend.stream(), plain.data(), cast_amax.data());
             const auto got = to_host(backend, out);
             const auto got_plain = to_host(backend, plain);
             const auto c = to_host(backend, counts)[0];
@@ -189,5 +199,31 @@ TEST_CASE("fp8 cast on the GPU, transposed: the codes of the plain cast in trans
             CHECK(c.overflow == static_cast<unsigned long long>(cpu.stats.overflow));
             CHECK(c.underflow == static_cast<unsigned long long>(cpu.stats.underflow));
             CHECK(c.nan == 0);
+            CHECK(float_bits(to_host(backend, cast_amax)[0]) == float_bits(slm::precision::amax(xf)));
         }
+}
+
+TEST_CASE("fp8 delayed scale on the GPU: the window's largest amax (NaN wins), its scale's bits, the slot cleared") {
+    if (!gpu_available()) return;
+    constexpr int length = slm::precision::amax_history_length;
+    slm::cuda::Backend backend;
+    std::vector<float> history(length);
+    for (int i = 0; i < length; ++i) history[static_cast<size_t>(i)] = std::ldexp(1.0f + 0.37f * i, (i * 7) % 13 - 6);
+    auto with_nan = history;
+    with_nan[5] = std::numeric_limits<float>::quiet_NaN();
+    for (const auto& h : {history, with_nan})
+        for (const Fp8Format format : {Fp8Format::e4m3, Fp8Format::e5m2})
+            for (const int window : {1, 5, 6, 11, length}) {
+                const int slot = window % length;
+                CAPTURE(window);
+                CAPTURE(static_cast<int>(format));
+                auto d = to_device(backend, h);
+                auto scale = backend.allocate<float>(1);
+                slm::cuda::fp8_delayed_scale(d.data(), window, slot, format, scale.data(), backend.stream());
+                const float want = slm::precision::scale_for(slm::precision::history_amax(h.data(), window), format,
+                                                             slm::precision::delayed_scaling_margin);
+                CHECK(float_bits(to_host(backend, scale)[0]) == float_bits(want));
+                const auto after = to_host(backend, d);
+                CHECK(after[static_cast<size_t>(slot)] == 0.0f);
+            }
 }

@@ -33,30 +33,51 @@ struct Result {
     std::vector<slm::precision::LinearCastReport> report;
 };
 
+// Each call of `scales` is one forward and backward with x and dy multiplied by its factors, so
+// that the delayed scales (the history of earlier calls' amaxes) differ from the tensors' own;
+// y and dx are the last call's, dw the sum over the calls.
+struct Call {
+    float x = 1.0f, dy = 1.0f;
+};
+
+std::vector<bf16> times(const std::vector<bf16>& v, float f) {
+    std::vector<bf16> out(v.size());
+    for (size_t i = 0; i < v.size(); ++i) out[i] = __float2bfloat16_rn(f * __bfloat162float(v[i]));
+    return out;
+}
+
 Result on_gpu(const std::vector<bf16>& x, const std::vector<bf16>& w, const std::vector<bf16>& dy, int64_t n,
-              int64_t in, int64_t out) {
+              int64_t in, int64_t out, const std::vector<Call>& calls = {Call{}}) {
     slm::cuda::Backend backend;
     LinearKernel<Fp8, slm::cuda::Backend> kernel(backend, 1);
     const LinearSite site{0, Projection::qkv};  // site 0: what the tests read, report[0]
-    auto xd = to_device(backend, x), wd = to_device(backend, w), dyd = to_device(backend, dy);
+    auto wd = to_device(backend, w);
     auto y = backend.allocate<bf16>(n * out), dx = backend.allocate<bf16>(n * in);
     auto dw = backend.allocate<float>(out * in);
-    kernel.forward(backend, site, xd.data(), wd.data(), y.data(), n, in, out);
-    kernel.backward(backend, site, xd.data(), wd.data(), dyd.data(), dx.data(), dw.data(), n, in, out);
+    SLM_CUDA_CHECK(cudaMemsetAsync(dw.data(), 0, static_cast<size_t>(dw.bytes()), backend.stream()));
+    for (const Call& c : calls) {
+        auto xd = to_device(backend, times(x, c.x)), dyd = to_device(backend, times(dy, c.dy));
+        kernel.forward(backend, site, xd.data(), wd.data(), y.data(), n, in, out);
+        kernel.backward(backend, site, xd.data(), wd.data(), dyd.data(), dx.data(), dw.data(), n, in, out);
+        backend.synchronize();  // xd and dyd go at the end of this iteration
+    }
     return {to_double(to_host(backend, y)), to_double(to_host(backend, dx)), to_double(to_host(backend, dw)),
             kernel.cast_report()};
 }
 
 Result on_cpu(const std::vector<bf16>& x, const std::vector<bf16>& w, const std::vector<bf16>& dy, int64_t n,
-              int64_t in, int64_t out) {
+              int64_t in, int64_t out, const std::vector<Call>& calls = {Call{}}) {
     slm::cpu::Backend<float> backend;
     LinearKernel<Fp8, slm::cpu::Backend<float>> kernel(backend, 1);
     const LinearSite site{0, Projection::qkv};
-    const auto xf = to_float(to_double(x)), wf = to_float(to_double(w)), dyf = to_float(to_double(dy));
+    const auto wf = to_float(to_double(w));
     std::vector<float> y(static_cast<size_t>(n * out)), dx(static_cast<size_t>(n * in)),
         dw(static_cast<size_t>(out * in), 0.0f);
-    kernel.forward(backend, site, xf.data(), wf.data(), y.data(), n, in, out);
-    kernel.backward(backend, site, xf.data(), wf.data(), dyf.data(), dx.data(), dw.data(), n, in, out);
+    for (const Call& c : calls) {
+        const auto xf = to_float(to_double(times(x, c.x))), dyf = to_float(to_double(times(dy, c.dy)));
+        kernel.forward(backend, site, xf.data(), wf.data(), y.data(), n, in, out);
+        kernel.backward(backend, site, xf.data(), wf.data(), dyf.data(), dx.data(), dw.data(), n, in, out);
+    }
     return {to_double(y), to_double(dx), to_double(dw), kernel.cast_report()};
 }
 
@@ -94,6 +115,28 @@ TEST_CASE("fp8 linear on the GPU equals the CPU's FP8 linear: forward, dgrad, wg
         CHECK(g.x.overflow + g.w.overflow + g.dy.overflow == 0);
         CHECK(g.fallback_gemms == 0);
     }
+}
+
+TEST_CASE("fp8 linear on the GPU follows the CPU's delayed scaling over calls whose tensors grow and shrink") {
+    if (!gpu_available()) return;
+    const int64_t n = 256, in = 512, out = 384;
+    const auto x = to_bf16(random_vector<double>(n * in, 61, 2.0));
+    const auto w = to_bf16(random_vector<double>(out * in, 62, 0.02));
+    const auto dy = to_bf16(random_vector<double>(n * out, 63, 1e-4));
+    // x shrinks then grows past its history (saturating: overflows), dy the other way round.
+    const std::vector<Call> calls = {{1.0f, 1.0f}, {0.25f, 4.0f}, {0.5f, 1.0f}, {4.0f, 0.125f}};
+    const Result gpu = on_gpu(x, w, dy, n, in, out, calls);
+    const Result cpu = on_cpu(x, w, dy, n, in, out, calls);
+    CHECK(relative_error(gpu.y, cpu.y) < 1e-2);
+    CHECK(relative_error(gpu.dx, cpu.dx) < 1e-2);
+    CHECK(relative_error(gpu.dw, cpu.dw) < 2e-3);
+    const auto &g = gpu.report[0], &c = cpu.report[0];
+    CHECK(c.x.overflow > 0);  // the last call's 4·x against a history of smaller ones
+    CHECK(g.x.overflow == c.x.overflow);
+    CHECK(g.dy.overflow == c.dy.overflow);
+    CHECK(g.x.underflow == c.x.underflow);
+    CHECK(g.dy.underflow == c.dy.underflow);
+    CHECK(g.w.count == c.w.count);
 }
 
 TEST_CASE("fp8 linear on the GPU casts its weights once per change: weights_changed() or another W") {

@@ -51,7 +51,7 @@ cols = ["precision:bf16", "precision:fp8", "amax_x", "cast_x", "cast_x_t", "cast
 heads = ["bf16", "fp8", "amax", "cast", "x_t", "dy2", "w2", "f8fw", "f8dg", "f8wg", "bffw", "bfdg", "bfwg"]
 rows = {}
 for b in benchmarks:
-    m = re.match(r"fp8_(?:linear|part)/(\w+?)/([\w:]+)$", b["name"])
+    m = re.match(r"fp8_(?:linear|part)/(\w+?)/([\w:]+?)(?:/|$)", b["name"])
     if m and "median_ms" in b:
         rows.setdefault(m.group(1), {})[m.group(2)] = b["median_ms"]
 print(f"{'ms per call':28}", " ".join(f"{h:>6}" for h in heads))

@@ -1,15 +1,16 @@
 #pragma once
 // LinearKernel<Fp8, cpu::Backend<float>>: the FP8 linear layers on the CPU, numerically what the
-// GPU's do (cuda/fp8_linear.cuh). Each operand is cast with current scaling (its own amax,
-// precision/scaling.hpp) to E4M3 (x, W) or E5M2 (dy); the GEMM multiplies the decoded codes in
+// GPU's do (cuda/fp8_linear.cuh). x is cast to E4M3 and dy to E5M2 with delayed scaling
+// (precision/delayed_scaling.hpp: a history of amaxes per site and operand), W to E4M3 with
+// current scaling (its own amax, precision/scaling.hpp); the GEMM multiplies the decoded codes in
 // fp32 (each product is exact in float: at most 4 × 4 significant bits) and divides by both
 // scales at the end, as cuBLASLt does with its scale pointers. precision/fp8_linear.hpp is the
 // double-accumulating reference this is tested against (tests/cpu/precision/fp8_model.cpp).
 //
-// Every cast is counted per site and operand, backward re-casts included (x is cast again there
-// rather than kept from the forward: the same codes, since current scaling depends only on the
-// tensor). W is cast once per change, as on the GPU: each site keeps its decoded W until
-// weights_changed() or a call with another W pointer, so the two count the same casts.
+// Every cast is counted per site and operand, backward re-casts included: x is cast again there
+// with the forward's scale (the same codes) rather than kept. W is cast once per change, as on the
+// GPU: each site keeps its decoded W until weights_changed() or a call with another W pointer, so
+// the two count the same casts.
 #include <algorithm>
 #include <cstdint>
 #include <span>
@@ -18,6 +19,7 @@
 #include "slm/core/error.hpp"
 #include "slm/cpu/backend.hpp"
 #include "slm/cpu/linear.hpp"
+#include "slm/precision/delayed_scaling.hpp"
 #include "slm/precision/fp8_linear.hpp"
 #include "slm/precision/policy.hpp"
 
@@ -28,7 +30,11 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
     using B = cpu::Backend<float>;
 
     LinearKernel(B&, int64_t layers)
-        : reports_(static_cast<size_t>(layers * projection_count)), weights_(reports_.size()) {
+        : reports_(static_cast<size_t>(layers * projection_count)),
+          weights_(reports_.size()),
+          x_history_(reports_.size()),
+          dy_history_(reports_.size()),
+          x_scale_(reports_.size(), 0.0f) {
         for (int64_t i = 0; i < static_cast<int64_t>(reports_.size()); ++i)
             reports_[static_cast<size_t>(i)].site =
                 LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
@@ -38,7 +44,10 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
                  int64_t out) {
         const auto timed = b.op_scope(Op::matmul);
         LinearCastReport& r = report(site);
-        const Decoded xq = decode(x, n * in, formats_.activations, r.x);
+        const auto i = static_cast<size_t>(site.index());
+        const Fp8Format f = formats_.activations;
+        x_scale_[i] = x_history_[i].next_scale(amax_of(x, n * in), f);  // kept for the backward's x
+        const Decoded xq = decode(x, n * in, f, r.x, x_scale_[i]);
         const Decoded& wq = weight(site, w, out * in);
         cpu::MatrixView<float> y_m(y, n, out);
         y_m.noalias() = cpu::ConstMatrixView<float>(xq.values.data(), n, in) *
@@ -51,7 +60,9 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         if (!dx && !dw) return;
         const auto timed = b.op_scope(Op::matmul);
         LinearCastReport& r = report(site);
-        const Decoded g = decode(dy, n * out, formats_.gradients, r.dy);
+        const auto i = static_cast<size_t>(site.index());
+        const Fp8Format fg = formats_.gradients;
+        const Decoded g = decode(dy, n * out, fg, r.dy, dy_history_[i].next_scale(amax_of(dy, n * out), fg));
         const cpu::ConstMatrixView<float> g_m(g.values.data(), n, out);
         if (dx) {
             const Decoded& wq = weight(site, w, out * in);
@@ -60,7 +71,10 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
             dx_m *= g.inverse * wq.inverse;
         }
         if (dw) {
-            const Decoded xq = decode(x, n * in, formats_.activations, r.x);
+            // The forward's scale (the same codes); without a forward, x's own (current).
+            const Fp8Format f = formats_.activations;
+            const float scale = x_scale_[i] > 0.0f ? x_scale_[i] : scale_for(amax_of(x, n * in), f);
+            const Decoded xq = decode(x, n * in, f, r.x, scale);
             // Scaled before it is added: dw accumulates over micro-batches in the true scale.
             cpu::MatrixView<float>(dw, out, in).noalias() +=
                 (g_m.transpose() * cpu::ConstMatrixView<float>(xq.values.data(), n, in)) *
@@ -92,7 +106,7 @@ private:
     const Decoded& weight(LinearSite site, const float* w, int64_t count) {
         CachedWeight& c = weights_[static_cast<size_t>(site.index())];
         if (c.from != w || static_cast<int64_t>(c.decoded.values.size()) != count) {
-            c.decoded = decode(w, count, formats_.weights, report(site).w);
+            c.decoded = decode(w, count, formats_.weights, report(site).w, scale_for(amax_of(w, count), formats_.weights));
             c.from = w;
         }
         return c.decoded;
@@ -107,9 +121,10 @@ private:
 
     // Cast and decoded in chunks over the threads (each counts its own, summed after), so the
     // result and the counts do not depend on the thread count.
-    static Decoded decode(const float* t, int64_t count, Fp8Format format, CastStats& stats) {
+    static float amax_of(const float* t, int64_t count) { return amax(std::span<const float>(t, static_cast<size_t>(count))); }
+
+    static Decoded decode(const float* t, int64_t count, Fp8Format format, CastStats& stats, float scale) {
         const std::span<const float> in(t, static_cast<size_t>(count));
-        const float scale = scale_for(amax(in), format);
         float table[256];
         for (int code = 0; code < 256; ++code) table[code] = from_fp8(static_cast<uint8_t>(code), format);
         Decoded d{std::vector<float>(in.size()), 1.0f / scale};
@@ -131,6 +146,8 @@ private:
     Fp8LinearFormats formats_;
     std::vector<LinearCastReport> reports_;
     std::vector<CachedWeight> weights_;
+    std::vector<AmaxHistory> x_history_, dy_history_;  // per site
+    std::vector<float> x_scale_;                       // per site: its last forward's x scale, 0 before one
 };
 
 }  // namespace slm::precision

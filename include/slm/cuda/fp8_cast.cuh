@@ -2,8 +2,10 @@
 // bf16 → FP8 with a per-tensor scale, on the GPU: a tensor's amax, the scale from it, and the
 // cast with its counts of what the format could not hold. The CPU reference is
 // precision/scaling.hpp (amax, scale_for, quantize_into), and tests/cuda/fp8_cast.cu holds the
-// two to the same bits. The scale is computed on the device from the device amax, so a training
-// step that scales its tensors this way (current scaling) never waits for the host.
+// two to the same bits. Scales are computed on the device, so a training step never waits for
+// the host: from a tensor's own amax (current scaling, one more pass over it) or from a history
+// of earlier amaxes (delayed scaling, precision/delayed_scaling.hpp), the cast then taking the
+// tensor's amax itself for the history.
 //
 // The cast is cvt.rn.satfinite (cuda_fp8.h's __nv_cvt_float_to_fp8 with __NV_SATFINITE): round to
 // nearest even, finite overflow and ±inf saturated to ±max finite, NaN kept — the rule
@@ -21,6 +23,7 @@
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/reduce.cuh"
 #include "slm/cuda/vector.cuh"
+#include "slm/precision/delayed_scaling.hpp"
 #include "slm/precision/fp8.hpp"
 
 namespace slm::cuda {
@@ -62,19 +65,36 @@ __global__ void amax_kernel(const bf16* __restrict__ x, int64_t n, unsigned* __r
 
 // precision::scale_for on one thread, step for step (double quotient, clamp, float, stepped down
 // while amax·scale exceeds max finite), so both give the same bits.
-static __global__ void scale_kernel(const float* __restrict__ amax, precision::Fp8Format format, int margin,
-                             float* __restrict__ scale) {
-    const float a = *amax;
-    if (!isfinite(a) || !(a > 0.0f)) {
-        *scale = 1.0f;
-        return;
-    }
+__device__ inline float scale_from_amax(float a, precision::Fp8Format format, int margin) {
+    if (!isfinite(a) || !(a > 0.0f)) return 1.0f;
     const float max_finite = precision::fp8_max_finite(format);
     double q = static_cast<double>(max_finite) / static_cast<double>(a) / ldexp(1.0, margin);
     q = fmin(fmax(q, static_cast<double>(FLT_MIN)), static_cast<double>(FLT_MAX));
     float s = static_cast<float>(q);
     while (s > FLT_MIN && __fmul_rn(a, s) > max_finite) s = nextafterf(s, 0.0f);
-    *scale = s;
+    return s;
+}
+
+static __global__ void scale_kernel(const float* __restrict__ amax, precision::Fp8Format format, int margin,
+                                    float* __restrict__ scale) {
+    *scale = scale_from_amax(*amax, format, margin);
+}
+
+// precision::AmaxHistory::next_scale's rule for call c >= 1 (delayed_scaling.hpp): the scale from
+// the largest of history[0, window) (NaN if one is), with its margin, then history[slot] zeroed
+// for the cast that follows to record its amax in.
+static __global__ void delayed_scale_kernel(float* __restrict__ history, int window, int slot,
+                                            precision::Fp8Format format, float* __restrict__ scale) {
+    float a = 0.0f;
+    for (int i = 0; i < window; ++i) {
+        if (isnan(history[i])) {
+            a = history[i];
+            break;
+        }
+        a = fmaxf(a, history[i]);
+    }
+    *scale = scale_from_amax(a, format, precision::delayed_scaling_margin);
+    history[slot] = 0.0f;
 }
 
 // One thread's casts of x · scale (precision::quantize_into's rule) and its counts of what the
@@ -86,9 +106,11 @@ struct CastCounter {
     static constexpr float max_finite = precision::fp8_max_finite(Format);
     float scale;
     unsigned overflow = 0, underflow = 0, nan = 0;
+    unsigned max_bits = 0;  // |x| seen, as bits (amax_kernel's order): the amax delayed scaling records
 
     __device__ __forceinline__ __nv_fp8_storage_t cast(bf16 value) {
         const float v = __bfloat162float(value);
+        max_bits = max(max_bits, __float_as_uint(fabsf(v)));
         const float y = __fmul_rn(v, scale);  // one rounding, as the CPU's float product
         const __nv_fp8_storage_t code = __nv_cvt_float_to_fp8(y, __NV_SATFINITE, kind);
         if (isnan(v)) ++nan;
@@ -96,10 +118,15 @@ struct CastCounter {
         else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
         return code;
     }
-    __device__ __forceinline__ void flush(Fp8CastCounts* counts, bool lane0) {
+    // amax_bits (may be null): where this cast's amax is max-ed in, as amax_kernel does.
+    __device__ __forceinline__ void flush(Fp8CastCounts* counts, bool lane0, unsigned* amax_bits) {
         overflow = warp_sum(overflow);
         underflow = warp_sum(underflow);
         nan = warp_sum(nan);
+        if (amax_bits) {
+            max_bits = warp_max_bits(max_bits);
+            if (lane0 && max_bits != 0) atomicMax(amax_bits, max_bits);
+        }
         if (!lane0) return;
         if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
         if (underflow) atomicAdd(&counts->underflow, static_cast<unsigned long long>(underflow));
@@ -111,7 +138,8 @@ struct CastCounter {
 // one); N = 1 any pointers.
 template <precision::Fp8Format Format, int N>
 __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* __restrict__ scale,
-                            __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts) {
+                            __nv_fp8_storage_t* __restrict__ out, Fp8CastCounts* __restrict__ counts,
+                            unsigned* __restrict__ amax_bits) {
     static_assert(N == 1 || N == 8, "the cast moves 1 or 8 values at a time");
     CastCounter<Format> counter{*scale};
     const int64_t stride = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -125,7 +153,7 @@ __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* 
         reinterpret_cast<Pack<__nv_fp8_storage_t, N>*>(out)[i] = q;
     }
     for (int64_t i = packs * N + first; i < n; i += stride) out[i] = counter.cast(x[i]);
-    counter.flush(counts, threadIdx.x % 32 == 0);
+    counter.flush(counts, threadIdx.x % 32 == 0, amax_bits);
 }
 
 // The cast of x (rows, cols) written transposed, out (cols, rows), through a 32 × 32 shared tile
@@ -134,7 +162,8 @@ __global__ void cast_kernel(const bf16* __restrict__ x, int64_t n, const float* 
 template <precision::Fp8Format Format>
 __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols,
                                       const float* __restrict__ scale, __nv_fp8_storage_t* __restrict__ out,
-                                      __nv_fp8_storage_t* __restrict__ plain, Fp8CastCounts* __restrict__ counts) {
+                                      __nv_fp8_storage_t* __restrict__ plain, Fp8CastCounts* __restrict__ counts,
+                                      unsigned* __restrict__ amax_bits) {
     __shared__ __nv_fp8_storage_t tile[32][33];  // 33: a column read strides 33 bytes, across banks
     CastCounter<Format> counter{*scale};
     const int64_t r0 = static_cast<int64_t>(blockIdx.y) * 32, c0 = static_cast<int64_t>(blockIdx.x) * 32;
@@ -154,7 +183,7 @@ __global__ void cast_transpose_kernel(const bf16* __restrict__ x, int64_t rows, 
         const int64_t c = c0 + ty + 8 * i, r = r0 + tx;  // out row c, column r
         if (r < rows && c < cols) out[c * rows + r] = tile[tx][ty + 8 * i];
     }
-    counter.flush(counts, tx == 0);  // a warp is one row of the block (blockDim.x = 32)
+    counter.flush(counts, tx == 0, amax_bits);  // a warp is one row of the block (blockDim.x = 32)
 }
 
 // cast_transpose_kernel over 64 × 64 tiles with wide accesses, for the shapes the FP8 GEMMs
@@ -165,7 +194,7 @@ template <precision::Fp8Format Format>
 __global__ void __launch_bounds__(256)
     cast_transpose_wide_kernel(const bf16* __restrict__ x, int64_t rows, int64_t cols, const float* __restrict__ scale,
                                __nv_fp8_storage_t* __restrict__ out, __nv_fp8_storage_t* __restrict__ plain,
-                               Fp8CastCounts* __restrict__ counts) {
+                               Fp8CastCounts* __restrict__ counts, unsigned* __restrict__ amax_bits) {
     constexpr int tile = 64, pitch = tile + 8;  // + 8: every tile row stays 8-byte aligned for the packs
     __shared__ __align__(16) __nv_fp8_storage_t codes[tile][pitch];
     CastCounter<Format> counter{*scale};
@@ -194,7 +223,7 @@ __global__ void __launch_bounds__(256)
             word[j / 4] |= static_cast<unsigned>(codes[16 * part + j][oc]) << (8 * (j % 4));
         *reinterpret_cast<uint4*>(out + c * rows + r) = make_uint4(word[0], word[1], word[2], word[3]);
     }
-    counter.flush(counts, t % 32 == 0);
+    counter.flush(counts, t % 32 == 0, amax_bits);
 }
 
 }  // namespace fp8_detail
@@ -220,26 +249,41 @@ inline void fp8_scale(const float* amax, precision::Fp8Format format, int margin
     SLM_CUDA_CHECK_LAUNCH("fp8 scale_kernel");
 }
 
+// *scale ← the delayed scale (precision::AmaxHistory's rule for a call after the first) from
+// history[0, window), on the device; history[slot] ← 0, for the cast that follows to max its own
+// amax into (fp8_cast's `amax`). history: amax_history_length device floats.
+inline void fp8_delayed_scale(float* history, int window, int slot, precision::Fp8Format format, float* scale,
+                              cudaStream_t stream) {
+    require(window >= 1 && window <= precision::amax_history_length && slot >= 0 &&
+                slot < precision::amax_history_length,
+            "fp8_delayed_scale: window " + std::to_string(window) + " or slot " + std::to_string(slot) +
+                " is outside the history of " + std::to_string(precision::amax_history_length));
+    fp8_detail::delayed_scale_kernel<<<1, 1, 0, stream>>>(history, window, slot, format, scale);
+    SLM_CUDA_CHECK_LAUNCH("fp8 delayed_scale_kernel");
+}
+
 // out[i] ← fp8(x[i] · *scale), saturating; what saturated, underflowed or was NaN added to
-// *counts (device memory, the caller zeroes it when it starts counting).
+// *counts (device memory, the caller zeroes it when it starts counting). amax (may be null): x's
+// amax max-ed into it in the same pass, as fp8_amax computes it (the caller zeroes it first).
 inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp8Format format,
-                     uint8_t* out, Fp8CastCounts* counts, cudaStream_t stream) {
+                     uint8_t* out, Fp8CastCounts* counts, cudaStream_t stream, float* amax = nullptr) {
     if (n <= 0) return;
     constexpr int threads = 256;
     auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
+    auto* bits = reinterpret_cast<unsigned*>(amax);
     using F = precision::Fp8Format;
     if (aligned_to(16, {x}) && aligned_to(8, {out})) {
         const unsigned blocks = blocks_for(n / 8 + 1, threads, 4096);
         if (format == F::e4m3)
-            fp8_detail::cast_kernel<F::e4m3, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+            fp8_detail::cast_kernel<F::e4m3, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts, bits);
         else
-            fp8_detail::cast_kernel<F::e5m2, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+            fp8_detail::cast_kernel<F::e5m2, 8><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts, bits);
     } else {
         const unsigned blocks = blocks_for(n, threads, 4096);
         if (format == F::e4m3)
-            fp8_detail::cast_kernel<F::e4m3, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+            fp8_detail::cast_kernel<F::e4m3, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts, bits);
         else
-            fp8_detail::cast_kernel<F::e5m2, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts);
+            fp8_detail::cast_kernel<F::e5m2, 1><<<blocks, threads, 0, stream>>>(x, n, scale, codes, counts, bits);
     }
     SLM_CUDA_CHECK_LAUNCH("fp8 cast_kernel");
 }
@@ -250,30 +294,32 @@ inline void fp8_cast(const bf16* x, int64_t n, const float* scale, precision::Fp
 //
 // plain (may be null): the same codes in x's own layout too, written in the same pass, so a
 // tensor both GEMMs of a backward need (dY: dgrad takes it as is, wgrad transposed) is read once.
+// amax (may be null): as fp8_cast's.
 inline void fp8_cast_transpose(const bf16* x, int64_t rows, int64_t cols, const float* scale,
                                precision::Fp8Format format, uint8_t* out, Fp8CastCounts* counts,
-                               cudaStream_t stream, uint8_t* plain = nullptr) {
+                               cudaStream_t stream, uint8_t* plain = nullptr, float* amax = nullptr) {
     if (rows <= 0 || cols <= 0) return;
     require((rows + 31) / 32 <= 65535, "fp8_cast_transpose: " + std::to_string(rows) +
                                            " rows need more than 65535 row tiles of 32");
     auto* codes = reinterpret_cast<__nv_fp8_storage_t*>(out);
     auto* same = reinterpret_cast<__nv_fp8_storage_t*>(plain);
+    auto* bits = reinterpret_cast<unsigned*>(amax);
     using F = precision::Fp8Format;
     if (cols % 8 == 0 && rows % 16 == 0 && aligned_to(16, {x, out}) && aligned_to(8, {plain})) {
         const dim3 grid(static_cast<unsigned>((cols + 63) / 64), static_cast<unsigned>((rows + 63) / 64));
         if (format == F::e4m3)
-            fp8_detail::cast_transpose_wide_kernel<F::e4m3><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+            fp8_detail::cast_transpose_wide_kernel<F::e4m3><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts, bits);
         else
-            fp8_detail::cast_transpose_wide_kernel<F::e5m2><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+            fp8_detail::cast_transpose_wide_kernel<F::e5m2><<<grid, 256, 0, stream>>>(x, rows, cols, scale, codes, same, counts, bits);
         SLM_CUDA_CHECK_LAUNCH("fp8 cast_transpose_wide_kernel");
         return;
     }
     const dim3 grid(static_cast<unsigned>((cols + 31) / 32), static_cast<unsigned>((rows + 31) / 32));
     const dim3 block(32, 8);
     if (format == precision::Fp8Format::e4m3)
-        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e4m3><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts, bits);
     else
-        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e5m2><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts);
+        fp8_detail::cast_transpose_kernel<precision::Fp8Format::e5m2><<<grid, block, 0, stream>>>(x, rows, cols, scale, codes, same, counts, bits);
     SLM_CUDA_CHECK_LAUNCH("fp8 cast_transpose_kernel");
 }
 

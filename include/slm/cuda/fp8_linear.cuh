@@ -1,9 +1,10 @@
 #pragma once
 // LinearKernel<Fp8, cuda::Backend>: the blocks' linear layers in FP8 on Hopper, the GPU side of
-// cpu/fp8_linear.hpp (same casts, same formats, same counts). Per tensor, current scaling: amax
-// on the device, the scale from it on the device (fp8_cast.cuh), the cast; nothing waits for the
-// host. Every GEMM is cuBLASLt's TN FP8 GEMM (fp8_gemm.cuh), so the backward casts its operands
-// transposed:
+// cpu/fp8_linear.hpp (same casts, same formats, same scales, same counts). Per-tensor scales,
+// computed on the device so that nothing waits for the host: x and dY with delayed scaling (a
+// history of amaxes per site and operand, precision/delayed_scaling.hpp; their amax is taken
+// in the cast itself), W with current scaling (its own amax, once per change). Every GEMM is
+// cuBLASLt's TN FP8 GEMM (fp8_gemm.cuh), so the backward casts its operands transposed:
 //   forward  y  (n, out) = x (n, in) · W (out, in)ᵀ        x, W: E4M3; fast accumulation
 //   dgrad    dx (n, in)  = dy (n, out) · [Wᵀ (in, out)]ᵀ   dy: E5M2, W: E4M3
 //   wgrad    dW (out, in) += [dyᵀ (out, n)] · [xᵀ (in, n)]ᵀ, accumulated in fp32
@@ -22,9 +23,10 @@
 // depends only on the tensor. A call with another W pointer than the codes were made from casts
 // again (a sharded storage's gather buffer, a test's second weight). Cost: 2 bytes per weight.
 //
-// Passes over the activations: the forward reads x twice (amax, cast) and keeps its scale; the
-// backward reads dY twice (amax, then one pass writing its codes as they are for dgrad and
-// transposed for wgrad) and x once (transposed, with the forward's scale: the same codes).
+// Passes over the activations, one read each: the forward casts x (and takes its amax) and keeps
+// its scale; the backward casts dY once into its codes as they are for dgrad and transposed for
+// wgrad, and x once more, transposed, with the forward's scale (the same codes). The first call
+// of a site and operand has no history yet and reads its tensor once more for the amax.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -59,7 +61,10 @@ struct LinearKernel<Fp8, cuda::Backend> {
           scales_(4 + 2 * sites_),
           host_(static_cast<size_t>(sites_)),
           x_scaled_(static_cast<size_t>(sites_), false),
-          weights_(static_cast<size_t>(sites_)) {
+          weights_(static_cast<size_t>(sites_)),
+          history_(sites_ * 2 * precision::amax_history_length),  // x's and dY's per site
+          calls_(static_cast<size_t>(sites_ * 2), 0) {
+        SLM_CUDA_CHECK(cudaMemsetAsync(history_.data(), 0, static_cast<size_t>(history_.bytes()), b.stream()));
         for (int64_t i = 0; i < sites_; ++i)
             host_[static_cast<size_t>(i)].site =
                 LinearSite{i / projection_count, static_cast<Projection>(i % projection_count)}.name();
@@ -75,7 +80,7 @@ struct LinearKernel<Fp8, cuda::Backend> {
             return;
         }
         reserve(n * in, 0, 0);
-        cast(b, x, n, in, false, e4m3, a_.data(), x_scale(s), s, 0);  // kept for the backward's xᵀ
+        cast(b, x, n, in, false, e4m3, a_.data(), x_scale(s), s, 0, Scale::delayed);  // kept for xᵀ
         x_scaled_[static_cast<size_t>(s)] = true;
         const WeightCodes& wq = weight_codes(b, s, w, out, in);
         gemm_(b.stream(), a_.data(), e4m3, x_scale(s), wq.w.data(), e4m3, w_scale(s), y, n, out, in,
@@ -105,16 +110,16 @@ struct LinearKernel<Fp8, cuda::Backend> {
         // from one pass; one amax, counted once per backward as on the CPU.
         reserve(fp8_dx ? n * out : 0, fp8_dw ? in * n : 0, fp8_dw ? out * n : 0);
         if (fp8_dw)
-            cast(b, dy, n, out, true, e5m2, c_.data(), scale_a(), s, 2, true, fp8_dx ? a_.data() : nullptr);
+            cast(b, dy, n, out, true, e5m2, c_.data(), scale_a(), s, 2, Scale::delayed, fp8_dx ? a_.data() : nullptr);
         else
-            cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2);
+            cast(b, dy, n, out, false, e5m2, a_.data(), scale_a(), s, 2, Scale::delayed);
         if (fp8_dx) {
             const WeightCodes& wq = weight_codes(b, s, w, out, in);  // Wᵀ (in, out)
             gemm_(b.stream(), a_.data(), e5m2, scale_a(), wq.wt.data(), e4m3, w_scale(s), dx, n, in, out);
         }
         if (fp8_dw) {
             const bool have_scale = x_scaled_[static_cast<size_t>(s)];
-            cast(b, x, n, in, true, e4m3, b_.data(), x_scale(s), s, 0, !have_scale);  // xᵀ (in, n)
+            cast(b, x, n, in, true, e4m3, b_.data(), x_scale(s), s, 0, have_scale ? Scale::given : Scale::own);  // xᵀ
             gemm_(b.stream(), c_.data(), e5m2, scale_a(), b_.data(), e4m3, x_scale(s), dw, out, in, n,
                   /*fast_accumulation=*/false, /*accumulate=*/true);
         }
@@ -169,7 +174,7 @@ private:
             c.w = cuda::DeviceBuffer<uint8_t>(out * in);
             c.wt = cuda::DeviceBuffer<uint8_t>(out * in);
         }
-        cast(b, w, out, in, true, e4m3, c.wt.data(), w_scale(s), s, 1, true, c.w.data());
+        cast(b, w, out, in, true, e4m3, c.wt.data(), w_scale(s), s, 1, Scale::own, c.w.data());
         c.from = w;
         return c;
     }
@@ -180,21 +185,40 @@ private:
         if (c_.size() < c_bytes) c_ = cuda::DeviceBuffer<uint8_t>(c_bytes);
     }
 
+    // How a cast gets its scale: from t's own amax (current scaling: one more pass), from the
+    // site's history for the operand (delayed; t's amax recorded by the cast), or as given.
+    enum class Scale { own, delayed, given };
+
     // t (rows, cols) → codes (or codes of tᵀ, and with `plain` its codes as they are too), with
-    // its scale from its own amax (or, without compute_scale, the scale already in *scale);
-    // counted into site s's operand.
+    // *scale as `how` says; counted into site s's operand (0 x, 1 W, 2 dY).
     void cast(B& b, const Act* t, int64_t rows, int64_t cols, bool transposed, Fp8Format format, uint8_t* codes,
-              float* scale, int64_t s, int operand, bool compute_scale = true, uint8_t* plain = nullptr) {
-        if (compute_scale) {
+              float* scale, int64_t s, int operand, Scale how, uint8_t* plain = nullptr) {
+        constexpr int length = precision::amax_history_length;
+        float* record = nullptr;  // where the cast maxes t's amax in
+        if (how == Scale::delayed) {
+            const int64_t h = s * 2 + (operand == 0 ? 0 : 1);
+            float* history = history_.data() + h * length;
+            int64_t& calls = calls_[static_cast<size_t>(h)];
+            const int slot = static_cast<int>(calls % length);
+            if (calls == 0) {  // no history yet: current scaling, its amax recorded
+                cuda::fp8_amax(t, rows * cols, history + slot, b.stream());
+                cuda::fp8_scale(history + slot, format, 0, scale, b.stream());
+            } else {
+                cuda::fp8_delayed_scale(history, static_cast<int>(std::min<int64_t>(calls, length)), slot, format,
+                                        scale, b.stream());
+                record = history + slot;
+            }
+            ++calls;
+        } else if (how == Scale::own) {
             float* amax = scales_.data() + 2;
             cuda::fp8_amax(t, rows * cols, amax, b.stream());
             cuda::fp8_scale(amax, format, 0, scale, b.stream());
         }
         cuda::Fp8CastCounts* counts = counts_.data() + s * 3 + operand;
         if (transposed)
-            cuda::fp8_cast_transpose(t, rows, cols, scale, format, codes, counts, b.stream(), plain);
+            cuda::fp8_cast_transpose(t, rows, cols, scale, format, codes, counts, b.stream(), plain, record);
         else
-            cuda::fp8_cast(t, rows * cols, scale, format, codes, counts, b.stream());
+            cuda::fp8_cast(t, rows * cols, scale, format, codes, counts, b.stream(), record);
         auto& r = host_[static_cast<size_t>(s)];
         (operand == 0 ? r.x : operand == 1 ? r.w : r.dy).count += rows * cols;
     }
@@ -208,6 +232,8 @@ private:
     std::vector<LinearCastReport> host_;
     std::vector<bool> x_scaled_;  // whether a forward left site s's x scale (the backward reuses it)
     std::vector<WeightCodes> weights_;
+    cuda::DeviceBuffer<float> history_;  // per site and operand (x, dY): amax_history_length amaxes
+    std::vector<int64_t> calls_;         // per site and operand: casts so far (the history's clock)
 };
 
 }  // namespace slm::precision

@@ -6,11 +6,13 @@
 //   Bf16  the backend's own GEMM operand type: bf16 on the GPU (fp32 accumulation), and the
 //         CPU reference's T (fp32) on the CPU, which has no bf16 path. What every run did
 //         before precision was a policy.
-//   Fp8   the four projections of every block (qkv, o, gate_up, down) in FP8 with current
-//         per-tensor scaling: E4M3 activations and weights, E5M2 gradients (why:
-//         precision/fp8_linear.hpp), fp32 accumulation. The LM head, attention, norms, the
-//         loss and the optimizer (fp32 master weights) stay as they are. Every cast's
-//         overflows, underflows and NaNs are counted per layer and operand (cast_report()).
+//   Fp8   the four projections of every block (qkv, o, gate_up, down) in FP8 with per-tensor
+//         scales: E4M3 activations and weights, E5M2 gradients (why: precision/fp8_linear.hpp);
+//         activations and gradients scaled from a history of their amaxes (delayed scaling,
+//         precision/delayed_scaling.hpp), weights from their own; fp32 accumulation. The LM
+//         head, attention, norms, the loss and the optimizer (fp32 master weights) stay as they
+//         are. Every cast's overflows, underflows and NaNs are counted per layer and operand
+//         (cast_report()).
 //
 // Contract of a LinearKernel specialisation (all pointers the backend's memory):
 //   LinearKernel(Backend&, int64_t layers)

@@ -1,0 +1,71 @@
+#pragma once
+// Delayed scaling: a tensor is cast with a scale taken from the amaxes of the same operand's
+// previous casts, and its own amax is taken during its cast, for the next ones. Current scaling
+// (scaling.hpp) reads every tensor twice, once for its amax and once to cast it; delayed scaling
+// reads it once. On an H100 the amax passes were 9-15% of an FP8 linear layer's time at the
+// study's shapes (benchmarks/fp8_linear_cuda, docs/performance_notes_december.md), which is what
+// this buys. Transformer Engine scales this way by default.
+//
+// The rule, the same on the CPU and the GPU (cuda/fp8_cast.cuh, fp8_delayed_scale):
+//   call 0 (no history yet): current scaling, the tensor's own amax; it is recorded;
+//   call c >= 1: scale_for(the largest of the last min(c, length) recorded amaxes, format,
+//   margin 1), and the tensor's own amax is recorded in place of the oldest.
+// A NaN in the window gives NaN, so scale_for gives 1, as for a NaN tensor under current
+// scaling. A tensor whose amax grew beyond the window's saturates the cast: those values are
+// counted as overflows (CastStats), never hidden.
+//
+// Why a margin of 1 (the scale halved: amax at half the format's largest value): a tensor may
+// grow to twice its window's amax before anything saturates. Without it, a 2-layer model trained
+// 80 steps on the CPU saturated 27-415 values per layer (tests/cpu/precision/fp8_model.cpp), as
+// its activations grew early on; with it, none. The cost is one binade at the bottom of the
+// range: values below about half of current scaling's underflow threshold become 0.
+//
+// Why 16: long enough that one small batch does not shrink the scale at once, short enough to
+// follow gradients down as the loss falls (E5M2 underflows otherwise). The window counts calls,
+// so micro-batches and evaluation batches each take a slot.
+#include <algorithm>
+#include <array>
+#include <cmath>
+#include <cstdint>
+#include <limits>
+
+#include "slm/precision/fp8.hpp"
+#include "slm/precision/scaling.hpp"
+
+namespace slm::precision {
+
+inline constexpr int amax_history_length = 16;
+inline constexpr int delayed_scaling_margin = 1;  // scale_for's margin: 2^1 of headroom
+
+// The amax a delayed scale is taken from: the largest of values[0, valid); NaN if one is NaN.
+inline float history_amax(const float* values, int valid) {
+    float result = 0.0f;
+    for (int i = 0; i < valid; ++i) {
+        if (std::isnan(values[i])) return std::numeric_limits<float>::quiet_NaN();
+        result = std::max(result, values[i]);
+    }
+    return result;
+}
+
+// One operand's history of amaxes (one per site and operand in a linear layer).
+struct AmaxHistory {
+    std::array<float, amax_history_length> values{};
+    int64_t calls = 0;
+
+    // The slot this call's amax goes to, and how many recorded amaxes its scale is taken from
+    // (0: none yet, current scaling).
+    int slot() const { return static_cast<int>(calls % amax_history_length); }
+    int window() const { return static_cast<int>(std::min<int64_t>(calls, amax_history_length)); }
+
+    // The scale for a tensor of amax `own` (its own, taken during the cast), which is recorded.
+    float next_scale(float own, Fp8Format format) {
+        const float scale = calls == 0 ? scale_for(own, format)  // no history yet: current scaling
+                                       : scale_for(history_amax(values.data(), window()), format,
+                                                   delayed_scaling_margin);
+        values[static_cast<size_t>(slot())] = own;
+        ++calls;
+        return scale;
+    }
+};
+
+}  // namespace slm::precision
