@@ -118,14 +118,23 @@ struct CastCounter {
         else if (v != 0.0f && (code & 0x7F) == 0) ++underflow;
         return code;
     }
-    // amax_bits (may be null): where this cast's amax is max-ed in, as amax_kernel does.
+    // amax_bits (may be null): where this cast's amax is max-ed in, as amax_kernel does. Every
+    // thread of the block calls flush. The amax goes through the block first and then to memory
+    // only where it is larger than what is there: tens of thousands of blocks max-ing into one
+    // address one warp at a time made a cast 0.1 ms slower (H100, 65536 x 2304).
     __device__ __forceinline__ void flush(Fp8CastCounts* counts, bool lane0, unsigned* amax_bits) {
         overflow = warp_sum(overflow);
         underflow = warp_sum(underflow);
         nan = warp_sum(nan);
-        if (amax_bits) {
+        if (amax_bits) {  // the same for the whole block
+            __shared__ unsigned block_bits;
+            const bool first = threadIdx.x == 0 && threadIdx.y == 0;
+            if (first) block_bits = 0;
+            __syncthreads();
             max_bits = warp_max_bits(max_bits);
-            if (lane0 && max_bits != 0) atomicMax(amax_bits, max_bits);
+            if (lane0 && max_bits != 0) atomicMax(&block_bits, max_bits);
+            __syncthreads();
+            if (first && block_bits > *reinterpret_cast<volatile unsigned*>(amax_bits)) atomicMax(amax_bits, block_bits);
         }
         if (!lane0) return;
         if (overflow) atomicAdd(&counts->overflow, static_cast<unsigned long long>(overflow));
