@@ -48,8 +48,11 @@ struct Precision {
 
 struct MemoryEstimate {
     int64_t parameters = 0, working_copy = 0, gradients = 0, optimizer_state = 0, activations = 0;
+    // What a precision policy's linear layers keep of their own (FP8: the weights' codes, its
+    // operand buffers; LinearKernel::footprint), the same on every rank whatever the scheme.
+    int64_t precision_buffers = 0;
     int64_t total() const {
-        return parameters + working_copy + gradients + optimizer_state + activations;
+        return parameters + working_copy + gradients + optimizer_state + activations + precision_buffers;
     }
 };
 

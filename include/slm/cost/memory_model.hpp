@@ -23,13 +23,14 @@ inline int zero_stage(Scheme s) {
     return s == Scheme::zero1 ? 1 : s == Scheme::zero2 ? 2 : s == Scheme::zero3 ? 3 : 0;
 }
 
-// `one` is the one-process estimate (estimate_training_memory); only its activations are reused.
+// `one` is the one-process estimate (estimate_memory); its activations and precision buffers are
+// reused (FP8 keeps every layer's weight codes on every rank, whatever is sharded).
 inline int64_t memory_per_gpu(const MemoryEstimate& one, const ModelConfig& c, const Precision& p,
                               Scheme scheme, int gpus) {
     const StateBytes state = expected_state_bytes(zero_stage(scheme), parameter_count(c),
                                                   std::max(gpus, 1),
                                                   model::ParameterUnits(c, ParameterLayout(c)).largest(), p);
-    return state.parameters + state.gradients + state.optimizer_state + one.activations;
+    return state.parameters + state.gradients + state.optimizer_state + one.activations + one.precision_buffers;
 }
 
 }  // namespace slm::cost

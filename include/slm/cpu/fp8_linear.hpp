@@ -82,6 +82,17 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         }
     }
 
+    // Bytes it allocates for a model whose micro-batches have `rows` tokens: every site's
+    // decoded W, and the decoded dY and x a backward holds at once (its largest projection).
+    static int64_t footprint(const ModelConfig& c, int64_t rows) {
+        int64_t weights = 0, transient = 0;
+        for (const auto& p : projection_shapes(c)) {
+            weights += p.in * p.out;
+            transient = std::max(transient, rows * (p.in + p.out));
+        }
+        return static_cast<int64_t>(sizeof(float)) * (c.layers * weights + transient);
+    }
+
     // The weights may have changed: every site's decoded W is stale.
     void weights_changed() {
         for (auto& c : weights_) c.from = nullptr;

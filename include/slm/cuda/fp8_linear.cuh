@@ -125,6 +125,20 @@ struct LinearKernel<Fp8, cuda::Backend> {
         }
     }
 
+    // Bytes it allocates for a model whose micro-batches have `rows` tokens: every site's W and
+    // Wᵀ codes, the three operand buffers at their largest GEMM and the GEMM's workspace (the
+    // scales, histories and counters, a few hundred bytes per site, left out).
+    static int64_t footprint(const ModelConfig& c, int64_t rows) {
+        int64_t weights = 0, a = 0, b = 0, t = 0;
+        for (const auto& p : precision::projection_shapes(c)) {
+            weights += 2 * p.in * p.out;
+            a = std::max({a, rows * p.in, rows * p.out});  // the forward's x, the dgrad's dY
+            b = std::max(b, rows * p.in);                  // xᵀ
+            t = std::max(t, rows * p.out);                 // dYᵀ
+        }
+        return c.layers * weights + a + b + t + cuda::Fp8Gemm::workspace_bytes;
+    }
+
     // The weights may have changed: every site's cached codes are stale.
     void weights_changed() {
         for (auto& c : weights_) c.from = nullptr;

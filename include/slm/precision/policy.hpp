@@ -27,12 +27,16 @@
 //       it whenever its parameters can change.
 // Optional, read by the programs when present:
 //   std::vector<LinearCastReport> cast_report()   what the casts lost so far, per site.
+//   static int64_t footprint(const ModelConfig&, int64_t rows)
+//       the bytes it allocates for a model whose micro-batches have `rows` tokens, for the
+//       memory estimate (train/memory_estimate.hpp); absent: nothing.
 #include <array>
 #include <concepts>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
+#include "slm/core/config.hpp"
 #include "slm/precision/scaling.hpp"
 
 namespace slm::precision {
@@ -64,6 +68,15 @@ struct LinearSite {
         return "layers." + std::to_string(layer) + "." + projection_names[static_cast<size_t>(projection)];
     }
 };
+
+// A block's projections as the model calls them: (in, out) of each, in Projection's order.
+struct ProjectionShape {
+    int64_t in = 0, out = 0;
+};
+inline std::array<ProjectionShape, projection_count> projection_shapes(const ModelConfig& c) {
+    const int64_t d = c.hidden, f = c.ffn_padded();
+    return {{{d, c.qkv_width()}, {c.q_width(), d}, {d, 2 * f}, {f, d}}};
+}
 
 // What one site's casts lost, per operand, and how many of its GEMMs could not run in FP8
 // (shapes the FP8 GEMMs do not take; they ran in the backend's own precision instead).

@@ -1,7 +1,7 @@
 #pragma once
 // The memory a Trainer<Model> will allocate for one process, from core/'s accounting with the
-// model's own backend precision, attention footprint and loss scratch — what benchmarks and the
-// sweep check against the GPU before they try a configuration.
+// model's own backend precision, attention footprint, loss scratch and precision policy's
+// buffers — what benchmarks and the sweep check against the GPU before they try a configuration.
 #include <cstdint>
 
 #include "slm/core/accounting.hpp"
@@ -14,11 +14,14 @@ MemoryEstimate estimate_memory(const ModelConfig& model, int64_t batch, int64_t 
                                Recompute recompute = Recompute::none) {
     using B = typename Model::BackendType;
     using Kernel = typename Model::Kernel;
-    return estimate_training_memory(
+    MemoryEstimate e = estimate_training_memory(
         model, batch, seq, Model::precision(),
         Kernel::footprint({batch, seq, model.heads, model.kv_heads, model.head_dim()}),
         B::loss_chunk_rows(batch * seq, model.vocab) * model.vocab * B::precision().activation,
         recompute);
+    if constexpr (requires { Model::Linear::footprint(model, batch * seq); })
+        e.precision_buffers = Model::Linear::footprint(model, batch * seq);
+    return e;
 }
 
 }  // namespace slm

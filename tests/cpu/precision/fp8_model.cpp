@@ -14,6 +14,7 @@
 #include "slm/cpu/fp8_linear.hpp"
 #include "slm/precision/fp8_linear.hpp"
 #include "slm/slm.hpp"
+#include "slm/train/memory_estimate.hpp"
 
 namespace {
 
@@ -85,7 +86,8 @@ TEST_CASE("fp8 policy, CPU: the linear layer's three GEMMs equal the reference's
     CHECK(kernel.cast_report()[static_cast<size_t>(site.index())].w.count == 3 * out * in);
 }
 
-TEST_CASE("fp8 policy, CPU: a model trained in FP8 holds fp32's loss, and no cast overflows") {
+namespace {
+slm::ModelConfig two_layers() {
     slm::ModelConfig c;
     c.name = "fp8_check";
     c.vocab = 96;
@@ -95,6 +97,24 @@ TEST_CASE("fp8 policy, CPU: a model trained in FP8 holds fp32's loss, and no cas
     c.kv_heads = 2;
     c.ffn = 160;
     c.max_seq = 32;
+    return c;
+}
+}  // namespace
+
+TEST_CASE("fp8 policy, CPU: the memory estimate counts the FP8 layers' own buffers, bf16's none") {
+    const slm::ModelConfig c = two_layers();
+    using Plain = slm::Llama<Cpu, slm::attention::Flash>;
+    using Fp8Model = Plain::with_precision<slm::precision::Fp8>;
+    const auto plain = slm::estimate_memory<Plain>(c, 8, 32), fp8 = slm::estimate_memory<Fp8Model>(c, 8, 32);
+    CHECK(plain.precision_buffers == 0);
+    // Decoded W, 2 layers of qkv 64x128, o 64x64, gate_up 64x320 and down 160x64 floats; and a
+    // backward's decoded dY and x at its widest projection, gate_up: 256 rows x (64 + 320) floats.
+    CHECK(fp8.precision_buffers == 4 * (2 * (64 * 128 + 64 * 64 + 64 * 320 + 160 * 64) + 256 * (64 + 320)));
+    CHECK(fp8.total() - plain.total() == fp8.precision_buffers);
+}
+
+TEST_CASE("fp8 policy, CPU: a model trained in FP8 holds fp32's loss, and no cast overflows") {
+    const slm::ModelConfig c = two_layers();
     const int64_t batch = 8, seq = 32, steps = 80;
     auto train = [&]<class Precision>(std::type_identity<Precision>, auto&& report) {
         Cpu backend;
