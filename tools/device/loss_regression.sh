@@ -8,6 +8,8 @@
 #
 #   OLD_LOSS=4.8488 tools/device/loss_regression.sh -        # the old tree's loss measured before
 #   SEEDS="1234 1 2 3" tools/device/loss_regression.sh build/old-src   # both trees, 4 seeds
+#   SEEDS="1 2 3 4 5 6" VARIANT_FLAGS="--precision fp8" TOLERANCE=0.015 \
+#     tools/device/loss_regression.sh -     # no old tree: this tree's variants against its own plain run
 #
 # One run is one draw: on the GPU, Flash's backward adds dQ up with atomics in whatever order
 # its blocks finish, and 300 steps at lr 3e-3 carry that last-bit noise to about ±0.6% of the
@@ -34,7 +36,16 @@
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 old_src="${1:?usage: loss_regression.sh OLD_SOURCE_TREE (or OLD_LOSS=... loss_regression.sh -)}"
-[ -n "${OLD_LOSS:-}" ] || [ -f "$old_src/CMakeLists.txt" ] || { echo "loss_regression.sh: $old_src has no CMakeLists.txt (make it with git archive)"; exit 2; }
+# "-" without OLD_LOSS: no old tree; the baseline is this tree's run without VARIANT_FLAGS.
+self_baseline=""
+[ "$old_src" = - ] && [ -z "${OLD_LOSS:-}" ] && self_baseline=1
+if [ -n "$self_baseline" ]; then
+  variant_words="${VARIANT_FLAGS:-}"
+  [ -n "${variant_words// /}" ] ||
+    { echo "loss_regression.sh: '-' without OLD_LOSS compares this tree's VARIANT_FLAGS runs with its plain run: set VARIANT_FLAGS"; exit 2; }
+elif [ -z "${OLD_LOSS:-}" ] && [ ! -f "$old_src/CMakeLists.txt" ]; then
+  echo "loss_regression.sh: $old_src has no CMakeLists.txt (make it with git archive)"; exit 2
+fi
 preset="${PRESET:-llama_100m}" steps="${STEPS:-300}" batch="${BATCH:-16}"
 data="${DATA:-data/study}" device="${DEVICE:-cuda}" tolerance="${TOLERANCE:-0.01}"
 read -r -a seeds <<< "${SEEDS:-1234}"
@@ -73,7 +84,7 @@ train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss 
   [ -n "$trained" ] || { echo "loss_regression.sh: $name printed no final validation loss"; exit 1; }
 }
 
-[ -n "${OLD_LOSS:-}" ] || build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
+[ -n "${OLD_LOSS:-}" ] || [ -n "$self_baseline" ] || build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
 new_build="${NEW_BUILD:-build/loss-regression/new-build}"
 [ -n "${NEW_BUILD:-}" ] || build . "$new_build" new
 [ -x "$new_build/examples/train_llama" ] || { echo "loss_regression.sh: no $new_build/examples/train_llama"; exit 2; }
@@ -81,14 +92,19 @@ IFS=';' read -r -a variants <<< "${VARIANT_FLAGS:-}"
 
 results=()  # triples: seed, run name, loss
 for seed in "${seeds[@]}"; do
-  if [ -n "${OLD_LOSS:-}" ]; then
-    results+=("$seed" "before (OLD_LOSS, measured earlier)" "$OLD_LOSS")
+  if [ -n "$self_baseline" ]; then
+    train "$new_build" "plain-s$seed" "$seed"
+    results+=("$seed" "before (this tree, without VARIANT_FLAGS)" "$trained")
   else
-    train build/loss-regression/old-build "old-s$seed" "$seed"
-    results+=("$seed" "before" "$trained")
+    if [ -n "${OLD_LOSS:-}" ]; then
+      results+=("$seed" "before (OLD_LOSS, measured earlier)" "$OLD_LOSS")
+    else
+      train build/loss-regression/old-build "old-s$seed" "$seed"
+      results+=("$seed" "before" "$trained")
+    fi
+    train "$new_build" "new-s$seed" "$seed"
+    results+=("$seed" "after" "$trained")
   fi
-  train "$new_build" "new-s$seed" "$seed"
-  results+=("$seed" "after" "$trained")
   for i in "${!variants[@]}"; do
     flags="${variants[$i]}"
     [ -n "${flags// /}" ] || continue
@@ -112,7 +128,7 @@ seeds = list(dict.fromkeys(s for s, _, _ in rows))
 before = {s: loss for s, name, loss in rows if name.startswith("before")}
 names = [n for n in dict.fromkeys(n for _, n, _ in rows) if not n.startswith("before")]
 print(f"{preset}, {steps} steps at batch {batch}, validation loss per seed "
-      f"(difference from before; tolerance {tol:.0%} on the mean over seeds)")
+      f"(difference from before; tolerance {tol * 100:g}% on the mean over seeds)")
 label = next(n for _, n, _ in rows if n.startswith("before"))
 print(f"  {'run':<62} " + "  ".join(f"seed {s:<15}" for s in seeds) + "  mean difference")
 print(f"  {label:<62} " + "  ".join(f"{before[s]:.4f}{'':<14}" for s in seeds))
@@ -128,6 +144,6 @@ for name in names:
     ok = ok and abs(mean) <= tol
     cells = "  ".join(f"{losses[s]:.4f} ({d:+.3%}){'':<4}" for s, d in zip(seeds, diffs))
     print(f"  {name:<62} {cells}  {mean:+.3%}{spread}")
-print("losses agree" if ok else f"a run's mean difference is above {tol:.0%}")
+print("losses agree" if ok else f"a run's mean difference is above {tol * 100:g}%")
 sys.exit(0 if ok else 1)
 EOF
