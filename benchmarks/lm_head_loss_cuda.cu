@@ -26,6 +26,7 @@
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/cross_entropy.cuh"
 #include "slm/cuda/stream_timer.cuh"
+#include "median_time.hpp"
 #include "random_bf16.hpp"
 
 namespace {
@@ -71,21 +72,7 @@ struct Operands {
     }
 };
 
-// Runs `work` twice untimed, then once per iteration between CUDA events; sets median_ms.
-double time_median(benchmark::State& state, cudaStream_t stream, const std::function<void()>& work) {
-    work();
-    work();
-    std::vector<double> times;
-    for (auto _ : state) {
-        const double t = cu::seconds_on_stream(stream, work);
-        state.SetIterationTime(t);
-        times.push_back(t);
-    }
-    std::sort(times.begin(), times.end());
-    const double median = times[times.size() / 2];
-    state.counters["median_ms"] = median * 1e3;
-    return median;
-}
+using slm::bench::time_median;
 
 void whole_op(benchmark::State& state, const Shape& s, int64_t chunk, bool three_passes, bool tuned) {
     Operands o(s, chunk);
