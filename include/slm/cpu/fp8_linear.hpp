@@ -93,6 +93,12 @@ struct LinearKernel<Fp8, cpu::Backend<float>> {
         return static_cast<int64_t>(sizeof(float)) * (c.layers * weights + transient);
     }
 
+    // Every history starts again: the next cast of each site and operand scales by its own amax.
+    void restart_scaling() {
+        for (auto* histories : {&x_history_, &dy_history_})
+            for (auto& h : *histories) h = AmaxHistory{};
+    }
+
     // The weights may have changed: every site's decoded W is stale.
     void weights_changed() {
         for (auto& c : weights_) c.from = nullptr;

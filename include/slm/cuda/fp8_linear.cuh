@@ -139,6 +139,9 @@ struct LinearKernel<Fp8, cuda::Backend> {
         return c.layers * weights + a + b + t + cuda::Fp8Gemm::workspace_bytes;
     }
 
+    // Every history starts again: the next cast of each site and operand scales by its own amax.
+    void restart_scaling() { std::fill(calls_.begin(), calls_.end(), 0); }
+
     // The weights may have changed: every site's cached codes are stale.
     void weights_changed() {
         for (auto& c : weights_) c.from = nullptr;

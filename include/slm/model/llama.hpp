@@ -1,8 +1,8 @@
 #pragma once
-// Llama<Backend, Attention, Storage, Residual, Precision>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU, optional
-// GQA, untied or tied LM head) over one flat parameter layout. It owns the order of the ops; every op
-// is the backend's and attention is the policy's, so the same code trains on the CPU reference
-// and on the GPU.
+// Llama<Backend, Attention, Storage, Residual, Precision>: a pre-norm LLaMA (RMSNorm, RoPE, SwiGLU,
+// optional GQA, untied or tied LM head) over one flat parameter layout. It owns the order of the
+// ops; every op is the backend's and attention is the policy's, so the same code trains on the CPU
+// reference and on the GPU.
 //
 // Storage (model/parameter_storage.hpp) decides where the parameters and gradients live. The model
 // asks it for each unit's weights just before their first use and for each unit's gradient buffer
@@ -104,8 +104,9 @@ public:
     const ParameterLayout& layout() const { return layout_; }
     const model::ParameterUnits& units() const { return units_; }
     B& backend() { return backend_; }
-    // The precision policy's linear layers (its cast_report(), when it keeps one).
+    // The precision policy's linear layers (cast_report()); restart_scaling: precision/policy.hpp.
     const Linear& linear() const { return linear_; }
+    void restart_precision_scaling() { linear_.restart_scaling(); }
     // What this rank holds and its optimizer updates: the whole flat buffers, or its shards.
     // A writable pointer to the weights may change them: what the precision kernel made from
     // them (FP8's weight codes) is stale from then on (writable()).
@@ -117,8 +118,7 @@ public:
     // What the GEMMs read, whole: the master weights or their low-precision copy.
     Act* weights() requires requires(typename Storage::template Store<B>& s) { s.weights(); }
     { return writable(store_.weights()); }
-    // Bytes of parameters (with gather buffers) and gradients (with reduce buffers) this rank
-    // holds, read from its allocations.
+    // Bytes of parameters (and gather buffers) and gradients (and reduce buffers) it allocated.
     StateBytes state_bytes() const { return store_.bytes(); }
 
     // Normal(0, 0.02) matrices, with the two projections that write into the residual stream

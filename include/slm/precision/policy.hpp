@@ -25,6 +25,10 @@
 //       the weights behind the w pointers may have changed since the last call: a kernel that
 //       keeps anything made from them (FP8 keeps W's codes) must make it again. The model calls
 //       it whenever its parameters can change.
+//   void restart_scaling()
+//       forget what earlier calls left for later ones (FP8's amax histories): the next calls
+//       scale as a fresh kernel's would. The trainer calls it after each checkpoint and resume,
+//       so that a resumed run repeats the uninterrupted one bit for bit.
 // Optional, read by the programs when present:
 //   std::vector<LinearCastReport> cast_report()   what the casts lost so far, per site.
 //   static int64_t footprint(const ModelConfig&, int64_t rows)
@@ -113,6 +117,7 @@ struct LinearKernel<Bf16, Backend> {
         b.linear_backward(x, w, dy, dx, dw, n, in, out);
     }
     void weights_changed() {}  // nothing is kept from the weights
+    void restart_scaling() {}  // nor from earlier calls
 };
 
 }  // namespace slm::precision

@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 #include "slm/core/config_io.hpp"
@@ -58,8 +59,7 @@ public:
         : run_((run.validate(), run)),
           parallel_(std::move(parallel)),
           backend_(make_backend(parallel_)),
-          model_(model_config, backend_, run.seed,
-                 parallel::model_parameters(parallel_, model_config)),
+          model_(model_config, backend_, run.seed, parallel::model_parameters(parallel_, model_config)),
           optimizer_(backend_, model_.layout(), run.adamw,
                      parallel::update_plan(parallel_, model_.layout().total())),
           schedule_{run.lr, run.min_lr, run.warmup, run.steps} {
@@ -70,8 +70,7 @@ public:
         if constexpr (requires { backend_.configure(run.backend, true); })
             backend_.configure(run.backend, parallel_.rank() == 0);
         model_.set_recompute(run.recompute);
-        if constexpr (requires { Model::PrecisionType::name; })
-            run_.precision = std::string(Model::PrecisionType::name);
+        run_.precision = std::string(Model::PrecisionType::name);
     }
     Trainer(const Trainer&) = delete;  // the model refers to backend_
 
@@ -90,6 +89,8 @@ public:
     // parameters are what this rank holds (whole, or its ZeRO shards).
     template <BatchSource D>
     StepStats train_step(D& data) {
+        // Scaling afresh after a save or resume in either run: a resume repeats the run exactly.
+        if (std::exchange(restart_scaling_, false)) model_.restart_precision_scaling();
         model_.zero_gradients();
         double loss = 0;
         const double share = 1.0 / static_cast<double>(run_.grad_accum);
@@ -268,6 +269,7 @@ public:
     // `path`, now (not in the background). Every rank calls it: shards are gathered to rank 0,
     // which writes the same file as Single would.
     void save_checkpoint(const std::filesystem::path& path, uint64_t loader_position) {
+        restart_scaling_ = true;  // on every rank
         const int64_t n = model_.layout().total();
         std::vector<Master> whole(parallel_.rank() == 0 ? 3 * static_cast<size_t>(n) : 0);
         gather_state(parallel_.rank() == 0 ? whole.data() : nullptr);
@@ -335,6 +337,7 @@ private:
     }
 
     std::filesystem::path save_checkpoint_async(uint64_t loader_position) {
+        restart_scaling_ = true;
         const int64_t n = model_.layout().total();
         const auto file = RunDirectory::numbered_in(run_.out_dir, step_);
         // Values [first, first + count) of params|m|v, from a rank that holds them all.
@@ -377,7 +380,7 @@ private:
         // The schedule stays the one the run started with; --steps only moves the end.
         if (c.state.schedule_steps > 0) schedule_.total_steps = c.state.schedule_steps;
         step_ = c.state.step;
-        resumed_ = true;
+        resumed_ = restart_scaling_ = true;
         data.set_position(c.state.loader_position);
     }
 
@@ -388,7 +391,7 @@ private:
     typename Optimizer::template State<B> optimizer_;
     optim::WarmupCosine schedule_;
     int64_t step_ = 0;
-    bool resumed_ = false;
+    bool resumed_ = false, restart_scaling_ = false;  // the latter: see train_step's first line
     RunDirectory dir_;                  // rank 0, from fit() on
     CheckpointSaves<Master> saves_;     // last: its destructor waits for a write in flight
 };
