@@ -5,8 +5,8 @@
 # PART_SHAPES presets' projections, default llama_100m_mb32|llama_1b_mb16), then the training step
 # in FP8 beside bf16 at the issue's points (benchmarks/train_step_cuda: "flash" and "flash_fp8",
 # seq 2048), then a short train_llama --precision fp8 run on real text for its per-layer cast
-# report. Last, one table: preset, micro-batch, bf16 and fp8 tokens/s, the ratio, and the matmul
-# milliseconds of each.
+# report. Last, one table: preset, micro-batch, bf16 and fp8 tokens/s, the ratio, the matmul
+# milliseconds of each, their peak memory and FP8's memory estimate.
 #
 #   tools/device/fp8_check.sh                  # build in build/device, logs and JSON under $OUT
 #   NO_BUILD=1 tools/device/fp8_check.sh       # the targets are already built there
@@ -99,7 +99,8 @@ for b in benchmarks:
         continue
     key = (m.group(2), int(m.group(3)))
     rows.setdefault(key, {})[m.group(1)] = b if "error_message" not in b else {"error": b["error_message"]}
-print(f"{'preset':11} {'mb':>3} {'bf16 tok/s':>11} {'fp8 tok/s':>10} {'fp8/bf16':>8} {'mm bf16':>8} {'mm fp8':>7}")
+print(f"{'preset':11} {'mb':>3} {'bf16 tok/s':>11} {'fp8 tok/s':>10} {'fp8/bf16':>8} {'mm bf16':>8} {'mm fp8':>7} "
+      f"{'GiB bf16':>8} {'GiB fp8':>7} {'est fp8':>7}")
 for (preset, mb), r in sorted(rows.items()):
     def get(v, c):
         return r.get(v, {}).get(c)
@@ -107,7 +108,8 @@ for (preset, mb), r in sorted(rows.items()):
     ratio = f"{f8 / bf:8.3f}" if bf and f8 else "       -"
     fmt = lambda x, w, p: f"{x:{w}.{p}f}" if x is not None else " " * (w - 1) + "-"
     print(f"{preset:11} {mb:3d} {fmt(bf, 11, 0)} {fmt(f8, 10, 0)} {ratio} {fmt(get('flash', 'matmul_ms'), 8, 1)} "
-          f"{fmt(get('flash_fp8', 'matmul_ms'), 7, 1)}")
+          f"{fmt(get('flash_fp8', 'matmul_ms'), 7, 1)} {fmt(get('flash', 'memory_GiB'), 8, 2)} "
+          f"{fmt(get('flash_fp8', 'memory_GiB'), 7, 2)} {fmt(get('flash_fp8', 'estimate_GiB'), 7, 2)}")
 EOF
 echo "fp8_check.sh: exit $status"
 exit $status
