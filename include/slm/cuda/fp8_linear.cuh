@@ -107,7 +107,7 @@ struct LinearKernel<Fp8, cuda::Backend> {
         }
         if (!fp8_dx && !fp8_dw) return;
         // dY's codes, read once: as they are for dgrad (a_), transposed for wgrad (c_), or both
-        // from one pass; one amax, counted once per backward as on the CPU.
+        // from one pass, with the delayed scale; counted once per backward, as on the CPU.
         reserve(fp8_dx ? n * out : 0, fp8_dw ? in * n : 0, fp8_dw ? out * n : 0);
         if (fp8_dw)
             cast(b, dy, n, out, true, e5m2, c_.data(), scale_a(), s, 2, Scale::delayed, fp8_dx ? a_.data() : nullptr);
