@@ -28,7 +28,7 @@ TEST_CASE("delayed scaling: the first call scales by its own amax, later ones by
     const auto f = Fp8Format::e4m3;
     CHECK(h.next_scale(2.0f, f) == scale_for(2.0f, f));  // call 0: its own (current scaling)
     CHECK(h.next_scale(8.0f, f) == delayed(2.0f, f));    // call 1: the history {2}, with the margin
-    CHECK(delayed(2.0f, f) == scale_for(2.0f, f) / 2);   // the margin: half the scale
+    CHECK(delayed(2.0f, f) == scale_for(2.0f, f) / 4);   // the margin, 2: a quarter of the scale
     CHECK(h.next_scale(1.0f, f) == delayed(8.0f, f));    // call 2: {2, 8}
     for (int c = 3; c < length; ++c) CHECK(h.next_scale(1.0f, f) == delayed(8.0f, f));
     // Call 16: the window is calls 0..15 (8 still in it); it overwrites call 0's slot.
@@ -59,24 +59,24 @@ TEST_CASE("delayed scaling, CPU linear: a tensor grown past its history saturate
     kernel.forward(backend, site, x.data(), w.data(), y.data(), n, in, out);
     CHECK(report().x.overflow == 0);
 
-    // 4x: cast with the scale of x's amax (margin 1), so |4·x·scale| passes E4M3's 448 wherever
-    // |x| is above half its amax.
+    // 8x: cast with the scale of x's amax (margin 2: a quarter of 448 / amax), so |8·x·scale|
+    // passes E4M3's 448 wherever |x| is above half its amax.
     std::vector<float> big(x.size());
-    for (size_t i = 0; i < x.size(); ++i) big[i] = 4.0f * x[i];
+    for (size_t i = 0; i < x.size(); ++i) big[i] = 8.0f * x[i];
     kernel.forward(backend, site, big.data(), w.data(), y_big.data(), n, in, out);
     const float scale = delayed(slm::precision::amax(x), Fp8Format::e4m3);
     int64_t beyond = 0;
     for (float v : big) beyond += std::fabs(v * scale) > slm::precision::fp8_max_finite(Fp8Format::e4m3);
     CHECK(beyond > 0);
     CHECK(report().x.overflow == beyond);
-    // Its output is not 4·y: the saturated values lost their size (counted above, not hidden).
-    std::vector<double> four_y(y.size()), got(y.size());
-    for (size_t i = 0; i < y.size(); ++i) four_y[i] = 4.0 * y[i], got[i] = y_big[i];
-    CHECK(slm::test::relative_error(got, four_y) > 0.05);
+    // Its output is not 8·y: the saturated values lost their size (counted above, not hidden).
+    std::vector<double> eight_y(y.size()), got(y.size());
+    for (size_t i = 0; i < y.size(); ++i) eight_y[i] = 8.0 * y[i], got[i] = y_big[i];
+    CHECK(slm::test::relative_error(got, eight_y) > 0.05);
 
-    // The next call's window holds 4x's amax: 4x again fits.
+    // The next call's window holds 8x's amax: 8x again fits.
     kernel.forward(backend, site, big.data(), w.data(), y_big.data(), n, in, out);
     CHECK(report().x.overflow == beyond);
     for (size_t i = 0; i < y.size(); ++i) got[i] = y_big[i];
-    CHECK(slm::test::relative_error(got, four_y) < 0.05);
+    CHECK(slm::test::relative_error(got, eight_y) < 0.05);
 }
