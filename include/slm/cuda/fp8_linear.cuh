@@ -211,6 +211,7 @@ private:
     void cast(B& b, const Act* t, int64_t rows, int64_t cols, bool transposed, Fp8Format format, uint8_t* codes,
               float* scale, int64_t s, int operand, Scale how, uint8_t* plain = nullptr) {
         constexpr int length = precision::amax_history_length;
+        float* own = how == Scale::own ? scales_.data() + 2 : nullptr;  // t's amax, by a pass of its own
         float* record = nullptr;  // where the cast maxes t's amax in
         if (how == Scale::delayed) {
             const int64_t h = s * 2 + (operand == 0 ? 0 : 1);
@@ -218,18 +219,17 @@ private:
             int64_t& calls = calls_[static_cast<size_t>(h)];
             const int slot = static_cast<int>(calls % length);
             if (calls == 0) {  // no history yet: current scaling, its amax recorded
-                cuda::fp8_amax(t, rows * cols, history + slot, b.stream());
-                cuda::fp8_scale(history + slot, format, 0, scale, b.stream());
+                own = history + slot;
             } else {
                 cuda::fp8_delayed_scale(history, static_cast<int>(std::min<int64_t>(calls, length)), slot, format,
                                         scale, b.stream());
                 record = history + slot;
             }
             ++calls;
-        } else if (how == Scale::own) {
-            float* amax = scales_.data() + 2;
-            cuda::fp8_amax(t, rows * cols, amax, b.stream());
-            cuda::fp8_scale(amax, format, 0, scale, b.stream());
+        }
+        if (own) {
+            cuda::fp8_amax(t, rows * cols, own, b.stream());
+            cuda::fp8_scale(own, format, 0, scale, b.stream());
         }
         cuda::Fp8CastCounts* counts = counts_.data() + s * 3 + operand;
         if (transposed)
