@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include "slm/core/file_io.hpp"
+#include "slm/precision/delayed_scaling.hpp"
 #include "slm/precision/policy.hpp"
 
 namespace precision_report {
@@ -41,8 +42,14 @@ inline slm::precision::LinearCastReport total(const std::vector<slm::precision::
 inline void print_and_write(const std::vector<slm::precision::LinearCastReport>& sites,
                             const std::filesystem::path& file) {
     const auto all = total(sites);
+    const std::string delayed = "delayed: per tensor, from the largest amax of its last " +
+                                std::to_string(slm::precision::amax_history_length) + " casts, margin 2^" +
+                                std::to_string(slm::precision::delayed_scaling_margin);
     nlohmann::json out = {{"format", "slm-fp8-casts-1"},
-                          {"scaling", "current (per tensor, from its own amax)"},
+                          {"scaling",
+                           {{"w", "current: per tensor, from its own amax"},
+                            {"x", delayed},
+                            {"dy", delayed}}},
                           {"formats", {{"x", "e4m3"}, {"w", "e4m3"}, {"dy", "e5m2"}}},
                           {"total", {{"x", to_json(all.x)}, {"w", to_json(all.w)}, {"dy", to_json(all.dy)},
                                      {"fallback_gemms", all.fallback_gemms}}},

@@ -302,14 +302,16 @@ fi
 if [ -s "$out/tokenizer.model" ]; then
   say "tokenizer: $out/tokenizer.model (already there)"
 else
+  # The sample sits beside prepare_data's output directory, not in it: prepare_data writes only
+  # into a directory that holds nothing but its own files (data::OutputSet).
+  sample=$text_dir/tokenizer-sample.txt
   sample_dir=$text_dir/tokenizer-sample
-  mkdir -p "$sample_dir"
-  awk -v every="$sample_every" 'FNR % every == 0' "${texts[@]}" >"$sample_dir/sample.txt"
+  awk -v every="$sample_every" 'FNR % every == 0' "${texts[@]}" >"$sample"
   say "training the 32000-piece tokenizer on every ${sample_every}th line:" \
-      "$(megabytes "$sample_dir/sample.txt")"
+      "$(megabytes "$sample")"
   t0=$(date +%s)
   # prepare_data trains and also encodes the sample (a few seconds); only the model is kept.
-  "$prepare" --text "$sample_dir/sample.txt" --out "$sample_dir" --vocab 32000
+  "$prepare" --text "$sample" --out "$sample_dir" --vocab 32000
   cp "$sample_dir/tokenizer.vocab" "$out/tokenizer.vocab"
   cp "$sample_dir/tokenizer.model" "$out/tokenizer.model.tmp"
   mv "$out/tokenizer.model.tmp" "$out/tokenizer.model"
@@ -332,6 +334,8 @@ else
   text_args=()
   for t in "${texts[@]}"; do text_args+=(--text "$t"); done
   "$prepare" "${text_args[@]}" --out "$out" --tokenizer "$out/tokenizer.model"
+  # prepare_data's new set (model, shards) replaced the directory: the vocab goes back in.
+  [ -f "$text_dir/tokenizer-sample/tokenizer.vocab" ] && cp "$text_dir/tokenizer-sample/tokenizer.vocab" "$out/"
 fi
 
 # The token count is in each shard's header (u64 at byte 24).

@@ -116,6 +116,14 @@ for seed in "${seeds[@]}"; do
   echo "seed $seed done"
 done
 
+# What the FP8 casts could not hold in each run that had them (train_llama prints it at the end
+# of a --precision fp8 run: overflow, underflow and NaN counts per operand, and every site that
+# saturated), so a loss comparison is read beside its runs' cast health.
+for log in "$logs"/*-train.log; do
+  grep -q '^fp8 casts over' "$log" || continue
+  echo "$(basename "$log" -train.log): $(sed -n 's/^fp8 casts over \([0-9]*\) linear layers.*/\1 FP8 linear layers/p' "$log")"
+  sed -n '/^fp8 casts over/,$p' "$log" | sed -n '2,$p' | grep -E '^  (x|W|dy|[^ ].*: overflow|[0-9]+ GEMMs)' | head -n 8
+done
 python3 - "$tolerance" "$preset" "$steps" "$batch" "${results[@]}" <<'EOF'
 import math
 import sys
