@@ -16,6 +16,8 @@
 # after freezing its prediction (docs/sweep_format.md).
 # STUDY_PREDICTED_BEFORE=FILE: an earlier sweep whose predictions of this GPU's points the report
 # checks point by point against this run (report --predicted-before).
+# STUDY_PRECISION_FROM=FILE: the report's precision section reads that sweep (one run of sweep
+# --precision bf16,fp8, both precisions side by side) instead of this one (report --precision-from).
 # When $OUT is set (the GPU machine's return folder), the JSON lines and the report are copied there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -74,6 +76,7 @@ fi
 if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
   before=()
   [ -n "${STUDY_PREDICTED_BEFORE:-}" ] && before=(--predicted-before "$STUDY_PREDICTED_BEFORE")
+  [ -n "${STUDY_PRECISION_FROM:-}" ] && before+=(--precision-from "$STUDY_PRECISION_FROM")
   tools/report/report "$out/sweep.jsonl" "$out/report" "${before[@]}" || echo "study.sh: report FAILED"
 fi
 if [ -n "${OUT:-}" ]; then

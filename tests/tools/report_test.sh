@@ -217,6 +217,24 @@ else
   fail "FP8 sweep: report exited $?: $(cat "$work/log")"
 fi
 
+# --precision-from: a bf16 study takes its precision section from a separate FP8 sweep (both
+# precisions measured in one run), the rest staying its own.
+if "$report" "$work/sweep.jsonl" "$work/from" --precision-from "$work/fp8.jsonl" >"$work/log" 2>&1; then
+  section "$work/from/report.md" "Precision: FP8 beside bf16" >"$work/from.md"
+  grep -qE '^\| llama_100m \| H100-80GB \| 1 \| flash/single/mb16 \| [0-9,]+ \| [0-9,]+ \| 1\.300× \|' "$work/from.md" &&
+    grep -qF "(--precision-from), not this sweep" "$work/from.md" &&
+    ok "--precision-from: the section reads the other sweep" || fail "--precision-from: $(head -n 8 "$work/from.md")"
+  grep -q "FP8 point(s) are read only by the precision section" "$work/from/report.md" &&
+    fail "--precision-from: FP8 points noted as set aside in a bf16 sweep" || true
+else
+  fail "--precision-from: report exited $?: $(cat "$work/log")"
+fi
+"$report" "$work/sweep.jsonl" "$work/from2" --precision-from "$work/none.jsonl" >"$work/log" 2>&1
+[ $? -eq 1 ] && grep -q "none.jsonl" "$work/log" && ok "--precision-from a missing file: exit 1, named" ||
+  fail "--precision-from a missing file: $(cat "$work/log")"
+"$report" "$work/sweep.jsonl" "$work/from2" --precision-from >"$work/log" 2>&1
+[ $? -eq 2 ] && ok "--precision-from without a file: exit 2" || fail "--precision-from without a file: $(cat "$work/log")"
+
 # Only measured lines: notes for what is missing, plots that need the rest left out.
 "$python" "$src/tests/tools/make_sweep_fixture.py" "$train_llama" "$work/measured.jsonl" --only-measured
 if "$report" "$work/measured.jsonl" "$work/measured" >"$work/log" 2>&1; then

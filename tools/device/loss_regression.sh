@@ -82,6 +82,7 @@ train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss 
   }
   trained=$(sed -nE 's/.*validation loss: .*-> ([0-9.]+) after.*/\1/p' "$logs/$name-train.log" | tail -n 1)
   [ -n "$trained" ] || { echo "loss_regression.sh: $name printed no final validation loss"; exit 1; }
+  rm -rf "$out"  # its checkpoint (16 GB at llama_1b): twelve of them fill the GPU machine's disk
 }
 
 [ -n "${OLD_LOSS:-}" ] || [ -n "$self_baseline" ] || build "$old_src" "$(realpath -m build/loss-regression/old-build)" old

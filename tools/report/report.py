@@ -1,8 +1,10 @@
 #!/usr/bin/env python3
-"""report.py SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl]: the study's tables
-(OUT_DIR/report.md) and plots (PNG) from the sweep's JSON lines (docs/sweep_format.md). With an
-earlier sweep, its predictions of this sweep's points are checked against them point by point
-(prior.py). Run it through tools/report/report, which finds a python3 with matplotlib.
+"""report.py SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl] [--precision-from FP8.jsonl]:
+the study's tables (OUT_DIR/report.md) and plots (PNG) from the sweep's JSON lines
+(docs/sweep_format.md). With an earlier sweep, its predictions of this sweep's points are checked
+against them point by point (prior.py). With --precision-from, the precision section reads that
+sweep (one run of `sweep --precision bf16,fp8`, both precisions measured side by side in the same
+call) instead of this one; the rest of the report is this sweep's. Run it through tools/report/report, which finds a python3 with matplotlib.
 Exit status: 0 done, 1 bad input, 2 bad command line."""
 
 import os
@@ -19,7 +21,7 @@ import prior  # noqa: E402
 import sweep as sweep_io  # noqa: E402
 import tables  # noqa: E402
 
-USAGE = "usage: report SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl]"
+USAGE = "usage: report SWEEP.jsonl OUT_DIR [--predicted-before EARLIER.jsonl] [--precision-from FP8.jsonl]"
 KINDS = ("measured", "skipped", "predicted", "law_cost", "loss_curve", "loss_per_dollar", "best")
 # loss_per_dollar lines are counted but never used (analysis.py says why): no note when absent.
 MISSING = {
@@ -55,9 +57,9 @@ def draw_plots(sweep, presets, out_dir):
     return drawn, notes
 
 
-def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None, with_fp8=None):
-    """`sweep` without FP8 lines (precision.bf16_view); `with_fp8`, the whole sweep, for the
-    precision section."""
+def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None, with_fp8=None, precision_sweep=None):
+    """`sweep` without FP8 lines (precision.bf16_view); `with_fp8`, the whole sweep; the precision
+    section reads `precision_sweep` when given (--precision-from), else `with_fp8`."""
     drawn_in = {}
     for plot in plots:
         for key in plot.keys:
@@ -99,7 +101,12 @@ def write_report(sweep, presets, plots, plot_notes, out_dir, earlier=None, with_
            "with the most tokens/s. Predicted points that do not fit in memory are not considered.",
            "", "### Measured", ""] + tables.best_by_tokens(sweep, "measured", presets)
     md += ["### Predicted", ""] + tables.best_by_tokens(sweep, "predicted", presets)
-    md += ["## Precision: FP8 beside bf16", ""] + precision.section(with_fp8 or sweep, presets)
+    md += ["## Precision: FP8 beside bf16", ""]
+    if precision_sweep is not None:
+        fp8 = sum(precision.precision_of(m) == "fp8" for m in precision_sweep.measured)
+        md += [f"From `{precision_sweep.path}` (--precision-from), not this sweep: "
+               f"{len(precision_sweep.measured) - fp8} bf16 and {fp8} fp8 measured points.", ""]
+    md += precision.section(precision_sweep or with_fp8 or sweep, presets)
     md += ["## Prediction error", ""] + tables.prediction_error(sweep)
     if earlier is not None:
         md += ["## Predicted before the run, measured in it", ""] + prior.section(earlier, sweep, presets)
@@ -137,6 +144,14 @@ def main(argv):
             return 2
         earlier_path = args[at + 1]
         del args[at:at + 2]
+    precision_path = None
+    if "--precision-from" in args:
+        at = args.index("--precision-from")
+        if at + 1 >= len(args):
+            print("report: --precision-from needs a file\n" + USAGE, file=sys.stderr)
+            return 2
+        precision_path = args[at + 1]
+        del args[at:at + 2]
     if len(args) != 2 or any(x.startswith("--") for x in args):
         print(USAGE, file=sys.stderr)
         return 2
@@ -149,11 +164,16 @@ def main(argv):
         earlier = load(earlier_path)
         if earlier is None:
             return 1
+    precision_sweep = None
+    if precision_path is not None:
+        precision_sweep = load(precision_path)
+        if precision_sweep is None:
+            return 1
     os.makedirs(out_dir, exist_ok=True)
     presets = a.preset_order(sweep)
     study = precision.bf16_view(sweep)  # the study is bf16; the precision section reads FP8
     plots, plot_notes = draw_plots(study, presets, out_dir)
-    write_report(study, presets, plots, plot_notes, out_dir, earlier, with_fp8=sweep)
+    write_report(study, presets, plots, plot_notes, out_dir, earlier, with_fp8=sweep, precision_sweep=precision_sweep)
     print(f"report: {os.path.join(out_dir, 'report.md')}"
           + (f" and {len(plots)} plot(s): " + ", ".join(p.file for p in plots) if plots else ", no plots"))
     return 0
