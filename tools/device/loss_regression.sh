@@ -31,7 +31,8 @@
 # flags, in order, say "--attention flash_deterministic" or, twice, "--gemm-candidates 8
 # --gemm-choices $OUT/picks.txt" (timed picks kept, then replayed), each held to the same
 # tolerance), NEW_BUILD (set: a build directory of this tree with train_llama built, say
-# build/device, used instead of building one). Logs go to $OUT (or build/device/logs).
+# build/device, used instead of building one). Logs, and each FP8 run's fp8_casts.json (its casts'
+# counts per layer), go to $OUT (or build/device/logs); the runs' checkpoints are deleted.
 # Exit status: 0 when the losses agree, 1 when they do not or a step failed, 2 on bad input.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -82,6 +83,7 @@ train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss 
   }
   trained=$(sed -nE 's/.*validation loss: .*-> ([0-9.]+) after.*/\1/p' "$logs/$name-train.log" | tail -n 1)
   [ -n "$trained" ] || { echo "loss_regression.sh: $name printed no final validation loss"; exit 1; }
+  [ -f "$out/fp8_casts.json" ] && cp "$out/fp8_casts.json" "$logs/$name-fp8_casts.json"
   rm -rf "$out"  # its checkpoint (16 GB at llama_1b): twelve of them fill the GPU machine's disk
 }
 
