@@ -131,27 +131,29 @@ def load(path):
     return None
 
 
+def take_file_option(args, name):
+    """The file after `name` in args, both removed from args; None when `name` is absent."""
+    if name not in args:
+        return None
+    at = args.index(name)
+    if at + 1 >= len(args):
+        raise ValueError(f"{name} needs a file")
+    path = args[at + 1]
+    del args[at:at + 2]
+    return path
+
+
 def main(argv):
     args = argv[1:]
     if any(x in ("-h", "--help") for x in args):
         print(USAGE)
         return 0
-    earlier_path = None
-    if "--predicted-before" in args:
-        at = args.index("--predicted-before")
-        if at + 1 >= len(args):
-            print("report: --predicted-before needs a file\n" + USAGE, file=sys.stderr)
-            return 2
-        earlier_path = args[at + 1]
-        del args[at:at + 2]
-    precision_path = None
-    if "--precision-from" in args:
-        at = args.index("--precision-from")
-        if at + 1 >= len(args):
-            print("report: --precision-from needs a file\n" + USAGE, file=sys.stderr)
-            return 2
-        precision_path = args[at + 1]
-        del args[at:at + 2]
+    try:
+        earlier_path = take_file_option(args, "--predicted-before")
+        precision_path = take_file_option(args, "--precision-from")
+    except ValueError as e:
+        print(f"report: {e}\n{USAGE}", file=sys.stderr)
+        return 2
     if len(args) != 2 or any(x.startswith("--") for x in args):
         print(USAGE, file=sys.stderr)
         return 2
