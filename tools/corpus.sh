@@ -306,6 +306,7 @@ else
   # into a directory that holds nothing but its own files (data::OutputSet).
   sample=$text_dir/tokenizer-sample.txt
   sample_dir=$text_dir/tokenizer-sample
+  rm -f "$sample_dir/sample.txt"  # where earlier versions of this script put it
   awk -v every="$sample_every" 'FNR % every == 0' "${texts[@]}" >"$sample"
   say "training the 32000-piece tokenizer on every ${sample_every}th line:" \
       "$(megabytes "$sample")"
