@@ -336,7 +336,9 @@ else
   for t in "${texts[@]}"; do text_args+=(--text "$t"); done
   "$prepare" "${text_args[@]}" --out "$out" --tokenizer "$out/tokenizer.model"
   # prepare_data's new set (model, shards) replaced the directory: the vocab goes back in.
-  [ -f "$text_dir/tokenizer-sample/tokenizer.vocab" ] && cp "$text_dir/tokenizer-sample/tokenizer.vocab" "$out/"
+  if [ -f "$text_dir/tokenizer-sample/tokenizer.vocab" ]; then
+    cp "$text_dir/tokenizer-sample/tokenizer.vocab" "$out/"
+  fi
 fi
 
 # The token count is in each shard's header (u64 at byte 24).

@@ -69,6 +69,7 @@ build() {  # build SOURCE_DIR BUILD_DIR NAME: train_llama from that tree
 }
 
 trained=""
+fp8_runs=()  # the runs of this invocation that trained in FP8
 train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss in $trained
   local build_dir="$1" name="$2" seed="$3"
   local out="build/loss-regression/$name"
@@ -83,7 +84,10 @@ train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss 
   }
   trained=$(sed -nE 's/.*validation loss: .*-> ([0-9.]+) after.*/\1/p' "$logs/$name-train.log" | tail -n 1)
   [ -n "$trained" ] || { echo "loss_regression.sh: $name printed no final validation loss"; exit 1; }
-  [ -f "$out/fp8_casts.json" ] && cp "$out/fp8_casts.json" "$logs/$name-fp8_casts.json"
+  if [ -f "$out/fp8_casts.json" ]; then
+    cp "$out/fp8_casts.json" "$logs/$name-fp8_casts.json"
+    fp8_runs+=("$name")
+  fi
   rm -rf "$out"  # its checkpoint (16 GB at llama_1b): twelve of them fill the GPU machine's disk
 }
 
@@ -122,9 +126,9 @@ done
 # What the FP8 casts could not hold in each run that had them (train_llama prints it at the end
 # of a --precision fp8 run: overflow, underflow and NaN counts per operand, and every site that
 # saturated), so a loss comparison is read beside its runs' cast health.
-for log in "$logs"/*-train.log; do
-  grep -q '^fp8 casts over' "$log" || continue
-  echo "$(basename "$log" -train.log): $(sed -n 's/^fp8 casts over \([0-9]*\) linear layers.*/\1 FP8 linear layers/p' "$log")"
+for name in "${fp8_runs[@]}"; do
+  log="$logs/$name-train.log"
+  echo "$name: $(sed -n 's/^fp8 casts over \([0-9]*\) linear layers.*/\1 FP8 linear layers/p' "$log")"
   sed -n '/^fp8 casts over/,$p' "$log" | sed -n '2,$p' | grep -E '^  (x|W|dy|[^ ].*: overflow|[0-9]+ GEMMs)' | head -n 8
 done
 python3 - "$tolerance" "$preset" "$steps" "$batch" "${results[@]}" <<'EOF'
