@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "slm/core/presets.hpp"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/fp8_cast.cuh"
 #include "slm/cuda/fp8_gemm.cuh"
@@ -46,23 +47,21 @@ struct Shape {
     int64_t n, in, out;
 };
 
-// Each preset's four projections: qkv (d → 3d), o (d → d), gate_up (d → 2f), down (f → d).
+// Each preset's four projections as the model calls them (precision::projection_shapes: qkv,
+// o, gate_up, down), n = micro-batch · 2048 rows.
 std::vector<Shape> shapes() {
-    struct Preset {
-        const char* name;
-        int64_t n, d, f;
+    struct Point {
+        const char* preset;
+        int64_t micro_batch;
     };
-    const Preset presets[] = {{"llama_100m_mb32", 65536, 768, 2048},
-                              {"llama_500m_mb32", 65536, 1280, 3456},
-                              {"llama_1b_mb16", 32768, 2048, 5504},
-                              {"llama_2b_mb8", 16384, 2560, 6912}};
+    const Point points[] = {{"llama_100m", 32}, {"llama_500m", 32}, {"llama_1b", 16}, {"llama_2b", 8}};
+    const char* projections[] = {"qkv", "o", "gate_up", "down"};
     std::vector<Shape> out;
-    for (const auto& p : presets) {
-        const std::string base = p.name;
-        out.push_back({base + "_qkv", p.n, p.d, 3 * p.d});
-        out.push_back({base + "_o", p.n, p.d, p.d});
-        out.push_back({base + "_gate_up", p.n, p.d, 2 * p.f});
-        out.push_back({base + "_down", p.n, p.f, p.d});
+    for (const auto& p : points) {
+        const std::string base = std::string(p.preset) + "_mb" + std::to_string(p.micro_batch);
+        const auto projected = slm::precision::projection_shapes(slm::presets::by_name(p.preset));
+        for (size_t i = 0; i < projected.size(); ++i)
+            out.push_back({base + "_" + projections[i], p.micro_batch * 2048, projected[i].in, projected[i].out});
     }
     return out;
 }
