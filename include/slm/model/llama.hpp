@@ -145,11 +145,11 @@ public:
 
     // host: layout().total() values in the flat layout. With sharded weights, get_parameters is
     // collective (every rank calls it) and a rank may pass nullptr to only contribute.
-    void set_parameters(const Master* host) { store_.set_parameters(writable(host)); }
+    void set_parameters(const Master* host) { linear_.weights_changed(); store_.set_parameters(host); }
     void get_parameters(Master* host) { store_.get_parameters(host); }
     void get_gradients(Grad* host) { store_.get_gradients(host); }
     void zero_gradients() { store_.zero_gradients(); }
-    void refresh_working_copy() { writable(this)->store_.refresh_working_copy(); }
+    void refresh_working_copy() { linear_.weights_changed(); store_.refresh_working_copy(); }
 
     // One micro-batch: forward, loss, backward. Gradients of grad_scale · mean loss are ADDED to
     // gradients(), so micro-batches accumulate. tokens, targets: host arrays of batch·seq.
