@@ -2,17 +2,17 @@
 # this one) to compare them: one way to configure and build, one failure message.
 #
 #   source tools/device/build_tree.bash
-#   build_tree SOURCE_DIR BUILD_DIR NAME TARGET [CMAKE_ARGS...] || exit 1
+#   build_tree SOURCE_DIR BUILD_DIR NAME "TARGET [TARGET...]" [CMAKE_ARGS...] || exit 1
 #
 # Configures SOURCE_DIR into BUILD_DIR (Ninja, Release, plus CMAKE_ARGS) and builds TARGET with
-# every core; logs go to $logs/NAME-configure.log and $logs/NAME-build.log ($logs must be set).
+# every core (JOBS=N: N jobs); logs go to $logs/NAME-configure.log and $logs/NAME-build.log ($logs must be set).
 # On failure prints the logs' ends and "SCRIPT: building NAME (SOURCE_DIR) FAILED", returns 1.
 build_tree() {
   local source_dir="$1" build_dir="$2" name="$3" target="$4"
   shift 4
   if ! { cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" \
            > "$logs/$name-configure.log" 2>&1 &&
-         cmake --build "$build_dir" -j "$(nproc)" --target "$target" \
+         cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" --target $target \
            > "$logs/$name-build.log" 2>&1; }; then
     tail -n 20 "$logs/$name-configure.log" "$logs/$name-build.log" 2>/dev/null
     echo "$(basename "$0"): building $name ($source_dir) FAILED"
