@@ -22,7 +22,7 @@ report="$logs/ncu_hd$1_seq$2.txt"
 # kernel (the first forward+backward iteration after the benchmark's warm-up is enough).
 ncu --clock-control none --set full --import-source no -k "regex:$kernels" --launch-skip 2 \
   --launch-count 2 --page details \
-  "$bench" --benchmark_filter="^attention/flash/fwd_bwd/hdim:$1/seq:$2\$" > "$report" 2>&1
+  "$bench" --benchmark_filter="^attention/flash/fwd_bwd/hdim:$1/seq:$2/" > "$report" 2>&1
 status=$?
 grep -E '^  [a-z_]+.*\(|Duration|Registers Per|Compute \(SM\) Throughput|Memory Throughput|L2 Cache Throughput|Achieved Occupancy|Issue Slots Busy|Stall|Warp Cycles Per Issued|Theoretical Occupancy|Block Limit' "$report" | head -n 60
 exit $status

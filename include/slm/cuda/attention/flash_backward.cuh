@@ -235,7 +235,7 @@ __global__ void __launch_bounds__(BlockN / 16 * 32)
 #pragma unroll
                 for (int c = 0; c < 4; ++c) {
                     const int col = nt * 8 + 2 * t + (c & 1);  // query i0 + col
-                    float pv = exp2f(fmaf(st[nt][c], p.scale_log2, -lse_t[col] * log2e));
+                    float pv = fast_exp2(fmaf(st[nt][c], p.scale_log2, -lse_t[col] * log2e));
                     if (masked && ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
                         pv = 0.0f;
                     st[nt][c] = pv;

@@ -111,7 +111,7 @@ __global__ void __launch_bounds__(BlockM / 16 * 32)
             for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
                 for (int c = 0; c < 4; ++c) {
-                    float pv = exp2f(fmaf(sc[nt][c], p.scale_log2, -lse2[c / 2]));
+                    float pv = fast_exp2(fmaf(sc[nt][c], p.scale_log2, -lse2[c / 2]));
                     if (masked && j0 + nt * 8 + 2 * t + (c & 1) > (c < 2 ? row_lo : row_hi))
                         pv = 0.0f;
                     ds[nt][c] = pv * (ds[nt][c] - dl[c / 2]);

@@ -144,7 +144,7 @@ __global__ void __launch_bounds__(256, 1)
 #pragma unroll
                     for (int c = 0; c < 4; ++c) {
                         const int col = c0 + j * 8 + 2 * t + (c & 1);  // query i0 + col
-                        pv[c] = exp2f(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
+                        pv[c] = fast_exp2(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
                         if (masked &&
                             ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
                             pv[c] = 0.0f;

@@ -148,6 +148,16 @@ __device__ __forceinline__ void load_row_stats(float* dst, const float* src, int
         cuda::mma::cp_async_4(dst + i, i < valid ? src + i : fallback, i < valid);
 }
 
+// 2^x with one MUFU.EX2: exp2f compiles to ex2.approx.f32, which without -ftz also scales
+// inputs below −126 around it (three more instructions per call); here results below 2^−126
+// flush to zero, far under what a bf16 probability or an fp32 sum of them can show. The
+// softmax of every Flash kernel runs on it.
+__device__ __forceinline__ float fast_exp2(float x) {
+    float y;
+    asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
+    return y;
+}
+
 // Reduction over the 4 lanes of a quad (the lanes that share rows g and g+8 of a C fragment).
 __device__ __forceinline__ float quad_max(float v) {
     v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, 1));

@@ -47,7 +47,7 @@ __device__ __forceinline__ void online_softmax(float (&sc)[NT][4], float (&o)[DT
         mx[r] = quad_max(mx[r]);
         // A row with nothing visible yet keeps max −inf: shift by 0 so exp2(−inf − 0) = 0, not NaN.
         shift[r] = mx[r] == -INFINITY ? 0.0f : mx[r] * scale_log2;
-        alpha[r] = exp2f(m[r] * scale_log2 - shift[r]);  // m = −inf (first tile): 0
+        alpha[r] = fast_exp2(m[r] * scale_log2 - shift[r]);  // m = −inf (first tile): 0
         m[r] = mx[r];
         l[r] *= alpha[r];
     }
@@ -55,7 +55,7 @@ __device__ __forceinline__ void online_softmax(float (&sc)[NT][4], float (&o)[DT
     for (int nt = 0; nt < NT; ++nt) {
 #pragma unroll
         for (int c = 0; c < 4; ++c) {
-            sc[nt][c] = exp2f(fmaf(sc[nt][c], scale_log2, -shift[c / 2]));
+            sc[nt][c] = fast_exp2(fmaf(sc[nt][c], scale_log2, -shift[c / 2]));
             l[c / 2] += sc[nt][c];
         }
     }

@@ -120,7 +120,7 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
             for (int r = 0; r < 2; ++r) {
                 mx[r] = quad_max(mx[r]);
                 shift[r] = mx[r] == -INFINITY ? 0.0f : mx[r] * p.scale_log2;
-                alpha[r] = exp2f(m[r] * p.scale_log2 - shift[r]);
+                alpha[r] = fast_exp2(m[r] * p.scale_log2 - shift[r]);
                 m[r] = mx[r];
                 l[r] *= alpha[r];
             }
@@ -130,7 +130,7 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
                 float pv[4];
 #pragma unroll
                 for (int c = 0; c < 4; ++c) {
-                    pv[c] = exp2f(fmaf(sc[4 * nt + c], p.scale_log2, -shift[c / 2]));
+                    pv[c] = fast_exp2(fmaf(sc[4 * nt + c], p.scale_log2, -shift[c / 2]));
                     l[c / 2] += pv[c];
                 }
                 pa[nt / 2][2 * (nt % 2)] = pack_bf16(pv[0], pv[1]);
