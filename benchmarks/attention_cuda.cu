@@ -1,6 +1,7 @@
 // Attention kernels on one GPU, the shapes of docs/sources.md:
 // causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim rounded down, MHA),
-// head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96), seq 512 … 16384. Kernels: Flash with atomic dQ (the default), Flash deterministic
+// head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96), seq 512 … 16384.
+// Kernels: Flash with atomic dQ (the default), its mma.sync variant, Flash deterministic
 // (backward only: its forward is the same kernel) and Naive (cuBLASLt + materialised
 // probabilities; "does not fit" where its B·H·T² buffers exceed the memory).
 // Passes: fwd, bwd (after one forward, whose saved state it reuses), fwd_bwd.

@@ -18,8 +18,9 @@
 //   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
 //       tiles in a fixed order (recomputing P): the same bits on every run. What
 //       AttentionKernel<FlashDeterministic, cuda::Backend> uses.
-// Supported head_dim: 32, 48, 64, 80, 96 and 128; anything else throws. 64 and 128 (the llama_*
-// presets) run the warpgroup kernels on a Hopper; the others the mma.sync ones everywhere.
+// Supported head_dim: 32, 48, 64, 80, 96 and 128; anything else throws. On a Hopper every one runs
+// the warpgroup kernels (32 and 48 in tiles 64 wide, 80 and 96 in tiles 128 wide); elsewhere,
+// and in the atomic_mma_sync mode, the mma.sync ones.
 //
 // saved (per layer): lse (B, H, T) fp32.
 // scratch: delta (B, H, T) fp32, then (atomic mode) the dQ accumulator (B·T, H·D) fp32, each
@@ -87,9 +88,10 @@ void with_head_dim(int64_t d, F f) {
     dispatch_in(HeadDims{}, d, f);
 }
 
-// Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh).
+// Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh):
+// every supported one, in tiles 64 or 128 columns wide (warpgroup_width).
 template <int D>
-inline constexpr bool has_warpgroup_kernels = D == 64 || D == 128;
+inline constexpr bool has_warpgroup_kernels = D % 16 == 0 && D <= 128;
 
 // Allows `kernel` `bytes` of dynamic shared memory (above the 48 KB default) and launches it.
 template <class Kernel, class... Args>
@@ -137,7 +139,7 @@ template <int D, FlashBackward Mode>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
     if constexpr (has_warpgroup_kernels<D>) {
         if (Mode != FlashBackward::atomic_mma_sync && warpgroup_mma_compiled()) {
-            using W = WarpgroupForwardTiles<D>;
+            using W = WarpgroupForwardTiles<warpgroup_width<D>>;
             launch("launch of flash_forward_warpgroup_kernel", flash_forward_warpgroup_kernel<D>,
                    tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
                    qkv, out, lse, p);
@@ -171,7 +173,7 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if constexpr (has_warpgroup_kernels<D>) {
         warpgroup = Mode == FlashBackward::atomic && warpgroup_mma_compiled();
         if (warpgroup) {
-            using W = WarpgroupBackwardTiles<D>;
+            using W = WarpgroupBackwardTiles<warpgroup_width<D>>;
             launch("launch of flash_backward_warpgroup_kernel", flash_backward_warpgroup_kernel<D>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
                    stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv, p);

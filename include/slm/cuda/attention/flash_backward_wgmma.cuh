@@ -30,18 +30,19 @@
 
 namespace slm::attention::cuda_flash {
 
-template <int D>
+// Tiles of width W = warpgroup_width<D> (flash_common.cuh): 64 for head_dim up to 64, else 128.
+template <int W>
 struct WarpgroupBackwardTiles {
-    static_assert(D == 64 || D == 128, "head_dim 64 or 128");
+    static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
     static constexpr int BlockN = 128;               // keys per CTA: two warpgroups of 64
-    // Queries per step: 128 at head_dim 64, in two parts of 64 (Sᵀ and dPᵀ of one part at a
+    // Queries per step: 128 at width 64, in two parts of 64 (Sᵀ and dPᵀ of one part at a
     // time: 64 of each would leave no registers for dK and dV); 64 at 128.
-    static constexpr int BlockM = D == 64 ? 128 : 64;
+    static constexpr int BlockM = W == 64 ? 128 : 64;
     static constexpr int threads = 256;
     // Shared memory, each tile on a 1024-byte boundary: K, V; Q and dO double-buffered; dSᵀ;
     // lse and delta double-buffered; 1024 bytes to align the start.
-    static constexpr int kv_bytes = BlockN * D * 2;
-    static constexpr int q_bytes = BlockM * D * 2;
+    static constexpr int kv_bytes = BlockN * W * 2;
+    static constexpr int q_bytes = BlockM * W * 2;
     static constexpr int ds_bytes = BlockN * BlockM * 2;
     static constexpr int smem_bytes = 2 * kv_bytes + 4 * q_bytes + ds_bytes + 4 * BlockM * 4 + 1024;
 };
@@ -55,7 +56,8 @@ __global__ void __launch_bounds__(256, 1)
                                     const float* __restrict__ lse,
                                     const float* __restrict__ delta, float* __restrict__ dq_acc,
                                     bf16* __restrict__ d_qkv, Problem p) {
-    using Tiles = WarpgroupBackwardTiles<D>;
+    constexpr int W = warpgroup_width<D>;
+    using Tiles = WarpgroupBackwardTiles<W>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
     constexpr int KD = D / 16, KN = BlockN / 16;
     using namespace cuda::mma;
@@ -76,31 +78,40 @@ __global__ void __launch_bounds__(256, 1)
     const int g = lane / 4, t = lane % 4;
     const auto tile = key_tile<D, BlockN, BlockM>(qkv, p);
     const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
+    // The next step's loads take the thread index afresh (fresh_thread_index): from `tid` the
+    // compiler would keep every load's per-thread offsets in registers across the loop, and at
+    // width 128 that spilled the accumulators' neighbours to local memory (88 bytes, 3.5 M
+    // requests per call at seq 2048).
     auto load_step = [&](int s, int buf) {
+        const int me = fresh_thread_index();
         load_key_tile_step<D, BlockN, BlockM, threads>(
-            tile, s, buf, d_out, lse, delta, lse_s, delta_s, p, tid,
+            tile, s, buf, d_out, lse, delta, lse_s, delta_s, p, me,
             [&](int bb, const bf16* q_g, const bf16* do_g, int valid) {
                 load_swizzled<BlockM, D, threads>(q_s + bb * Tiles::q_bytes, q_g, p.qkv_stride,
-                                                  valid, q_g, tid);
+                                                  valid, q_g, me);
                 load_swizzled<BlockM, D, threads>(do_s + bb * Tiles::q_bytes, do_g, p.out_stride,
-                                                  valid, do_g, tid);
+                                                  valid, do_g, me);
             });
     };
     load_swizzled<BlockN, D, threads>(k_s, tile.k, p.qkv_stride, p.seq - j0, tile.k, tid);
     load_swizzled<BlockN, D, threads>(v_s, tile.v, p.qkv_stride, p.seq - j0, tile.v, tid);
     load_step(0, 0);
     cp_async_commit();
+    zero_pad_columns<BlockN, D, W, threads>(k_s, tid);
+    zero_pad_columns<BlockN, D, W, threads>(v_s, tid);
+    for (int buf = 0; buf < 4; ++buf)  // Q and dO, both buffers: published by the loop's barrier
+        zero_pad_columns<BlockM, D, W, threads>(q_s + buf * Tiles::q_bytes, tid);
 
     const int group_first = j0 + 64 * group;               // this warpgroup's first key
     const int key_first = group_first + 16 * wl;           // this warp's first key
     const int key_lo = key_first + g, key_hi = key_lo + 8;  // the two keys (rows) of this lane
     const int row_lo = 64 * group + 16 * wl + g;            // key_lo's row in the tiles
-    // dQ: this warpgroup's block of 64 queries (head_dim 64: two blocks per step) and of 64
-    // columns of D (head_dim 128: two blocks).
-    const int dq_rows = D == 64 ? group : 0, dq_cols = D == 64 ? 0 : group;
-    float dk[D / 2], dv[D / 2];
+    // dQ: this warpgroup's block of 64 queries (width 64: two blocks per step) and of 64
+    // columns of the tiles (width 128: two blocks).
+    const int dq_rows = W == 64 ? group : 0, dq_cols = W == 64 ? 0 : group;
+    float dk[W / 2], dv[W / 2];  // columns past D: products of zeros, never stored
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) dk[i] = dv[i] = 0.0f;
+    for (int i = 0; i < W / 2; ++i) dk[i] = dv[i] = 0.0f;
 
     for (int s = 0; s < n_steps; ++s) {
         const int buf = s & 1;
@@ -215,6 +226,7 @@ __global__ void __launch_bounds__(256, 1)
                          64 * dq_cols + 2 * t;
 #pragma unroll
             for (int j = 0; j < 8; ++j) {
+                if (64 * dq_cols + 8 * j >= D) break;  // the tiles' columns past D
                 if (q_lo < p.seq)
                     atomic_add2(acc + static_cast<int64_t>(q_lo) * p.out_stride + j * 8,
                                 dq[4 * j], dq[4 * j + 1]);

@@ -123,19 +123,43 @@ __device__ __forceinline__ void load_tile(bf16* tile, const bf16* src, int64_t l
 }
 
 // load_tile for the warpgroup kernels: the same rows into a 128-byte-swizzled tile
-// (cuda/wgmma.cuh) with no padding, rows past valid_rows zero-filled, 16 bytes per cp.async. The
-// caller commits the group.
+// (cuda/wgmma.cuh) with no padding, rows past valid_rows zero-filled, 16 bytes per cp.async.
+// Only the D / 8 chunks of each row are written: a tile laid out wider than D (warpgroup_width)
+// keeps whatever its other columns hold. The caller commits the group.
 template <int Rows, int D, int Threads>
 __device__ __forceinline__ void load_swizzled(unsigned char* tile, const bf16* src, int64_t ld,
                                               int valid_rows, const bf16* fallback, int tid) {
-    constexpr int chunks = D / 8, total = Rows * chunks;
-    static_assert(total % Threads == 0, "every thread copies the same number of chunks");
+    constexpr int chunks = D / 8, total = Rows * chunks, rounds = (total + Threads - 1) / Threads;
 #pragma unroll
-    for (int k = 0; k < total / Threads; ++k) {
+    for (int k = 0; k < rounds; ++k) {
         const int i = tid + k * Threads, r = i / chunks, c = i % chunks;
+        // Head_dim 48 and 80 give totals the threads do not divide: the last round is partial.
+        if (total % Threads != 0 && i >= total) break;
         const bool valid = r < valid_rows;
         cuda::mma::cp_async_16(tile + cuda::wgmma::swizzled_offset(Rows, r, c),
                                valid ? src + r * ld + c * 8 : fallback, valid);
+    }
+}
+
+// The warpgroup kernels' tiles are 64 or 128 columns wide (whole 128-byte swizzle blocks); a
+// head_dim in between is laid out in the next width up. Q·Kᵀ and V·dOᵀ contract over the D
+// columns only (D / 16 k-steps); the products whose N is the head_dim (P·V, dV, dK, dQ) run over
+// the whole width, and their columns past D are computed from zeros and never stored: each
+// output column depends only on the same column of its B operand.
+template <int D>
+inline constexpr int warpgroup_width = D <= 64 ? 64 : 128;
+
+// Zeroes columns D .. Width−1 of every row of a swizzled tile of `Rows` rows laid out `Width`
+// wide (load_swizzled never writes them), so the wide products read zeros there. Once per
+// buffer: no load touches them afterwards.
+template <int Rows, int D, int Width, int Threads>
+__device__ __forceinline__ void zero_pad_columns(unsigned char* tile, int tid) {
+    constexpr int pad = (Width - D) / 8;
+    if constexpr (pad > 0) {
+        for (int i = tid; i < Rows * pad; i += Threads)
+            *reinterpret_cast<uint4*>(tile + cuda::wgmma::swizzled_offset(Rows, i / pad,
+                                                                           D / 8 + i % pad)) =
+                make_uint4(0u, 0u, 0u, 0u);
     }
 }
 
@@ -156,6 +180,15 @@ __device__ __forceinline__ float fast_exp2(float x) {
     float y;
     asm("ex2.approx.ftz.f32 %0, %1;" : "=f"(y) : "f"(x));
     return y;
+}
+
+// threadIdx.x read by an instruction the compiler must execute where it stands: values derived
+// from it are computed again at each use instead of being hoisted out of a loop into registers
+// that stay live across it (for kernels whose accumulators need every register).
+__device__ __forceinline__ int fresh_thread_index() {
+    int tid;
+    asm volatile("mov.u32 %0, %%tid.x;" : "=r"(tid));
+    return tid;
 }
 
 // Reduction over the 4 lanes of a quad (the lanes that share rows g and g+8 of a C fragment).

@@ -23,27 +23,29 @@
 
 namespace slm::attention::cuda_flash {
 
-template <int D>
+// Tiles of width W = warpgroup_width<D> (flash_common.cuh): 64 for head_dim up to 64, else 128.
+template <int W>
 struct WarpgroupForwardTiles {
-    static_assert(D == 64 || D == 128, "head_dim 64 or 128");
-    // Head_dim 64: 64 keys per tile, so that registers (≤ 128) and shared memory (49 KB) allow
+    static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
+    // Width 64: 64 keys per tile, so that registers (≤ 128) and shared memory (49 KB) allow
     // two CTAs per SM, whose softmax and MMAs interleave; 128: 128 keys, one CTA per SM.
-    static constexpr int BlockM = 128, BlockN = D == 64 ? 64 : 128, threads = 256;
-    static constexpr int min_blocks = D == 64 ? 2 : 1;
-    static constexpr int q_bytes = BlockM * D * 2, kv_bytes = BlockN * D * 2;
+    static constexpr int BlockM = 128, BlockN = W == 64 ? 64 : 128, threads = 256;
+    static constexpr int min_blocks = W == 64 ? 2 : 1;
+    static constexpr int q_bytes = BlockM * W * 2, kv_bytes = BlockN * W * 2;
     // Q, then K and V double-buffered, each on a 1024-byte boundary; 1024 bytes to align.
     static constexpr int smem_bytes = q_bytes + 4 * kv_bytes + 1024;
-    // The epilogue stages O through the K and V buffers: 16 rows of padded<D> bf16 per warp.
-    static_assert(8 * 16 * padded<D> * 2 <= 4 * kv_bytes, "the staging area fits the K, V buffers");
+    // The epilogue stages O through the K and V buffers: 16 rows of padded<W> bf16 per warp.
+    static_assert(8 * 16 * padded<W> * 2 <= 4 * kv_bytes, "the staging area fits the K, V buffers");
 };
 
 // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, heads·D) bf16, lse: (B, heads, T) fp32.
 // Grid: ceil(T / 128) · B · heads CTAs (work_item's order).
 template <int D>
-__global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
+__global__ void __launch_bounds__(256, WarpgroupForwardTiles<warpgroup_width<D>>::min_blocks)
     flash_forward_warpgroup_kernel(const bf16* __restrict__ qkv, bf16* __restrict__ out,
                                    float* __restrict__ lse, Problem p) {
-    using Tiles = WarpgroupForwardTiles<D>;
+    constexpr int W = warpgroup_width<D>;
+    using Tiles = WarpgroupForwardTiles<W>;
     constexpr int BlockM = Tiles::BlockM, BlockN = Tiles::BlockN, threads = Tiles::threads;
     constexpr int KD = D / 16, KN = BlockN / 16;
     using namespace cuda::mma;
@@ -71,13 +73,16 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
     load_swizzled<BlockM, D, threads>(q_s, tile.q, p.qkv_stride, p.seq - i0, tile.q, tid);
     load_kv(0, 0);
     cp_async_commit();
+    zero_pad_columns<BlockM, D, W, threads>(q_s, tid);
+    for (int buf = 0; buf < 4; ++buf)  // K and V, both buffers: published by the loop's barrier
+        zero_pad_columns<BlockN, D, W, threads>(k_s + buf * Tiles::kv_bytes, tid);
 
     const int group_last = i0 + 64 * group + 63;
     const int warp_first = i0 + warp * 16;
     const int row_lo = warp_first + g, row_hi = row_lo + 8;  // the two query rows of this lane
-    float o[D / 2];
+    float o[W / 2];  // columns past D: zeros times P, never stored
 #pragma unroll
-    for (int i = 0; i < D / 2; ++i) o[i] = 0.0f;
+    for (int i = 0; i < W / 2; ++i) o[i] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     const uint64_t q_a = wg::k_major(q_s, 64 * group);
 
@@ -137,7 +142,7 @@ __global__ void __launch_bounds__(256, WarpgroupForwardTiles<D>::min_blocks)
                 pa[nt / 2][2 * (nt % 2) + 1] = pack_bf16(pv[2], pv[3]);
             }
 #pragma unroll
-            for (int dt = 0; dt < D / 8; ++dt) {
+            for (int dt = 0; dt < W / 8; ++dt) {
                 o[4 * dt] *= alpha[0];
                 o[4 * dt + 1] *= alpha[0];
                 o[4 * dt + 2] *= alpha[1];
