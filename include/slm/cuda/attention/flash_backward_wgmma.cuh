@@ -12,8 +12,8 @@
 //   Pᵀ = exp2(Sᵀ·scale·log2 e − lse·log2 e), dSᵀ = Pᵀ∘(dPᵀ − delta)       (registers)
 //   dV += Pᵀ·dO, dK += dSᵀ·Q           (A = Pᵀ, dSᵀ from registers, B MN-major)
 //   dSᵀ → shared memory; dQ_tile = dS·K (A = dSᵀ MN-major, B = K MN-major), added with fp32
-//   atomics into dq_acc once per step. Head_dim 128: warpgroup w takes columns 64w.. of D; 64:
-//   queries 64w.. of the step's 128. (Two parts per barrier pair at head_dim 64 halve the
+//   atomics into dq_acc once per step. Tiles 128 wide: warpgroup w takes columns 64w.. of them;
+//   64 wide: queries 64w.. of the step's 128. (Two parts per barrier pair at width 64 halve the
 //   barriers per query; an earlier version ran 64 queries per step and let the warpgroups take
 //   the dQ tile in turns.)
 // Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
