@@ -13,18 +13,13 @@
 # 1 when a build or a run failed, 2 on bad input.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 1 ] || { echo "usage: attention_before_after.sh OLD_SOURCE_TREE"; exit 2; }
-old_src="$1"
-[ -f "$old_src/CMakeLists.txt" ] || {
-  echo "attention_before_after.sh: $old_src has no CMakeLists.txt (make it with git archive)"
-  exit 2
-}
+source tools/device/build_tree.bash
+require_old_tree "$@"
 filter="${FILTER:-^attention/flash/(fwd|bwd|fwd_bwd)/hdim:(64|128)/}"
 export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
 
-source tools/device/build_tree.bash
 # The old tree finds the headers the GPU machine lacks (build/deps) where this tree has them.
 if [ -d build/deps ] && [ ! -e "$old_src/build/deps" ]; then
   mkdir -p "$old_src/build" && ln -s "$(realpath build/deps)" "$old_src/build/deps"

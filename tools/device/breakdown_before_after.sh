@@ -15,19 +15,14 @@
 # 1 when a build or a run failed, 2 on bad input.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 1 ] || { echo "usage: breakdown_before_after.sh OLD_SOURCE_TREE"; exit 2; }
-old_src="$1"
-[ -f "$old_src/CMakeLists.txt" ] || {
-  echo "breakdown_before_after.sh: $old_src has no CMakeLists.txt (make it with git archive)"
-  exit 2
-}
+source tools/device/build_tree.bash
+require_old_tree "$@"
 targets='100m/batch:32|500m/batch:32|1b/batch:16|2b/batch:8'
 filter="${FILTER:-^train_step/flash/llama_($targets)/seq:2048/}"
 export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
 
-source tools/device/build_tree.bash
 old_build="$(realpath -m build/before-after/old-build)"
 build_tree "$old_src" "$old_build" before train_step_cuda -DCMAKE_CUDA_ARCHITECTURES=90a || exit 1
 build_tree . build/device after train_step_cuda -DCMAKE_CUDA_ARCHITECTURES=90a || exit 1

@@ -19,3 +19,16 @@ build_tree() {
     return 1
   fi
 }
+
+# The one argument of a before/after script: an older source tree (made with git archive) that
+# holds a CMakeLists.txt. Sets old_src; otherwise prints the usage or the fault and exits 2.
+require_old_tree() {
+  local script
+  script="$(basename "$0")"
+  [ $# -eq 1 ] || { echo "usage: $script OLD_SOURCE_TREE"; exit 2; }
+  [ -f "$1/CMakeLists.txt" ] || {
+    echo "$script: $1 has no CMakeLists.txt (make it with git archive)"
+    exit 2
+  }
+  old_src="$1"
+}
