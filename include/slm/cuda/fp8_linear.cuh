@@ -42,6 +42,7 @@
 #include "slm/cuda/fp8_gemm.cuh"
 #include "slm/cuda/linear.cuh"
 #include "slm/cuda/memory.cuh"
+#include "slm/precision/delayed_scaling.hpp"
 #include "slm/precision/policy.hpp"
 
 namespace slm::precision {
@@ -63,7 +64,7 @@ struct LinearKernel<Fp8, cuda::Backend> {
           x_scaled_(static_cast<size_t>(sites_), false),
           weights_(static_cast<size_t>(sites_)),
           history_(sites_ * 2 * precision::amax_history_length),  // x's and dY's per site
-          calls_(static_cast<size_t>(sites_ * 2), 0) {
+          clocks_(static_cast<size_t>(sites_ * 2)) {
         SLM_CUDA_CHECK(cudaMemsetAsync(history_.data(), 0, static_cast<size_t>(history_.bytes()), b.stream()));
         for (int64_t i = 0; i < sites_; ++i)
             host_[static_cast<size_t>(i)].site =
@@ -140,7 +141,7 @@ struct LinearKernel<Fp8, cuda::Backend> {
     }
 
     // Every history starts again: the next cast of each site and operand scales by its own amax.
-    void restart_scaling() { std::fill(calls_.begin(), calls_.end(), 0); }
+    void restart_scaling() { std::fill(clocks_.begin(), clocks_.end(), precision::HistoryClock{}); }
 
     // The weights may have changed: every site's cached codes are stale.
     void weights_changed() {
@@ -216,16 +217,15 @@ private:
         if (how == Scale::delayed) {
             const int64_t h = s * 2 + (operand == 0 ? 0 : 1);
             float* history = history_.data() + h * length;
-            int64_t& calls = calls_[static_cast<size_t>(h)];
-            const int slot = static_cast<int>(calls % length);
-            if (calls == 0) {  // no history yet: current scaling, its amax recorded
+            precision::HistoryClock& clock = clocks_[static_cast<size_t>(h)];
+            const int slot = clock.slot();
+            if (clock.calls == 0) {  // no history yet: current scaling, its amax recorded
                 own = history + slot;
             } else {
-                cuda::fp8_delayed_scale(history, static_cast<int>(std::min<int64_t>(calls, length)), slot, format,
-                                        scale, b.stream());
+                cuda::fp8_delayed_scale(history, clock.window(), slot, format, scale, b.stream());
                 record = history + slot;
             }
-            ++calls;
+            ++clock.calls;
         }
         if (own) {
             cuda::fp8_amax(t, rows * cols, own, b.stream());
@@ -250,7 +250,7 @@ private:
     std::vector<bool> x_scaled_;  // whether a forward left site s's x scale (the backward reuses it)
     std::vector<WeightCodes> weights_;
     cuda::DeviceBuffer<float> history_;  // per site and operand (x, dY): amax_history_length amaxes
-    std::vector<int64_t> calls_;         // per site and operand: casts so far (the history's clock)
+    std::vector<precision::HistoryClock> clocks_;  // per site and operand (x, dY): casts so far
 };
 
 }  // namespace slm::precision

@@ -49,15 +49,20 @@ inline float history_amax(const float* values, int valid) {
     return result;
 }
 
-// One operand's history of amaxes (one per site and operand in a linear layer).
-struct AmaxHistory {
-    std::array<float, amax_history_length> values{};
+// The clock of one operand's history: how many casts it has seen, hence the slot this call's
+// amax goes to and how many recorded amaxes its scale is taken from (0: none yet, current
+// scaling). Shared by the CPU's AmaxHistory and the GPU linear layer, whose amaxes live on the
+// device (cuda/fp8_linear.cuh).
+struct HistoryClock {
     int64_t calls = 0;
 
-    // The slot this call's amax goes to, and how many recorded amaxes its scale is taken from
-    // (0: none yet, current scaling).
     int slot() const { return static_cast<int>(calls % amax_history_length); }
     int window() const { return static_cast<int>(std::min<int64_t>(calls, amax_history_length)); }
+};
+
+// One operand's history of amaxes (one per site and operand in a linear layer).
+struct AmaxHistory : HistoryClock {
+    std::array<float, amax_history_length> values{};
 
     // The scale for a tensor of amax `own` (its own, taken during the cast), which is recorded.
     float next_scale(float own, Fp8Format format) {
