@@ -81,7 +81,7 @@ __global__ void __launch_bounds__(256, 1)
     // The next step's loads take the thread index afresh (fresh_thread_index): from `tid` the
     // compiler would keep every load's per-thread offsets in registers across the loop, and at
     // width 128 that spilled the accumulators' neighbours to local memory (88 bytes, 3.5 M
-    // requests per call at seq 2048).
+    // requests in one launch at seq 2048).
     auto load_step = [&](int s, int buf) {
         const int me = fresh_thread_index();
         load_key_tile_step<D, BlockN, BlockM, threads>(

@@ -76,10 +76,11 @@ struct Tiles<128> {
     static constexpr int BackwardN = 64, BackwardM = 32;
     static constexpr int DqM = 64, DqN = 32;
 };
-// The other head_dims run the mma.sync kernels only (the warpgroup ones take 64 and 128). Their
-// tiles follow the nearest of the two above, within the backward's dQ split (BackwardM / 16 row
-// blocks over BackwardN / 16 warps, each taking a multiple of 16 columns of D): 32 as 64; 48 and
-// 80 with 64 × 64 backward tiles (one warp per row block, all D columns); 96 as 128.
+// The other head_dims' tiles for the mma.sync kernels (which run them off Hopper, in the
+// atomic_mma_sync mode and in the deterministic backward) follow the nearest of the two above,
+// within the backward's dQ split (BackwardM / 16 row blocks over BackwardN / 16 warps, each
+// taking a multiple of 16 columns of D): 32 as 64; 48 and 80 with 64 × 64 backward tiles (one
+// warp per row block, all D columns); 96 as 128.
 template <>
 struct Tiles<32> : Tiles<64> {};
 template <>
