@@ -74,10 +74,10 @@ if [ "$status" -eq 0 ] && [ "$gpus" -gt 1 ]; then
 fi
 
 if [ "$status" -eq 0 ] || [ "$status" -eq 3 ]; then
-  before=()
-  [ -n "${STUDY_PREDICTED_BEFORE:-}" ] && before=(--predicted-before "$STUDY_PREDICTED_BEFORE")
-  [ -n "${STUDY_PRECISION_FROM:-}" ] && before+=(--precision-from "$STUDY_PRECISION_FROM")
-  tools/report/report "$out/sweep.jsonl" "$out/report" "${before[@]}" || echo "study.sh: report FAILED"
+  report_args=()
+  [ -n "${STUDY_PREDICTED_BEFORE:-}" ] && report_args+=(--predicted-before "$STUDY_PREDICTED_BEFORE")
+  [ -n "${STUDY_PRECISION_FROM:-}" ] && report_args+=(--precision-from "$STUDY_PRECISION_FROM")
+  tools/report/report "$out/sweep.jsonl" "$out/report" "${report_args[@]}" || echo "study.sh: report FAILED"
 fi
 if [ -n "${OUT:-}" ]; then
   cp "$out/sweep.jsonl" "$OUT/" 2> /dev/null

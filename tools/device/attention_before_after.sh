@@ -20,10 +20,6 @@ export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
 
-# The old tree finds the headers the GPU machine lacks (build/deps) where this tree has them.
-if [ -d build/deps ] && [ ! -e "$old_src/build/deps" ]; then
-  mkdir -p "$old_src/build" && ln -s "$(realpath build/deps)" "$old_src/build/deps"
-fi
 if [ -z "${NO_BUILD:-}" ]; then
   # Each build gets half the cores, so neither waits for the other.
   export JOBS=$(( $(nproc) / 2 > 0 ? $(nproc) / 2 : 1 ))

@@ -21,7 +21,8 @@ build_tree() {
 }
 
 # The one argument of a before/after script: an older source tree (made with git archive) that
-# holds a CMakeLists.txt. Sets old_src; otherwise prints the usage or the fault and exits 2.
+# holds a CMakeLists.txt. Sets old_src; otherwise prints the usage or the fault and exits 2. The
+# old tree is given this tree's build/deps (the headers the GPU machine lacks) when it has none.
 require_old_tree() {
   local script
   script="$(basename "$0")"
@@ -31,4 +32,7 @@ require_old_tree() {
     exit 2
   }
   old_src="$1"
+  if [ -d build/deps ] && [ ! -e "$old_src/build/deps" ]; then
+    mkdir -p "$old_src/build" && ln -s "$(realpath build/deps)" "$old_src/build/deps"
+  fi
 }

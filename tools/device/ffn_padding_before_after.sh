@@ -15,8 +15,8 @@
 # build/device/logs); a table is printed last. Exit 0 when every run trained, 1 otherwise.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
-[ $# -eq 1 ] && [ -f "$1/CMakeLists.txt" ] || { echo "usage: ffn_padding_before_after.sh OLD_SOURCE_TREE"; exit 2; }
-old_src="$1"
+source tools/device/build_tree.bash
+require_old_tree "$@"
 export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 data="${DATA:-data/kjv}" steps="${STEPS:-40}" new_build="${NEW_BUILD:-build/device}"
@@ -24,7 +24,6 @@ mkdir -p "$logs"
 work="$(mktemp -d "${TMPDIR:-/tmp}/slm-ffn.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 
-source tools/device/build_tree.bash
 old_build="$(realpath -m build/before-after/old-train)"
 build_tree "$old_src" "$old_build" before train_llama -DCMAKE_CUDA_ARCHITECTURES=90a &
 old_pid=$!

@@ -4,7 +4,8 @@ the study's tables (OUT_DIR/report.md) and plots (PNG) from the sweep's JSON lin
 (docs/sweep_format.md). With an earlier sweep, its predictions of this sweep's points are checked
 against them point by point (prior.py). With --precision-from, the precision section reads that
 sweep (one run of `sweep --precision bf16,fp8`, both precisions measured side by side in the same
-call) instead of this one; the rest of the report is this sweep's. Run it through tools/report/report, which finds a python3 with matplotlib.
+call) instead of this one; the rest of the report is this sweep's. Run it through
+tools/report/report, which finds a python3 with matplotlib.
 Exit status: 0 done, 1 bad input, 2 bad command line."""
 
 import os
