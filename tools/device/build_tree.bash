@@ -32,7 +32,13 @@ require_old_tree() {
     exit 2
   }
   old_src="$1"
-  if [ -d build/deps ] && [ ! -e "$old_src/build/deps" ]; then
-    mkdir -p "$old_src/build" && ln -s "$(realpath build/deps)" "$old_src/build/deps"
+  share_deps_with "$old_src"
+}
+
+# An old tree finds the headers unpacked under this tree's build/deps (xxhash and the like, on a
+# machine without them installed) through a link of its own.
+share_deps_with() {
+  if [ -d build/deps ] && [ ! -e "$1/build/deps" ]; then
+    mkdir -p "$1/build" && ln -s "$(realpath build/deps)" "$1/build/deps"
   fi
 }
