@@ -8,6 +8,11 @@
 #
 #   OLD_LOSS=4.8488 tools/device/loss_regression.sh -        # the old tree's loss measured before
 #   SEEDS="1234 1 2 3" tools/device/loss_regression.sh build/old-src   # both trees, 4 seeds
+#
+# Both builds and six seeds at llama_100m do not fit one 600-s device call (an H100, 12-07: the
+# builds and four seeds took 590 s; a seed's pair of runs about 50 s): split SEEDS over two calls
+# on the still-warm machine, the second with NEW_BUILD=build/loss-regression/new-build (the old
+# tree's build is found again and only checked), and keep each call's printed losses.
 #   SEEDS="1 2 3 4 5 6" VARIANT_FLAGS="--precision fp8" TOLERANCE=0.015 \
 #     tools/device/loss_regression.sh -     # no old tree: this tree's variants against its own plain run
 #
