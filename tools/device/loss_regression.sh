@@ -8,13 +8,14 @@
 #
 #   OLD_LOSS=4.8488 tools/device/loss_regression.sh -        # the old tree's loss measured before
 #   SEEDS="1234 1 2 3" tools/device/loss_regression.sh build/old-src   # both trees, 4 seeds
+#   SEEDS="1 2 3 4 5 6" VARIANT_FLAGS="--precision fp8" TOLERANCE=0.015 \
+#     tools/device/loss_regression.sh -     # no old tree: this tree's variants against its own plain run
 #
 # Both builds and six seeds at llama_100m do not fit one 600-s device call (an H100, 12-07: the
 # builds and four seeds took 590 s; a seed's pair of runs about 50 s): split SEEDS over two calls
 # on the still-warm machine, the second with NEW_BUILD=build/loss-regression/new-build (the old
-# tree's build is found again and only checked), and keep each call's printed losses.
-#   SEEDS="1 2 3 4 5 6" VARIANT_FLAGS="--precision fp8" TOLERANCE=0.015 \
-#     tools/device/loss_regression.sh -     # no old tree: this tree's variants against its own plain run
+# tree's build is found again and only checked). Each seed's losses are printed as soon as its
+# runs end, so a call cut short still says what it measured.
 #
 # One run is one draw: on the GPU, Flash's backward adds dQ up with atomics in whatever order
 # its blocks finish, and 300 steps at lr 3e-3 carry that last-bit noise to about ±0.6% of the
@@ -105,6 +106,7 @@ IFS=';' read -r -a variants <<< "${VARIANT_FLAGS:-}"
 
 results=()  # triples: seed, run name, loss
 for seed in "${seeds[@]}"; do
+  first=${#results[@]}
   if [ -n "$self_baseline" ]; then
     train "$new_build" "plain-s$seed" "$seed"
     results+=("$seed" "before (this tree, without VARIANT_FLAGS)" "$trained")
@@ -126,7 +128,9 @@ for seed in "${seeds[@]}"; do
     # The index keeps two runs with the same flags (a replay) apart.
     results+=("$seed" "$((i + 1)): after with $(echo $flags)" "$trained")
   done
-  echo "seed $seed done"
+  line="seed $seed done:"
+  for ((i = first; i < ${#results[@]}; i += 3)); do line+=" ${results[i + 1]} ${results[i + 2]};"; done
+  echo "$line"
 done
 
 # What the FP8 casts could not hold in each run that had them (train_llama prints it at the end
