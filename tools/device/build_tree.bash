@@ -10,6 +10,9 @@
 build_tree() {
   local source_dir="$1" build_dir="$2" name="$3" target="$4"
   shift 4
+  # Another tree (an older one, made with git archive) finds the headers the GPU machine lacks
+  # where this tree has them.
+  [ "$(realpath "$source_dir")" = "$(realpath .)" ] || share_deps_with "$source_dir"
   if ! { cmake -S "$source_dir" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release "$@" \
            > "$logs/$name-configure.log" 2>&1 &&
          cmake --build "$build_dir" -j "${JOBS:-$(nproc)}" --target $target \
@@ -21,8 +24,7 @@ build_tree() {
 }
 
 # The one argument of a before/after script: an older source tree (made with git archive) that
-# holds a CMakeLists.txt. Sets old_src; otherwise prints the usage or the fault and exits 2. The
-# old tree is given this tree's build/deps (the headers the GPU machine lacks) when it has none.
+# holds a CMakeLists.txt. Sets old_src; otherwise prints the usage or the fault and exits 2.
 require_old_tree() {
   local script
   script="$(basename "$0")"
@@ -32,11 +34,10 @@ require_old_tree() {
     exit 2
   }
   old_src="$1"
-  share_deps_with "$old_src"
 }
 
 # An old tree finds the headers unpacked under this tree's build/deps (xxhash and the like, on a
-# machine without them installed) through a link of its own.
+# machine without them installed) through a link of its own; build_tree makes it.
 share_deps_with() {
   if [ -d build/deps ] && [ ! -e "$1/build/deps" ]; then
     mkdir -p "$1/build" && ln -s "$(realpath build/deps)" "$1/build/deps"

@@ -97,7 +97,6 @@ train() {  # train BUILD_DIR NAME SEED [FLAGS...] → the final validation loss 
   rm -rf "$out"  # its checkpoint (16 GB at llama_1b): twelve of them fill the GPU machine's disk
 }
 
-[ -n "${OLD_LOSS:-}" ] || [ -n "$self_baseline" ] || share_deps_with "$old_src"
 [ -n "${OLD_LOSS:-}" ] || [ -n "$self_baseline" ] || build "$old_src" "$(realpath -m build/loss-regression/old-build)" old
 new_build="${NEW_BUILD:-build/loss-regression/new-build}"
 [ -n "${NEW_BUILD:-}" ] || build . "$new_build" new
