@@ -4,8 +4,8 @@
 //   - the GPU Naive kernel (include/slm/cuda/attention/naive.cuh) on the same inputs,
 // for head_dim 32, 48, 64, 80, 96 and 128, MHA, GQA and MQA, sequences that are multiples of no
 // tile (1, 17, 100, 129, 300, 1000) and some that are (64), batch 1 to 3, in every backward mode
-// (on a Hopper the default one runs the warpgroup kernel at 64 and 128, and the mma.sync one is
-// checked beside it). Checked: the
+// (on a Hopper the default and the deterministic modes run the warpgroup kernels, and the
+// mma.sync modes are checked beside them). Checked: the
 // output and dQ, dK, dV separately, each within 1e-2 normwise relative error (tests/common/
 // compare.hpp): bf16 operands with fp32 accumulation land between 1e-3 and 1e-2 (P and dS are
 // rounded to bf16 before their products, as in every FlashAttention), a wrong index or a lost
@@ -41,6 +41,8 @@ using DeterministicKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic>;
 using MmaSyncKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_mma_sync>;
+using DeterministicMmaSyncKernel =
+    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_mma_sync>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -168,9 +170,11 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                  run<FastKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, atomic dQ, mma.sync", s, run<MmaSyncKernel>(backend, s, in), out_ref,
                  d_qkv_ref, naive_out, naive_d_qkv);
-    check_result("flash, deterministic", s,
-                                      run<DeterministicKernel>(backend, s, in), out_ref, d_qkv_ref,
-                                      naive_out, naive_d_qkv);
+    check_result("flash, deterministic (turns on a Hopper)", s,
+                 run<DeterministicKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
+    check_result("flash, deterministic, mma.sync", s, run<DeterministicMmaSyncKernel>(backend, s, in),
+                 out_ref, d_qkv_ref, naive_out, naive_d_qkv);
 }
 
 // (batch, seq, heads, kv_heads) at the given head_dim: MHA, GQA (groups 2, 3, 4) and MQA.
@@ -213,32 +217,51 @@ TEST_CASE("flash attention on the GPU, head_dim 32, 48, 80, 96: matches the fp64
     }
 }
 
+// Both deterministic modes, ten runs each at shapes whose query tiles get the adds of many key
+// tiles (seq 2048: 16 key tiles at the last query tile) and of GQA groups.
+template <class Kernel>
+void check_same_bits(slm::cuda::Backend& backend, const AttentionShape& s, const Inputs& in,
+                     Result& first) {
+    first = run<Kernel>(backend, s, in);
+    for (int i = 0; i < 9; ++i) {
+        const Result again = run<Kernel>(backend, s, in);
+        CHECK(std::memcmp(first.out.data(), again.out.data(), first.out.size() * 2) == 0);
+        CHECK(std::memcmp(first.d_qkv.data(), again.d_qkv.data(), first.d_qkv.size() * 2) == 0);
+        CHECK(first.saved == again.saved);
+    }
+}
+
 TEST_CASE("flash attention on the GPU: the deterministic backward gives the same bits twice") {
     if (!gpu_available()) return;
     slm::cuda::Backend backend;
-    for (const AttentionShape s : {AttentionShape{2, 300, 8, 2, 64},
-                                   AttentionShape{1, 1000, 4, 1, 128}}) {
+    for (const AttentionShape s :
+         {AttentionShape{2, 300, 8, 2, 64}, AttentionShape{1, 1000, 4, 1, 128},
+          AttentionShape{2, 2048, 8, 4, 64}, AttentionShape{1, 2048, 12, 4, 96},
+          AttentionShape{4, 777, 4, 2, 32}}) {
         CAPTURE(s.seq);
         CAPTURE(s.head_dim);
         const auto in = make_inputs(s, 77);
-        const Result a = run<DeterministicKernel>(backend, s, in);
-        const Result b = run<DeterministicKernel>(backend, s, in);
-        CHECK(std::memcmp(a.out.data(), b.out.data(), a.out.size() * 2) == 0);
-        CHECK(std::memcmp(a.d_qkv.data(), b.d_qkv.data(), a.d_qkv.size() * 2) == 0);
-        CHECK(a.saved == b.saved);
+        Result a, m;
+        check_same_bits<DeterministicKernel>(backend, s, in, a);
+        check_same_bits<DeterministicMmaSyncKernel>(backend, s, in, m);
         // The atomic mode: forward (the same kernel), dK and dV are deterministic too; only dQ
         // may move.
         const Result f = run<FastKernel>(backend, s, in);
         const Result g = run<FastKernel>(backend, s, in);
         CHECK(std::memcmp(f.out.data(), a.out.data(), a.out.size() * 2) == 0);
         CHECK(f.saved == a.saved);
-        bool kv_same = true;
+        // On a Hopper the deterministic mode is the default's kernel with its adds in turn: the
+        // same dK and dV bits.
+        const bool turns = slm::attention::cuda_flash::warpgroup_mma_compiled();
+        bool kv_same = true, kv_as_default = true;
         for (int64_t r = 0; r < s.tokens(); ++r)
             for (int64_t c = s.k_offset(); c < s.qkv_stride(); ++c) {
                 const int64_t i = r * s.qkv_stride() + c;
                 kv_same = kv_same && bits(f.d_qkv[i]) == bits(g.d_qkv[i]);
+                kv_as_default = kv_as_default && bits(f.d_qkv[i]) == bits(a.d_qkv[i]);
             }
         CHECK(kv_same);
+        if (turns) CHECK(kv_as_default);
     }
 }
 
@@ -249,9 +272,11 @@ TEST_CASE("flash attention on the GPU: footprint, and an unsupported head_dim re
     CHECK(fast.saved_bytes_per_layer == 3 * 8 * 100 * 4);
     CHECK(fast.scratch_bytes == slm::cuda::aligned_bytes(3 * 8 * 100 * 4) +
                                     slm::cuda::aligned_bytes(3 * 100 * 8 * 64 * 4));
-    const auto det = DeterministicKernel::footprint(s);
+    const auto det = DeterministicKernel::footprint(s);  // + one int per (b, h, 64 queries)
     CHECK(det.saved_bytes_per_layer == 3 * 8 * 100 * 4);
-    CHECK(det.scratch_bytes == slm::cuda::aligned_bytes(3 * 8 * 100 * 4));
+    CHECK(det.scratch_bytes == fast.scratch_bytes + slm::cuda::aligned_bytes(3 * 8 * 2 * 4));
+    const auto det_mma_sync = DeterministicMmaSyncKernel::footprint(s);
+    CHECK(det_mma_sync.scratch_bytes == slm::cuda::aligned_bytes(3 * 8 * 100 * 4));
 
     slm::cuda::Backend backend;
     const AttentionShape odd{1, 16, 2, 2, 16};
@@ -334,10 +359,13 @@ TEST_CASE("FlashDeterministic in the tiny model: the same gradient bits twice, F
         CAPTURE(err);
         CHECK(err < 1e-2);
     }
-    CHECK(slm::attention::AttentionKernel<slm::attention::FlashDeterministic, slm::cuda::Backend>::
-              footprint({batch, seq, c.heads, c.kv_heads, c.head_dim()})
-                  .scratch_bytes <
+    // The turns: one int per (sequence, head, 64 queries) above the default's scratch.
+    const AttentionShape shape{batch, seq, c.heads, c.kv_heads, c.head_dim()};
+    CHECK(slm::attention::AttentionKernel<slm::attention::FlashDeterministic,
+                                          slm::cuda::Backend>::footprint(shape)
+              .scratch_bytes ==
           slm::attention::AttentionKernel<slm::attention::Flash, slm::cuda::Backend>::footprint(
-              {batch, seq, c.heads, c.kv_heads, c.head_dim()})
-              .scratch_bytes);
+              shape)
+                  .scratch_bytes +
+              slm::cuda::aligned_bytes(batch * c.heads * (seq / 64) * 4));
 }

@@ -115,8 +115,10 @@ TEST_CASE("flash backward through RoPE: fused (atomic modes) and unfused agree w
                                               theta, qkv, d_out, truth);
             check_mode<FlashBackward::atomic_mma_sync>("atomic, mma.sync", backend, s, theta, qkv,
                                                        d_out, truth);
-            check_mode<FlashBackward::deterministic>("deterministic (unfused)", backend, s, theta,
-                                                     qkv, d_out, truth);
+            check_mode<FlashBackward::deterministic>("deterministic (turns on a Hopper)", backend,
+                                                     s, theta, qkv, d_out, truth);
+            check_mode<FlashBackward::deterministic_mma_sync>("deterministic, mma.sync (unfused)",
+                                                              backend, s, theta, qkv, d_out, truth);
         }
     }
 }

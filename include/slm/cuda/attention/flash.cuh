@@ -7,24 +7,28 @@
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
 //
-// Backward has three modes, chosen at compile time:
+// Backward has four modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
 //       warpgroup MMAs (sm_90a code on a Hopper) the warpgroup kernel, elsewhere the mma.sync one.
-//   FlashBackward::atomic_mma_sync  the same with the mma.sync kernels everywhere, forward
-//       included (what the tests and the benchmark compare the warpgroup kernels with).
-// Every mode other than atomic_mma_sync runs the warpgroup forward where it can.
-//   FlashBackward::deterministic  dQ by a second kernel per query tile that loops over the key
-//       tiles in a fixed order (recomputing P): the same bits on every run. What
-//       AttentionKernel<FlashDeterministic, cuda::Backend> uses.
+//   FlashBackward::deterministic  the same bits on every run; what
+//       AttentionKernel<FlashDeterministic, cuda::Backend> uses. On a Hopper the warpgroup
+//       kernel with its atomics in a fixed order (the CTAs take turns per query tile,
+//       flash_turns.cuh); elsewhere as deterministic_mma_sync.
+//   FlashBackward::deterministic_mma_sync  dK and dV by the mma.sync kernel, dQ by a second
+//       kernel per query tile that loops over the key tiles in a fixed order (recomputing P).
+//   FlashBackward::atomic_mma_sync  atomic with the mma.sync kernels everywhere.
+// The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
+// compare the warpgroup kernels with); the others run the warpgroup forward where they can.
 // Supported head_dim: 32, 48, 64, 80, 96 and 128; anything else throws. On a Hopper every one runs
 // the warpgroup kernels (32 and 48 in tiles 64 wide, 80 and 96 in tiles 128 wide); elsewhere,
 // and in the atomic_mma_sync mode, the mma.sync ones.
 //
 // saved (per layer): lse (B, H, T) fp32.
-// scratch: delta (B, H, T) fp32, then (atomic mode) the dQ accumulator (B·T, H·D) fp32, each
-// starting on a 256-byte boundary.
+// scratch: delta (B, H, T) fp32, then (every mode but deterministic_mma_sync) the dQ accumulator
+// (B·T, H·D) fp32, then (deterministic) the turns, B·H·ceil(T / 64) ints, each starting on a
+// 256-byte boundary.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -55,7 +59,12 @@
 
 namespace slm::attention {
 
-enum class FlashBackward { atomic, atomic_mma_sync, deterministic };
+enum class FlashBackward { atomic, atomic_mma_sync, deterministic, deterministic_mma_sync };
+
+// Whether a mode runs the mma.sync kernels even where warpgroup MMAs are available.
+constexpr bool mma_sync_only(FlashBackward m) {
+    return m == FlashBackward::atomic_mma_sync || m == FlashBackward::deterministic_mma_sync;
+}
 
 namespace cuda_flash {
 
@@ -138,7 +147,7 @@ inline bool warpgroup_mma_compiled() {
 template <int D, FlashBackward Mode>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
     if constexpr (has_warpgroup_kernels<D>) {
-        if (Mode != FlashBackward::atomic_mma_sync && warpgroup_mma_compiled()) {
+        if (!mma_sync_only(Mode) && warpgroup_mma_compiled()) {
             using W = WarpgroupForwardTiles<warpgroup_width<D>>;
             launch("launch of flash_forward_warpgroup_kernel", flash_forward_warpgroup_kernel<D>,
                    tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
@@ -153,10 +162,14 @@ void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStrea
            qkv, out, lse, p);
 }
 
+// Returns whether dQ went through the fp32 accumulator and its conversion, which also takes it
+// back through RoPE when p.rope_theta > 0; otherwise d_qkv's q part is dQ w.r.t. the rotated q.
 template <int D, FlashBackward Mode>
-void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_out,
-              const float* lse, float* delta, float* dq_acc, bf16* d_qkv, cudaStream_t stream) {
-    constexpr bool atomic = Mode != FlashBackward::deterministic;
+bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_out,
+              const float* lse, float* delta, float* dq_acc, int* turns, bf16* d_qkv,
+              cudaStream_t stream) {
+    constexpr bool deterministic = Mode == FlashBackward::deterministic ||
+                                   Mode == FlashBackward::deterministic_mma_sync;
     constexpr int N = Tiles<D>::BackwardN, M = Tiles<D>::BackwardM;
     const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
     {
@@ -166,32 +179,40 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
             <<<static_cast<unsigned>(blocks), threads, 0, stream>>>(out, d_out, delta, p);
         SLM_CUDA_CHECK_LAUNCH("flash_backward_delta_kernel");
     }
-    if constexpr (atomic)
+    bool warpgroup = false;
+    if constexpr (has_warpgroup_kernels<D> && !mma_sync_only(Mode))
+        warpgroup = warpgroup_mma_compiled();
+    // The atomic adds: the warpgroup kernel, or the mma.sync one in the atomic modes.
+    const bool accumulated = warpgroup || !deterministic;
+    if (accumulated)
         SLM_CUDA_CHECK(cudaMemsetAsync(
             dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
-    bool warpgroup = false;
     if constexpr (has_warpgroup_kernels<D>) {
-        warpgroup = Mode == FlashBackward::atomic && warpgroup_mma_compiled();
         if (warpgroup) {
             using W = WarpgroupBackwardTiles<warpgroup_width<D>>;
-            launch("launch of flash_backward_warpgroup_kernel", flash_backward_warpgroup_kernel<D>,
+            if (deterministic)
+                SLM_CUDA_CHECK(cudaMemsetAsync(
+                    turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
+            launch("launch of flash_backward_warpgroup_kernel",
+                   flash_backward_warpgroup_kernel<D, deterministic>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
-                   stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv, p);
+                   stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv,
+                   deterministic ? turns : nullptr, p);
         }
     }
     if (!warpgroup) {
-        launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, atomic>,
+        launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, !deterministic>,
                tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
-               backward_smem_bytes<D, N, M, atomic>, stream, qkv, d_out, lse,
+               backward_smem_bytes<D, N, M, !deterministic>, stream, qkv, d_out, lse,
                static_cast<const float*>(delta), dq_acc, d_qkv, p);
     }
-    if (atomic && p.rope_theta > 0) {
+    if (accumulated && p.rope_theta > 0) {
         constexpr int threads = 256;
         const int64_t work = rows * (D / 16);
         dq_convert_rope_kernel<D><<<cuda::blocks_for(work, threads, INT32_MAX), threads, 0, stream>>>(
             dq_acc, d_qkv, rows, p.heads, p.seq, p.qkv_stride, p.scale, p.rope_theta);
         SLM_CUDA_CHECK_LAUNCH("dq_convert_rope_kernel");
-    } else if constexpr (atomic) {
+    } else if (accumulated) {
         constexpr int threads = 256;
         const int64_t packs = rows * p.out_stride / 8;
         dq_convert_kernel<<<cuda::blocks_for(packs, threads, INT32_MAX), threads, 0, stream>>>(
@@ -204,6 +225,7 @@ void backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
                backward_dq_smem_bytes<D, QM, QN>, stream, qkv, d_out, lse,
                static_cast<const float*>(delta), d_qkv, p);
     }
+    return accumulated;
 }
 
 }  // namespace cuda_flash
@@ -218,12 +240,20 @@ struct FlashCudaKernel {
         return s.batch * s.heads * s.seq * int64_t{4};
     }
     static int64_t dq_accumulator_bytes(const AttentionShape& s) {
-        return Mode != FlashBackward::deterministic ? s.tokens() * s.out_stride() * int64_t{4}
-                                                    : 0;
+        return Mode != FlashBackward::deterministic_mma_sync
+                   ? s.tokens() * s.out_stride() * int64_t{4}
+                   : 0;
+    }
+    // One int per (sequence, head, 64 queries): the smallest query tile the turns count in.
+    static int64_t turns_bytes(const AttentionShape& s) {
+        return Mode == FlashBackward::deterministic
+                   ? s.batch * s.heads * ((s.seq + 63) / 64) * int64_t{4}
+                   : 0;
     }
     static AttentionFootprint footprint(const AttentionShape& s) {
-        return {stats_bytes(s),
-                cuda::aligned_bytes(stats_bytes(s)) + cuda::aligned_bytes(dq_accumulator_bytes(s))};
+        return {stats_bytes(s), cuda::aligned_bytes(stats_bytes(s)) +
+                                    cuda::aligned_bytes(dq_accumulator_bytes(s)) +
+                                    cuda::aligned_bytes(turns_bytes(s))};
     }
 
     // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, H·D); saved: lse (B, H, T) fp32
@@ -245,25 +275,24 @@ struct FlashCudaKernel {
     }
 
     // The backward of RoPE (theta) followed by attention: backward(), then d_qkv's q and k
-    // parts taken back through the rotation, as cuda::rope_backward would. In the atomic modes
-    // the dQ conversion rotates dQ itself (rounded to bf16 once, and no pass over dQ of its
-    // own); dK goes through cuda::rope_backward_k. qkv holds the rotated q and k.
+    // parts taken back through the rotation, as cuda::rope_backward would. Where dQ goes through
+    // the fp32 accumulator, its conversion rotates it (rounded to bf16 once, and no pass over dQ
+    // of its own) and dK alone goes through cuda::rope_backward_k. qkv holds the rotated q and k.
     static void backward_through_rope(cuda::Backend& be, const AttentionShape& s, double theta,
                                       const bf16* qkv, const bf16* out, const bf16* d_out,
                                       const void* saved, void* scratch, bf16* d_qkv) {
         require(theta > 0, "backward_through_rope: RoPE theta must be > 0, got " +
                                std::to_string(theta));
-        if constexpr (Mode == FlashBackward::deterministic) {
-            backward(be, s, qkv, out, d_out, saved, scratch, d_qkv);
-            cuda::rope_backward(d_qkv, s, theta, be.stream());
-        } else {
-            run_backward(be, s, qkv, out, d_out, saved, scratch, d_qkv, static_cast<float>(theta));
+        if (run_backward(be, s, qkv, out, d_out, saved, scratch, d_qkv,
+                         static_cast<float>(theta)))
             cuda::rope_backward_k(d_qkv, s, theta, be.stream());
-        }
+        else
+            cuda::rope_backward(d_qkv, s, theta, be.stream());
     }
 
 private:
-    static void run_backward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv,
+    // Returns whether dQ was taken back through RoPE (backward's return).
+    static bool run_backward(cuda::Backend& be, const AttentionShape& s, const bf16* qkv,
                              const bf16* out, const bf16* d_out, const void* saved, void* scratch,
                              bf16* d_qkv, float rope_theta) {
         check(s, {qkv, out, d_out, saved, scratch, d_qkv});
@@ -271,14 +300,16 @@ private:
         p.rope_theta = rope_theta;
         const auto* lse = static_cast<const float*>(saved);
         auto* delta = static_cast<float*>(scratch);
-        float* dq_acc = Mode != FlashBackward::deterministic
-                            ? reinterpret_cast<float*>(static_cast<std::byte*>(scratch) +
-                                                       cuda::aligned_bytes(stats_bytes(s)))
-                            : nullptr;
+        auto* bytes = static_cast<std::byte*>(scratch) + cuda::aligned_bytes(stats_bytes(s));
+        float* dq_acc = dq_accumulator_bytes(s) > 0 ? reinterpret_cast<float*>(bytes) : nullptr;
+        bytes += cuda::aligned_bytes(dq_accumulator_bytes(s));
+        int* turns = turns_bytes(s) > 0 ? reinterpret_cast<int*>(bytes) : nullptr;
+        bool rotated = false;
         cuda_flash::with_head_dim(s.head_dim, [&](auto d) {
-            cuda_flash::backward<decltype(d)::value, Mode>(p, qkv, out, d_out, lse, delta, dq_acc,
-                                                           d_qkv, be.stream());
+            rotated = cuda_flash::backward<decltype(d)::value, Mode>(
+                p, qkv, out, d_out, lse, delta, dq_acc, turns, d_qkv, be.stream());
         });
+        return rotated;
     }
 
     static cuda_flash::Problem problem(const AttentionShape& s) {

@@ -18,6 +18,8 @@
 //   the dQ tile in turns.)
 // Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
 // padding as in flash_backward.cuh; delta and the final dQ conversion are its kernels.
+// Ordered (the deterministic mode): the CTAs that add into one (sequence, head, query tile) take
+// turns (flash_turns.cuh), so the fp32 sums come out the same on every run.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -25,6 +27,7 @@
 
 #include "slm/cuda/attention/flash_backward.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
+#include "slm/cuda/attention/flash_turns.cuh"
 #include "slm/cuda/mma.cuh"
 #include "slm/cuda/wgmma.cuh"
 
@@ -49,13 +52,14 @@ struct WarpgroupBackwardTiles {
 
 // qkv: (B·T, qkv_stride), d_out: (B·T, heads·D), lse, delta: (B, heads, T) → the k and v parts
 // of d_qkv for every position, and scale⁻¹·dQ added into dq_acc (B·T, heads·D).
-// Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles (the most queries) first.
-template <int D>
+// Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles (the most queries) first, or,
+// Ordered, latest first. turns (Ordered only): turn_count(p, BlockM) zeroed ints.
+template <int D, bool Ordered>
 __global__ void __launch_bounds__(256, 1)
     flash_backward_warpgroup_kernel(const bf16* __restrict__ qkv, const bf16* __restrict__ d_out,
                                     const float* __restrict__ lse,
                                     const float* __restrict__ delta, float* __restrict__ dq_acc,
-                                    bf16* __restrict__ d_qkv, Problem p) {
+                                    bf16* __restrict__ d_qkv, int* __restrict__ turns, Problem p) {
     constexpr int W = warpgroup_width<D>;
     using Tiles = WarpgroupBackwardTiles<W>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
@@ -76,7 +80,7 @@ __global__ void __launch_bounds__(256, 1)
     const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
     const int group = warp / 4, wl = warp % 4;  // warpgroup, warp within it
     const int g = lane / 4, t = lane % 4;
-    const auto tile = key_tile<D, BlockN, BlockM>(qkv, p);
+    const auto tile = key_tile<D, BlockN, BlockM>(qkv, p, /*late_first=*/Ordered);
     const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
     // The next step's loads take the thread index afresh (fresh_thread_index): from `tid` the
     // compiler would keep every load's per-thread offsets in registers across the loop, and at
@@ -118,6 +122,13 @@ __global__ void __launch_bounds__(256, 1)
         load_next_and_wait(s, n_steps, load_step);
         wg::fence_proxy_async();
         __syncthreads();
+        if constexpr (Ordered) {  // the previous step's dQ adds are done: its tile's next turn
+            if (s > 0 && tid == 0) {
+                const int i_prev = tile.row(s - 1);
+                pass_turn(turns + turn_of(b, tile.head(s - 1, p), i_prev, BlockM, p),
+                          key_tile_turn(i_prev, j0, BlockN) + 1);
+            }
+        }
         const int h = tile.head(s, p), i0 = tile.row(s);
         const unsigned char* q_t = q_s + buf * Tiles::q_bytes;
         const unsigned char* do_t = do_s + buf * Tiles::q_bytes;
@@ -205,6 +216,9 @@ __global__ void __launch_bounds__(256, 1)
         wg::fence_operands(dk);
         wg::fence_operands(dv);
         wg::fence_proxy_async();
+        if constexpr (Ordered) {
+            if (tid == 0) await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn(i0, j0, BlockN));
+        }
         __syncthreads();  // dSᵀ complete; Q and dO of buffer `buf` no longer read
 
         // dQ block (64 queries from 64·dq_rows, 64 columns from 64·dq_cols) = dS·K over the keys.
@@ -237,6 +251,14 @@ __global__ void __launch_bounds__(256, 1)
         }
     }
 
+    if constexpr (Ordered) {  // the last step's turn
+        __syncthreads();
+        if (tid == 0 && n_steps > 0) {
+            const int i_last = tile.row(n_steps - 1);
+            pass_turn(turns + turn_of(b, tile.head(n_steps - 1, p), i_last, BlockM, p),
+                      key_tile_turn(i_last, j0, BlockN) + 1);
+        }
+    }
     store_key_rows<D>([&](int dt, int c) { return dk[4 * dt + c]; },
                       [&](int dt, int c) { return dv[4 * dt + c]; }, b, kvh, key_lo, d_qkv, p, t);
 }

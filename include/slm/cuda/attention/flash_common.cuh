@@ -214,14 +214,18 @@ __device__ __forceinline__ float quad_sum(float v) {
 struct WorkItem {
     int tile, unit;
 };
-__device__ __forceinline__ WorkItem work_item(int units, int tiles, bool late_first) {
-    const int rank = static_cast<int>(blockIdx.x);
-    const int per_group = max(1, 256 / tiles);
-    const int first = rank / (per_group * tiles) * per_group;  // the group's first unit
-    const int n = min(per_group, units - first);               // units in this group
+// The work item of the CTA at launch rank `rank`; on the host too, for the tests that play the
+// schedule (tests/cuda/attention/flash_turns.cu).
+__host__ __device__ inline WorkItem work_item_at(int rank, int units, int tiles, bool late_first) {
+    const int per_group = 256 / tiles > 1 ? 256 / tiles : 1;
+    const int first = rank / (per_group * tiles) * per_group;          // the group's first unit
+    const int n = per_group < units - first ? per_group : units - first;  // units in this group
     const int local = rank - first * tiles;
     const int order = local / n;
     return {late_first ? tiles - 1 - order : order, first + local % n};
+}
+__device__ __forceinline__ WorkItem work_item(int units, int tiles, bool late_first) {
+    return work_item_at(static_cast<int>(blockIdx.x), units, tiles, late_first);
 }
 
 // The query tile a forward or dQ CTA owns (heavy causal tiles first) and where its rows live:
@@ -249,34 +253,44 @@ __device__ __forceinline__ QueryTile query_tile(const bf16* qkv, const Problem& 
     return t;
 }
 
-// The key tile a backward CTA owns (heavy causal tiles first, as work_item orders them) and the
-// steps it walks: (query head of its kv group, query tile of BlockM rows from the diagonal on),
-// head-major. k and v are the tile's first key's rows of its kv head.
+// The key tile a backward CTA owns and the steps it walks: (query head of its kv group, query
+// tile of BlockM rows from the diagonal on), head-major. k and v are the tile's first key's rows
+// of its kv head. Grid order as work_item: heavy causal tiles (the early key tiles, with the most
+// queries) first, or with late_first the latest key tiles first (the deterministic backward's
+// turns, flash_turns.cuh, need every key tile launched after the one below it).
 template <int D, int BlockN, int BlockM>
 struct KeyTile {
     int kvh, b, j0, it0, per_head, n_steps;
     const bf16 *seq_rows, *k, *v;  // seq_rows: the sequence's position 0 in qkv
 
-    __device__ __forceinline__ int head(int s, const Problem& p) const {
+    __host__ __device__ int head(int s, const Problem& p) const {
         return kvh * p.group + s / per_head;
     }
-    __device__ __forceinline__ int row(int s) const { return (it0 + s % per_head) * BlockM; }
+    __host__ __device__ int row(int s) const { return (it0 + s % per_head) * BlockM; }
 };
+// The schedule alone (no pointers) of the CTA at launch rank `rank`, on the host too.
 template <int D, int BlockN, int BlockM>
-__device__ __forceinline__ KeyTile<D, BlockN, BlockM> key_tile(const bf16* qkv, const Problem& p) {
+__host__ __device__ inline KeyTile<D, BlockN, BlockM> key_tile_at(int rank, const Problem& p,
+                                                                  bool late_first) {
     const int k_tiles = (p.seq + BlockN - 1) / BlockN;
-    const WorkItem item = work_item(p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
-    KeyTile<D, BlockN, BlockM> t;
+    const WorkItem item = work_item_at(rank, p.batch * p.kv_heads, k_tiles, late_first);
+    KeyTile<D, BlockN, BlockM> t{};
     t.kvh = item.unit % p.kv_heads;
     t.b = item.unit / p.kv_heads;
     t.j0 = item.tile * BlockN;
+    t.it0 = t.j0 / BlockM;
+    t.per_head = (p.seq + BlockM - 1) / BlockM - t.it0;
+    t.n_steps = p.group * t.per_head;
+    return t;
+}
+template <int D, int BlockN, int BlockM>
+__device__ __forceinline__ KeyTile<D, BlockN, BlockM> key_tile(const bf16* qkv, const Problem& p,
+                                                               bool late_first = false) {
+    auto t = key_tile_at<D, BlockN, BlockM>(static_cast<int>(blockIdx.x), p, late_first);
     t.seq_rows = qkv + static_cast<int64_t>(t.b) * p.seq * p.qkv_stride;
     const bf16* first = t.seq_rows + static_cast<int64_t>(t.j0) * p.qkv_stride + t.kvh * D;
     t.k = first + p.k_offset;
     t.v = first + p.v_offset;
-    t.it0 = t.j0 / BlockM;
-    t.per_head = (p.seq + BlockM - 1) / BlockM - t.it0;
-    t.n_steps = p.group * t.per_head;
     return t;
 }
 
