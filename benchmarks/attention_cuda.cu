@@ -1,6 +1,6 @@
 // Attention kernels on one GPU, the shapes of docs/sources.md:
 // causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim rounded down, MHA),
-// head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96), seq 512 … 16384.
+// head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96, 256), seq 512 … 16384.
 // Kernels: Flash with atomic dQ (the default), its mma.sync variant, Flash deterministic (on a
 // Hopper the warpgroup kernel taking turns) and its mma.sync variant (backward and fwd_bwd), and
 // Naive (cuBLASLt + materialised probabilities; "does not fit" where its B·H·T² buffers exceed
@@ -164,7 +164,8 @@ void register_kernel(const std::string& name, std::initializer_list<Pass> passes
 int main(int argc, char** argv) {
     using namespace slm::attention;
     const auto all = {Pass::forward, Pass::backward, Pass::forward_backward};
-    const auto flash_dims = {int64_t{32}, int64_t{48}, int64_t{64}, int64_t{80}, int64_t{96}, int64_t{128}};
+    const auto flash_dims = {int64_t{32}, int64_t{48}, int64_t{64}, int64_t{80}, int64_t{96}, int64_t{128},
+                             int64_t{256}};
     register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>(
         "flash", {Pass::forward, Pass::backward, Pass::forward_backward, Pass::backward_then_rope,
                   Pass::backward_through_rope}, 30, flash_dims);

@@ -2,13 +2,13 @@
 """PyTorch's scaled_dot_product_attention on the shapes of benchmarks/attention_cuda.cu.
 
 Causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 // head_dim), head_dim 32, 48, 64,
-80, 96 and 128, seq 512 … 16384, once with the FLASH_ATTENTION backend (FlashAttention-2) and
+80, 96, 128 and 256 (or those of --head-dims), seq 512 … 16384, once with the FLASH_ATTENTION backend (FlashAttention-2) and
 once with CUDNN_ATTENTION, forward and forward+backward. Timing: CUDA events around each pass, warm-up
 first, L2 flushed (256 MB memset) before every timed pass, median over the iterations.
 TFLOP/s with the FlashAttention papers' convention, the same as attention_cuda's counters:
 forward = 4·B·H·T²·D / 2 (causal half), forward+backward = 3.5 × forward.
 
-    python3 tools/sdpa_bench.py --out sdpa.json [--iters 30] [--warmup 5]
+    python3 tools/sdpa_bench.py --out sdpa.json [--iters 30] [--warmup 5] [--head-dims 128,256]
 
 Prints a table and writes a JSON list of rows to --out.
 """
@@ -23,7 +23,7 @@ from torch.nn.attention import SDPBackend, sdpa_kernel
 
 TOKENS, HIDDEN = 16384, 2048
 SEQS = [512, 1024, 2048, 4096, 8192, 16384]
-HEAD_DIMS = [32, 48, 64, 80, 96, 128]
+HEAD_DIMS = [32, 48, 64, 80, 96, 128, 256]
 BACKENDS = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
 
 
@@ -87,7 +87,15 @@ def main():
     parser.add_argument("--out", required=True, help="JSON file for the results")
     parser.add_argument("--iters", type=int, default=30)
     parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--head-dims", default=",".join(map(str, HEAD_DIMS)),
+                        help="comma-separated head_dims (default: all of %(default)s)")
     args = parser.parse_args()
+    try:
+        head_dims = [int(d) for d in args.head_dims.split(",")]
+    except ValueError:
+        parser.error(f"--head-dims takes comma-separated integers, got '{args.head_dims}'")
+    if any(d <= 0 or d > HIDDEN for d in head_dims):
+        parser.error(f"--head-dims: every head_dim must be positive and at most {HIDDEN}")
     if not torch.cuda.is_available():
         sys.exit("sdpa_bench: no CUDA device visible to PyTorch")
     flush = torch.empty(256 << 20, dtype=torch.uint8, device="cuda")
@@ -96,7 +104,7 @@ def main():
           f"B*T = {TOKENS}, hidden {HIDDEN}; TFLOP/s (median)")
     print(f"{'backend':>8} {'hdim':>5} {'seq':>6} {'fwd':>8} {'fwd+bwd':>8}")
     for backend in BACKENDS:
-        for head_dim in HEAD_DIMS:
+        for head_dim in head_dims:
             for seq in SEQS:
                 row = measure(backend, seq, head_dim, args.iters, args.warmup, flush)
                 rows.append(row)

@@ -21,9 +21,10 @@
 //   FlashBackward::atomic_mma_sync  atomic with the mma.sync kernels everywhere.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
 // compare the warpgroup kernels with); the others run the warpgroup forward where they can.
-// Supported head_dim: 32, 48, 64, 80, 96 and 128; anything else throws. On a Hopper every one runs
-// the warpgroup kernels (32 and 48 in tiles 64 wide, 80 and 96 in tiles 128 wide); elsewhere,
-// and in the atomic_mma_sync mode, the mma.sync ones.
+// Supported head_dim: 32, 48, 64, 80, 96, 128 and 256; anything else throws. On a Hopper every
+// one runs the warpgroup kernels (32 and 48 in tiles 64 wide, 80 and 96 in tiles 128 wide);
+// elsewhere, and in the *_mma_sync modes, the mma.sync ones, which stop at 128 (256 throws there,
+// naming --attention naive).
 //
 // saved (per layer): lse (B, H, T) fp32.
 // scratch: delta (B, H, T) fp32, then (every mode but deterministic_mma_sync) the dQ accumulator
@@ -69,7 +70,7 @@ constexpr bool mma_sync_only(FlashBackward m) {
 namespace cuda_flash {
 
 // The head_dims with kernels: the one list the check, its message and the dispatch read.
-using HeadDims = std::integer_sequence<int, 32, 48, 64, 80, 96, 128>;
+using HeadDims = std::integer_sequence<int, 32, 48, 64, 80, 96, 128, 256>;
 
 template <int... Ds>
 bool supported_in(std::integer_sequence<int, Ds...>, int64_t d) {
@@ -98,9 +99,23 @@ void with_head_dim(int64_t d, F f) {
 }
 
 // Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh):
-// every supported one, in tiles 64 or 128 columns wide (warpgroup_width).
+// every supported one, in tiles 64, 128 or 256 columns wide (warpgroup_width).
 template <int D>
-inline constexpr bool has_warpgroup_kernels = D % 16 == 0 && D <= 128;
+inline constexpr bool has_warpgroup_kernels = D % 16 == 0 && D <= 256;
+// Whether head_dim D has mma.sync kernels (flash_forward.cuh, flash_backward.cuh,
+// flash_backward_dq.cuh; Tiles<D>): up to 128. Their fp32 accumulators live per warp, and at 256
+// dK and dV alone would take 256 registers a thread.
+template <int D>
+inline constexpr bool has_mma_sync_kernels = D <= 128;
+
+// Thrown where head_dim D needs the warpgroup kernels and cannot have them: a GPU other than a
+// Hopper, code not compiled for sm_90a, or a *_mma_sync mode.
+template <int D>
+[[noreturn]] void no_kernel_for(const char* pass) {
+    fail("Flash attention " + std::string(pass) + " on the GPU: head_dim " + std::to_string(D) +
+         " runs only on the warpgroup kernels, which need a Hopper GPU (sm_90a code) and a mode "
+         "other than *_mma_sync; use --attention naive, or head_dim 128 or less");
+}
 
 // Allows `kernel` `bytes` of dynamic shared memory (above the 48 KB default) and launches it.
 template <class Kernel, class... Args>
@@ -155,11 +170,15 @@ void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStrea
             return;
         }
     }
-    constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
-    constexpr int min_blocks = Tiles<D>::ForwardMinBlocks;
-    launch("launch of flash_forward_kernel", flash_forward_kernel<D, M, N, min_blocks>,
-           tiles(p.seq, M) * p.batch * p.heads, M / 16 * 32, forward_smem_bytes<D, M, N>, stream,
-           qkv, out, lse, p);
+    if constexpr (has_mma_sync_kernels<D>) {
+        constexpr int M = Tiles<D>::ForwardM, N = Tiles<D>::ForwardN;
+        constexpr int min_blocks = Tiles<D>::ForwardMinBlocks;
+        launch("launch of flash_forward_kernel", flash_forward_kernel<D, M, N, min_blocks>,
+               tiles(p.seq, M) * p.batch * p.heads, M / 16 * 32, forward_smem_bytes<D, M, N>,
+               stream, qkv, out, lse, p);
+    } else {
+        no_kernel_for<D>("forward");
+    }
 }
 
 // Returns whether dQ went through the fp32 accumulator and its conversion, which also takes it
@@ -170,8 +189,13 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
               cudaStream_t stream) {
     constexpr bool deterministic = Mode == FlashBackward::deterministic ||
                                    Mode == FlashBackward::deterministic_mma_sync;
-    constexpr int N = Tiles<D>::BackwardN, M = Tiles<D>::BackwardM;
     const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
+    bool warpgroup = false;
+    if constexpr (has_warpgroup_kernels<D> && !mma_sync_only(Mode))
+        warpgroup = warpgroup_mma_compiled();
+    if constexpr (!has_mma_sync_kernels<D>) {
+        if (!warpgroup) no_kernel_for<D>("backward");
+    }
     {
         constexpr int threads = 256;  // 32 (row, head) pairs per block
         const int64_t blocks = std::min<int64_t>(tiles(rows * p.heads, threads / 8), 1 << 20);
@@ -179,9 +203,6 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
             <<<static_cast<unsigned>(blocks), threads, 0, stream>>>(out, d_out, delta, p);
         SLM_CUDA_CHECK_LAUNCH("flash_backward_delta_kernel");
     }
-    bool warpgroup = false;
-    if constexpr (has_warpgroup_kernels<D> && !mma_sync_only(Mode))
-        warpgroup = warpgroup_mma_compiled();
     // The atomic adds: the warpgroup kernel, or the mma.sync one in the atomic modes.
     const bool accumulated = warpgroup || !deterministic;
     if (accumulated)
@@ -200,11 +221,14 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
                    deterministic ? turns : nullptr, p);
         }
     }
-    if (!warpgroup) {
-        launch("launch of flash_backward_kernel", flash_backward_kernel<D, N, M, !deterministic>,
-               tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
-               backward_smem_bytes<D, N, M, !deterministic>, stream, qkv, d_out, lse,
-               static_cast<const float*>(delta), dq_acc, d_qkv, p);
+    if constexpr (has_mma_sync_kernels<D>) {
+        constexpr int N = Tiles<D>::BackwardN, M = Tiles<D>::BackwardM;
+        if (!warpgroup)
+            launch("launch of flash_backward_kernel",
+                   flash_backward_kernel<D, N, M, !deterministic>,
+                   tiles(p.seq, N) * p.batch * p.kv_heads, N / 16 * 32,
+                   backward_smem_bytes<D, N, M, !deterministic>, stream, qkv, d_out, lse,
+                   static_cast<const float*>(delta), dq_acc, d_qkv, p);
     }
     if (accumulated && p.rope_theta > 0) {
         constexpr int threads = 256;
@@ -218,7 +242,7 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
         dq_convert_kernel<<<cuda::blocks_for(packs, threads, INT32_MAX), threads, 0, stream>>>(
             dq_acc, d_qkv, rows, p.out_stride, p.qkv_stride, p.scale);
         SLM_CUDA_CHECK_LAUNCH("dq_convert_kernel");
-    } else {
+    } else if constexpr (has_mma_sync_kernels<D>) {
         constexpr int QM = Tiles<D>::DqM, QN = Tiles<D>::DqN;
         launch("launch of flash_backward_dq_kernel", flash_backward_dq_kernel<D, QM, QN>,
                tiles(p.seq, QM) * p.batch * p.heads, QM / 16 * 32,

@@ -16,6 +16,11 @@
 //   64 wide: queries 64w.. of the step's 128. (Two parts per barrier pair at width 64 halve the
 //   barriers per query; an earlier version ran 64 queries per step and let the warpgroups take
 //   the dQ tile in turns.)
+// Tiles 256 wide (split_columns): dK and dV of 64 keys × 256 columns would take 256 registers a
+// thread, so the CTA takes 64 keys, both warpgroups compute the same Sᵀ and dPᵀ (contracted over
+// all 256 columns), and warpgroup w keeps dK and dV for columns 128w..128w+127 and computes dQ's
+// two 64-column blocks there; warpgroup 0 alone stores dSᵀ. (7 products' time for 5 products'
+// work: the redundant Sᵀ and dPᵀ are the price of keeping the accumulators in registers.)
 // Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
 // padding as in flash_backward.cuh; delta and the final dQ conversion are its kernels.
 // Ordered (the deterministic mode): the CTAs that add into one (sequence, head, query tile) take
@@ -36,10 +41,13 @@ namespace slm::attention::cuda_flash {
 // Tiles of width W = warpgroup_width<D> (flash_common.cuh): 64 for head_dim up to 64, else 128.
 template <int W>
 struct WarpgroupBackwardTiles {
-    static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
-    static constexpr int BlockN = 128;               // keys per CTA: two warpgroups of 64
+    static_assert(W == 64 || W == 128 || W == 256, "tiles 64, 128 or 256 columns wide");
+    static constexpr bool split_columns = W == 256;
+    // Keys per CTA: two warpgroups of 64, or split_columns 64 for both.
+    static constexpr int BlockN = split_columns ? 64 : 128;
+    static constexpr int Cols = split_columns ? W / 2 : W;  // columns of dK and dV per warpgroup
     // Queries per step: 128 at width 64, in two parts of 64 (Sᵀ and dPᵀ of one part at a
-    // time: 64 of each would leave no registers for dK and dV); 64 at 128.
+    // time: 64 of each would leave no registers for dK and dV); 64 at 128 and 256.
     static constexpr int BlockM = W == 64 ? 128 : 64;
     static constexpr int threads = 256;
     // Shared memory, each tile on a 1024-byte boundary: K, V; Q and dO double-buffered; dSᵀ;
@@ -52,7 +60,7 @@ struct WarpgroupBackwardTiles {
 
 // qkv: (B·T, qkv_stride), d_out: (B·T, heads·D), lse, delta: (B, heads, T) → the k and v parts
 // of d_qkv for every position, and scale⁻¹·dQ added into dq_acc (B·T, heads·D).
-// Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles (the most queries) first, or,
+// Grid: ceil(T / BlockN) · B · kv_heads CTAs, earliest key tiles (the most queries) first, or,
 // Ordered, latest first. turns (Ordered only): turn_count(p, BlockM) zeroed ints.
 template <int D, bool Ordered>
 __global__ void __launch_bounds__(256, 1)
@@ -63,6 +71,8 @@ __global__ void __launch_bounds__(256, 1)
     constexpr int W = warpgroup_width<D>;
     using Tiles = WarpgroupBackwardTiles<W>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
+    constexpr bool split = Tiles::split_columns;
+    constexpr int Cols = Tiles::Cols;
     constexpr int KD = D / 16, KN = BlockN / 16;
     using namespace cuda::mma;
     namespace wg = cuda::wgmma;
@@ -106,16 +116,18 @@ __global__ void __launch_bounds__(256, 1)
     for (int buf = 0; buf < 4; ++buf)  // Q and dO, both buffers: published by the loop's barrier
         zero_pad_columns<BlockM, D, W, threads>(q_s + buf * Tiles::q_bytes, tid);
 
-    const int group_first = j0 + 64 * group;               // this warpgroup's first key
-    const int key_first = group_first + 16 * wl;           // this warp's first key
+    const int group_row = split ? 0 : 64 * group;           // this warpgroup's first key row
+    const int group_first = j0 + group_row;                 // and that key
+    const int key_first = group_first + 16 * wl;            // this warp's first key
     const int key_lo = key_first + g, key_hi = key_lo + 8;  // the two keys (rows) of this lane
-    const int row_lo = 64 * group + 16 * wl + g;            // key_lo's row in the tiles
-    // dQ: this warpgroup's block of 64 queries (width 64: two blocks per step) and of 64
-    // columns of the tiles (width 128: two blocks).
-    const int dq_rows = W == 64 ? group : 0, dq_cols = W == 64 ? 0 : group;
-    float dk[W / 2], dv[W / 2];  // columns past D: products of zeros, never stored
+    const int row_lo = group_row + 16 * wl + g;             // key_lo's row in the tiles
+    // dQ: this warpgroup's block of 64 queries (width 64: two blocks per step) and its 64-column
+    // blocks of the tiles (width 128: one of two; 256: two of four, from dq_cols).
+    const int dq_rows = W == 64 ? group : 0, dq_cols = W == 64 ? 0 : split ? 2 * group : group;
+    const int col0 = split ? Cols * group : 0;  // this warpgroup's first column of dK and dV
+    float dk[Cols / 2], dv[Cols / 2];  // columns past D: products of zeros, never stored
 #pragma unroll
-    for (int i = 0; i < W / 2; ++i) dk[i] = dv[i] = 0.0f;
+    for (int i = 0; i < Cols / 2; ++i) dk[i] = dv[i] = 0.0f;
 
     for (int s = 0; s < n_steps; ++s) {
         const int buf = s & 1;
@@ -141,8 +153,8 @@ __global__ void __launch_bounds__(256, 1)
             uint32_t pa[4][4], sa[4][4];
             if (group_first <= i1 + 63) {  // else all keys of this warpgroup follow all queries
                 float st[32], dpt[32];
-                const uint64_t k_a = wg::k_major(k_s, 64 * group), q_b = wg::k_major(q_t, c0);
-                const uint64_t v_a = wg::k_major(v_s, 64 * group), do_b = wg::k_major(do_t, c0);
+                const uint64_t k_a = wg::k_major(k_s, group_row), q_b = wg::k_major(q_t, c0);
+                const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
                 if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
                 wg::fence();
 #pragma unroll
@@ -178,8 +190,8 @@ __global__ void __launch_bounds__(256, 1)
                     sa[kq][2 * e] = pack_bf16(ds4[0], ds4[1]);
                     sa[kq][2 * e + 1] = pack_bf16(ds4[2], ds4[3]);
                 }
-                const uint64_t do_mn = wg::mn_major(do_t, BlockM, 0);
-                const uint64_t q_mn = wg::mn_major(q_t, BlockM, 0);
+                const uint64_t do_mn = wg::mn_major(do_t, BlockM, col0 / 64);
+                const uint64_t q_mn = wg::mn_major(q_t, BlockM, col0 / 64);
                 wg::fence();
 #pragma unroll
                 for (int kq = 0; kq < 4; ++kq)  // dV += Pᵀ·dO
@@ -197,9 +209,10 @@ __global__ void __launch_bounds__(256, 1)
                     for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
             }
             // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM)
-            // tile.
+            // tile; split, both warpgroups hold the same rows.
 #pragma unroll
             for (int kq = 0; kq < 4; ++kq) {
+                if (split && group != 0) break;
 #pragma unroll
                 for (int e = 0; e < 2; ++e) {
                     const int col = c0 + 16 * kq + 8 * e + 2 * t, chunk = col / 8;
@@ -221,32 +234,35 @@ __global__ void __launch_bounds__(256, 1)
         }
         __syncthreads();  // dSᵀ complete; Q and dO of buffer `buf` no longer read
 
-        // dQ block (64 queries from 64·dq_rows, 64 columns from 64·dq_cols) = dS·K over the keys.
+        // dQ blocks (64 queries from 64·dq_rows, 64 columns from 64·block) = dS·K over the keys.
         const int q_first = i0 + 64 * dq_rows;
         if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or rows are padding
-            float dq[32];
-            const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
-            const uint64_t k_b = wg::mn_major(k_s, BlockN, dq_cols);
-            wg::fence();
+#pragma unroll 1
+            for (int block = dq_cols; block < dq_cols + (split ? 2 : 1); ++block) {
+                float dq[32];
+                const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
+                const uint64_t k_b = wg::mn_major(k_s, BlockN, block);
+                wg::fence();
 #pragma unroll
-            for (int kk = 0; kk < KN; ++kk)
-                wg::mma_ss<1, 1>(dq, wg::advance(ds_a, wg::mn_major_step(kk)),
-                                 wg::advance(k_b, wg::mn_major_step(kk)), kk > 0);
-            wg::commit();
-            wg::wait<0>();
-            wg::fence_operands(dq);
-            const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
-            float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
-                         64 * dq_cols + 2 * t;
+                for (int kk = 0; kk < KN; ++kk)
+                    wg::mma_ss<1, 1>(dq, wg::advance(ds_a, wg::mn_major_step(kk)),
+                                     wg::advance(k_b, wg::mn_major_step(kk)), kk > 0);
+                wg::commit();
+                wg::wait<0>();
+                wg::fence_operands(dq);
+                const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
+                float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
+                             64 * block + 2 * t;
 #pragma unroll
-            for (int j = 0; j < 8; ++j) {
-                if (64 * dq_cols + 8 * j >= D) break;  // the tiles' columns past D
-                if (q_lo < p.seq)
-                    atomic_add2(acc + static_cast<int64_t>(q_lo) * p.out_stride + j * 8,
-                                dq[4 * j], dq[4 * j + 1]);
-                if (q_hi < p.seq)
-                    atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
-                                dq[4 * j + 2], dq[4 * j + 3]);
+                for (int j = 0; j < 8; ++j) {
+                    if (64 * block + 8 * j >= D) break;  // the tiles' columns past D
+                    if (q_lo < p.seq)
+                        atomic_add2(acc + static_cast<int64_t>(q_lo) * p.out_stride + j * 8,
+                                    dq[4 * j], dq[4 * j + 1]);
+                    if (q_hi < p.seq)
+                        atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
+                                    dq[4 * j + 2], dq[4 * j + 3]);
+                }
             }
         }
     }
@@ -259,8 +275,9 @@ __global__ void __launch_bounds__(256, 1)
                       key_tile_turn(i_last, j0, BlockN) + 1);
         }
     }
-    store_key_rows<D>([&](int dt, int c) { return dk[4 * dt + c]; },
-                      [&](int dt, int c) { return dv[4 * dt + c]; }, b, kvh, key_lo, d_qkv, p, t);
+    store_key_rows<D, split ? Cols : D>([&](int dt, int c) { return dk[4 * dt + c]; },
+                                        [&](int dt, int c) { return dv[4 * dt + c]; }, b, kvh,
+                                        key_lo, d_qkv, p, t, col0);
 }
 
 }  // namespace slm::attention::cuda_flash

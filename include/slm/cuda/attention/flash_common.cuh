@@ -142,13 +142,13 @@ __device__ __forceinline__ void load_swizzled(unsigned char* tile, const bf16* s
     }
 }
 
-// The warpgroup kernels' tiles are 64 or 128 columns wide (whole 128-byte swizzle blocks); a
-// head_dim in between is laid out in the next width up. Q·Kᵀ and V·dOᵀ contract over the D
+// The warpgroup kernels' tiles are 64, 128 or 256 columns wide (whole 128-byte swizzle blocks);
+// a head_dim in between is laid out in the next width up. Q·Kᵀ and V·dOᵀ contract over the D
 // columns only (D / 16 k-steps); the products whose N is the head_dim (P·V, dV, dK, dQ) run over
 // the whole width, and their columns past D are computed from zeros and never stored: each
 // output column depends only on the same column of its B operand.
 template <int D>
-inline constexpr int warpgroup_width = D <= 64 ? 64 : 128;
+inline constexpr int warpgroup_width = D <= 64 ? 64 : D <= 128 ? 128 : 256;
 
 // Zeroes columns D .. Width−1 of every row of a swizzled tile of `Rows` rows laid out `Width`
 // wide (load_swizzled never writes them), so the wide products read zeros there. Once per
@@ -329,16 +329,18 @@ __device__ __forceinline__ void load_next_and_wait(int i, int count, Load load) 
 }
 
 // dK = scale·Σ dSᵀ·Q and dV of this lane's two keys (key_lo and key_lo + 8) of kv head kvh,
-// columns 8dt + 2t and 8dt + 2t + 1 of each C fragment dt; keys past the sequence are padding
-// and not stored. dk(dt, c), dv(dt, c): element c of the accumulators' C fragment dt.
-template <int D, class DkAt, class DvAt>
+// Cols columns from col0: columns col0 + 8dt + 2t and col0 + 8dt + 2t + 1 of each C fragment
+// dt; keys past the sequence are padding and not stored. dk(dt, c), dv(dt, c): element c of the
+// accumulators' C fragment dt.
+template <int D, int Cols = D, class DkAt, class DvAt>
 __device__ __forceinline__ void store_key_rows(DkAt dk, DvAt dv, int b, int kvh, int key_lo,
-                                               bf16* d_qkv, const Problem& p, int t) {
-    bf16* rows = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + kvh * D;
+                                               bf16* d_qkv, const Problem& p, int t,
+                                               int col0 = 0) {
+    bf16* rows = d_qkv + static_cast<int64_t>(b) * p.seq * p.qkv_stride + kvh * D + col0;
     bf16* dk_g = rows + p.k_offset;
     bf16* dv_g = rows + p.v_offset;
 #pragma unroll
-    for (int dt = 0; dt < D / 8; ++dt) {
+    for (int dt = 0; dt < Cols / 8; ++dt) {
         const int col = dt * 8 + 2 * t;
 #pragma unroll
         for (int r = 0; r < 2; ++r) {

@@ -23,13 +23,14 @@
 
 namespace slm::attention::cuda_flash {
 
-// Tiles of width W = warpgroup_width<D> (flash_common.cuh): 64 for head_dim up to 64, else 128.
+// Tiles of width W = warpgroup_width<D> (flash_common.cuh): 64, 128 or 256.
 template <int W>
 struct WarpgroupForwardTiles {
-    static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
+    static_assert(W == 64 || W == 128 || W == 256, "tiles 64, 128 or 256 columns wide");
     // Width 64: 64 keys per tile, so that registers (≤ 128) and shared memory (49 KB) allow
-    // two CTAs per SM, whose softmax and MMAs interleave; 128: 128 keys, one CTA per SM.
-    static constexpr int BlockM = 128, BlockN = W == 64 ? 64 : 128, threads = 256;
+    // two CTAs per SM, whose softmax and MMAs interleave; 128: 128 keys, one CTA per SM; 256:
+    // 64 keys (O alone takes 128 registers a thread, and K and V 193 KB of shared memory).
+    static constexpr int BlockM = 128, BlockN = W == 128 ? 128 : 64, threads = 256;
     static constexpr int min_blocks = W == 64 ? 2 : 1;
     static constexpr int q_bytes = BlockM * W * 2, kv_bytes = BlockN * W * 2;
     // Q, then K and V double-buffered, each on a 1024-byte boundary; 1024 bytes to align.
