@@ -2,13 +2,13 @@
 // order of flash_common.cuh), played on the host: no GPU needed, so these cases run in CI.
 //
 // The simulation puts CTAs on a number of SM slots in launch order, as the GPU does, and lets
-// each resident CTA walk its steps (KeyTile::head and row, the kernel's own functions): at a step
-// it waits until its query tile's counter reads its turn (key_tile_turn), adds, and passes the
-// turn on only when it begins its next step (or ends), as the kernel does after its next barrier.
-// A round in which no CTA moves is a deadlock. Checked: every (sequence, head, query tile) gets
-// the adds of exactly the key tiles that reach it, from the diagonal's down. The same play with
-// ascending turns, or the grid launched earliest key tile first on one slot, must deadlock: the
-// simulation can tell.
+// each resident CTA walk its steps (key_tile_at, KeyTile::head and row with the descending walk:
+// the kernel's own functions): at a step it waits until its query tile's counter reads its turn
+// (key_tile_turn), adds, and passes the turn on only when it begins its next step (or ends), as
+// the kernel does after its next barrier. A round in which no CTA moves is a deadlock. Checked:
+// every (sequence, head, query tile) gets the adds of exactly the key tiles that reach it, from
+// key tile 0 up. The same play with turns from the diagonal down, or with the grid launched in
+// reverse, must deadlock on one slot: the simulation can tell.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -51,7 +51,7 @@ struct Resident {
 };
 
 template <int BlockN, int BlockM>
-Play play(const Problem& p, int slots, bool late_first, bool ascending) {
+Play play(const Problem& p, int slots, bool reverse_launch, bool from_diagonal) {
     const int k_tiles = (p.seq + BlockN - 1) / BlockN;
     const int grid = k_tiles * p.batch * p.kv_heads;
     std::vector<int> counter((p.seq + BlockM - 1) / BlockM * p.batch * p.heads, 0);
@@ -63,7 +63,8 @@ Play play(const Problem& p, int slots, bool late_first, bool ascending) {
             resident.push_back({launched++});
         bool moved = false;
         for (auto it = resident.begin(); it != resident.end();) {
-            const auto tile = key_tile_at<64, BlockN, BlockM>(it->rank, p, late_first);
+            const int rank = reverse_launch ? grid - 1 - it->rank : it->rank;
+            const auto tile = key_tile_at<64, BlockN, BlockM, /*Descending=*/true>(rank, p);
             if (it->holding >= 0) {  // the barrier after the previous step's adds: hand on
                 counter[it->holding] = it->next_turn;
                 it->holding = -1;
@@ -74,10 +75,10 @@ Play play(const Problem& p, int slots, bool late_first, bool ascending) {
                 moved = true;
                 continue;
             }
-            const int h = tile.head(it->step, p), i0 = tile.row(it->step);
+            const int h = tile.head(it->step, p), i0 = tile.row(it->step, p);
             const int64_t c = turn_of(tile.b, h, i0, BlockM, p);
             const int kt = tile.j0 / BlockN;
-            const int turn = ascending ? kt : key_tile_turn(i0, tile.j0, BlockN);
+            const int turn = from_diagonal ? i0 / BlockN - kt : key_tile_turn(tile.j0, BlockN);
             if (counter[c] == turn) {
                 result.adds[c].push_back(kt);
                 it->holding = c;
@@ -104,7 +105,8 @@ void check_play(const Problem& p, int slots) {
     CAPTURE(p.heads);
     CAPTURE(p.kv_heads);
     CAPTURE(slots);
-    const Play played = play<BlockN, BlockM>(p, slots, /*late_first=*/true, /*ascending=*/false);
+    const Play played =
+        play<BlockN, BlockM>(p, slots, /*reverse_launch=*/false, /*from_diagonal=*/false);
     REQUIRE_FALSE(played.deadlocked);
     const int q_tiles = (p.seq + BlockM - 1) / BlockM;
     CHECK(static_cast<int>(played.adds.size()) == p.batch * p.heads * q_tiles);
@@ -112,8 +114,8 @@ void check_play(const Problem& p, int slots) {
         for (int h = 0; h < p.heads; ++h)
             for (int qt = 0; qt < q_tiles; ++qt) {
                 const int i0 = qt * BlockM;
-                std::vector<int> expected;  // the key tiles that reach the query tile, top down
-                for (int kt = i0 / BlockN; kt >= 0; --kt) expected.push_back(kt);
+                std::vector<int> expected;  // the key tiles that reach the query tile, from 0 up
+                for (int kt = 0; kt <= i0 / BlockN; ++kt) expected.push_back(kt);
                 const auto found = played.adds.find(turn_of(b, h, i0, BlockM, p));
                 REQUIRE(found != played.adds.end());
                 CHECK(found->second == expected);
@@ -138,9 +140,9 @@ TEST_CASE("flash deterministic backward (host): turns in a fixed order, without 
 
 TEST_CASE("flash deterministic backward (host): the simulation sees a deadlock") {
     const Problem p = problem(1, 1000, 4, 2);
-    CHECK(play<128, 64>(p, 7, /*late_first=*/true, /*ascending=*/true).deadlocked);
-    CHECK(play<128, 64>(p, 1, /*late_first=*/false, /*ascending=*/false).deadlocked);
-    CHECK_FALSE(play<128, 64>(p, 1, /*late_first=*/true, /*ascending=*/false).deadlocked);
+    CHECK(play<128, 64>(p, 1, /*reverse_launch=*/false, /*from_diagonal=*/true).deadlocked);
+    CHECK(play<128, 64>(p, 1, /*reverse_launch=*/true, /*from_diagonal=*/false).deadlocked);
+    CHECK_FALSE(play<128, 64>(p, 1, /*reverse_launch=*/false, /*from_diagonal=*/false).deadlocked);
 }
 
 TEST_CASE("flash grid order (host): each work item once, each unit's tiles in launch order") {

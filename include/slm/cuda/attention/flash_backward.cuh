@@ -208,7 +208,7 @@ __global__ void __launch_bounds__(BlockN / 16 * 32)
         const int buf = s & 1;
         load_next_and_wait(s, n_steps, load_step);
         __syncthreads();
-        const int h = tile.head(s, p), i0 = tile.row(s);
+        const int h = tile.head(s, p), i0 = tile.row(s, p);
         const bf16* q_t = q_s + buf * BlockM * ld;
         const bf16* do_t = do_s + buf * BlockM * ld;
         const float* lse_t = lse_s + buf * BlockM;

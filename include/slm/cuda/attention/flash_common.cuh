@@ -253,28 +253,33 @@ __device__ __forceinline__ QueryTile query_tile(const bf16* qkv, const Problem& 
     return t;
 }
 
-// The key tile a backward CTA owns and the steps it walks: (query head of its kv group, query
-// tile of BlockM rows from the diagonal on), head-major. k and v are the tile's first key's rows
-// of its kv head. Grid order as work_item: heavy causal tiles (the early key tiles, with the most
-// queries) first, or with late_first the latest key tiles first (the deterministic backward's
-// turns, flash_turns.cuh, need every key tile launched after the one below it).
-template <int D, int BlockN, int BlockM>
+// The key tile a backward CTA owns (heavy causal tiles first, as work_item orders them) and the
+// steps it walks: (query head of its kv group, query tile of BlockM rows from the diagonal on).
+// k and v are the tile's first key's rows of its kv head. Two walks:
+//   Descending = false: head-major, each head's query tiles from the diagonal down;
+//   Descending = true (the deterministic backward, flash_turns.cuh): query-tile-major, from the
+//     sequence's last query tile up to the diagonal, every head of the group at each. All key
+//     tiles of one kv head then reach each (head, query tile) at the same step, whatever their
+//     diagonal: the turns, which go from key tile 0 up, wait only for CTAs in step with them.
+template <int D, int BlockN, int BlockM, bool Descending = false>
 struct KeyTile {
     int kvh, b, j0, it0, per_head, n_steps;
     const bf16 *seq_rows, *k, *v;  // seq_rows: the sequence's position 0 in qkv
 
     __host__ __device__ int head(int s, const Problem& p) const {
-        return kvh * p.group + s / per_head;
+        return kvh * p.group + (Descending ? s % p.group : s / per_head);
     }
-    __host__ __device__ int row(int s) const { return (it0 + s % per_head) * BlockM; }
+    __host__ __device__ int row(int s, const Problem& p) const {
+        return (Descending ? it0 + per_head - 1 - s / p.group : it0 + s % per_head) * BlockM;
+    }
 };
 // The schedule alone (no pointers) of the CTA at launch rank `rank`, on the host too.
-template <int D, int BlockN, int BlockM>
-__host__ __device__ inline KeyTile<D, BlockN, BlockM> key_tile_at(int rank, const Problem& p,
-                                                                  bool late_first) {
+template <int D, int BlockN, int BlockM, bool Descending = false>
+__host__ __device__ inline KeyTile<D, BlockN, BlockM, Descending> key_tile_at(int rank,
+                                                                              const Problem& p) {
     const int k_tiles = (p.seq + BlockN - 1) / BlockN;
-    const WorkItem item = work_item_at(rank, p.batch * p.kv_heads, k_tiles, late_first);
-    KeyTile<D, BlockN, BlockM> t{};
+    const WorkItem item = work_item_at(rank, p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
+    KeyTile<D, BlockN, BlockM, Descending> t{};
     t.kvh = item.unit % p.kv_heads;
     t.b = item.unit / p.kv_heads;
     t.j0 = item.tile * BlockN;
@@ -283,10 +288,10 @@ __host__ __device__ inline KeyTile<D, BlockN, BlockM> key_tile_at(int rank, cons
     t.n_steps = p.group * t.per_head;
     return t;
 }
-template <int D, int BlockN, int BlockM>
-__device__ __forceinline__ KeyTile<D, BlockN, BlockM> key_tile(const bf16* qkv, const Problem& p,
-                                                               bool late_first = false) {
-    auto t = key_tile_at<D, BlockN, BlockM>(static_cast<int>(blockIdx.x), p, late_first);
+template <int D, int BlockN, int BlockM, bool Descending = false>
+__device__ __forceinline__ KeyTile<D, BlockN, BlockM, Descending> key_tile(const bf16* qkv,
+                                                                           const Problem& p) {
+    auto t = key_tile_at<D, BlockN, BlockM, Descending>(static_cast<int>(blockIdx.x), p);
     t.seq_rows = qkv + static_cast<int64_t>(t.b) * p.seq * p.qkv_stride;
     const bf16* first = t.seq_rows + static_cast<int64_t>(t.j0) * p.qkv_stride + t.kvh * D;
     t.k = first + p.k_offset;
@@ -297,13 +302,14 @@ __device__ __forceinline__ KeyTile<D, BlockN, BlockM> key_tile(const bf16* qkv, 
 // Step s of a key tile: the rows of Q and dO it reads (query head h, rows from i0), and into the
 // double buffers at `buf` its rows' lse and delta. `load` moves a (BlockM × D) tile (the padded
 // load_tile or load_swizzled, with the caller's shared buffers bound). The caller commits.
-template <int D, int BlockN, int BlockM, int Threads, class LoadRows>
-__device__ __forceinline__ void load_key_tile_step(const KeyTile<D, BlockN, BlockM>& tile, int s,
+template <int D, int BlockN, int BlockM, int Threads, bool Descending, class LoadRows>
+__device__ __forceinline__ void load_key_tile_step(const KeyTile<D, BlockN, BlockM, Descending>& tile,
+                                                   int s,
                                                    int buf, const bf16* d_out, const float* lse,
                                                    const float* delta, float* lse_s,
                                                    float* delta_s, const Problem& p, int tid,
                                                    LoadRows load) {
-    const int h = tile.head(s, p), i0 = tile.row(s);
+    const int h = tile.head(s, p), i0 = tile.row(s, p);
     const bf16* q_g = tile.seq_rows + static_cast<int64_t>(i0) * p.qkv_stride + h * D;
     const bf16* do_g = d_out + (static_cast<int64_t>(tile.b) * p.seq + i0) * p.out_stride + h * D;
     load(buf, q_g, do_g, p.seq - i0);
