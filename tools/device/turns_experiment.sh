@@ -1,4 +1,13 @@
-set -u; export PATH=/usr/local/cuda/bin:$PATH; logs=$OUT; source tools/device/build_tree.bash
+#!/usr/bin/env bash
+# Where the deterministic backward loses time: the attention tests, then forward+backward of the
+# default (flash), the deterministic mode (flash_deterministic: the warpgroup kernel taking turns)
+# and the old deterministic path (flash_deterministic_mma_sync) at head_dim 64, 128 and 256, beside
+# the deterministic kernel built with its waits compiled out (-DSLM_FLASH_TURNS_NO_WAIT, in
+# build/nowait; not deterministic): the gap between the two is what the waits cost, the rest the
+# grid and walk. Prints each one's TFLOP/s over the default's. Carry build/deps; about 3 minutes.
+set -u
+cd "$(dirname "$0")/../.."
+export PATH=/usr/local/cuda/bin:$PATH; logs=$OUT; source tools/device/build_tree.bash
 build_tree . build/device a "slm_cuda_attention_tests attention_cuda" -DCMAKE_CUDA_ARCHITECTURES=90a &
 build_tree . build/nowait b attention_cuda -DCMAKE_CUDA_ARCHITECTURES=90a -DCMAKE_CUDA_FLAGS=-DSLM_FLASH_TURNS_NO_WAIT &
 wait; echo built $SECONDS s
