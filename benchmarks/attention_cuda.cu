@@ -2,9 +2,9 @@
 // causal, bf16, B·T = 16384 tokens, hidden 2048 (heads = 2048 / head_dim rounded down, MHA),
 // head_dim 64 and 128 (Flash and its deterministic mode also 32, 48, 80, 96, 256), seq 512 … 16384.
 // Kernels: Flash with atomic dQ (the default), its mma.sync variant, Flash deterministic (on a
-// Hopper the warpgroup kernel taking turns) and its mma.sync variant (backward and fwd_bwd), and
-// Naive (cuBLASLt + materialised probabilities; "does not fit" where its B·H·T² buffers exceed
-// the memory).
+// Hopper the warpgroup kernel taking turns), its mma.sync variant and the candidate with turns
+// from key tile 0 up (backward and fwd_bwd), and Naive (cuBLASLt + materialised probabilities;
+// "does not fit" where its B·H·T² buffers exceed the memory).
 // Passes: fwd, bwd (after one forward, whose saved state it reuses), fwd_bwd.
 // Each iteration flushes L2 (memset of a 256 MB buffer) and then times the pass alone between two
 // CUDA events on the backend's stream; TFLOPs and median_ms come from the median iteration.
@@ -175,6 +175,8 @@ int main(int argc, char** argv) {
         "flash_deterministic", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic_mma_sync>>(
         "flash_deterministic_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
+    register_kernel<FlashCudaKernel<FlashBackward::deterministic_tile_0_up>>(
+        "flash_deterministic_tile_0_up", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<AttentionKernel<Naive, slm::cuda::Backend>>("naive", all, 10);
     benchmark::Initialize(&argc, argv);
     if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;

@@ -43,6 +43,9 @@ using MmaSyncKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_mma_sync>;
 using DeterministicMmaSyncKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_mma_sync>;
+// The candidate scheme (turns from key tile 0 up, flash_turns.cuh).
+using Tile0UpKernel =
+    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_tile_0_up>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -177,11 +180,14 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
     check_result("flash, deterministic (turns on a Hopper)", s,
                  run<DeterministicKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
                  naive_d_qkv);
+    check_result("flash, deterministic, turns from key tile 0 up", s,
+                 run<Tile0UpKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     if (s.head_dim > 128) return;
     check_result("flash, atomic dQ, mma.sync", s, run<MmaSyncKernel>(backend, s, in), out_ref,
                  d_qkv_ref, naive_out, naive_d_qkv);
-    check_result("flash, deterministic, mma.sync", s, run<DeterministicMmaSyncKernel>(backend, s, in),
-                 out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, deterministic, mma.sync", s,
+                 run<DeterministicMmaSyncKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
 }
 
 // (batch, seq, heads, kv_heads) at the given head_dim: MHA, GQA (groups 2, 3, 4) and MQA.
@@ -248,8 +254,9 @@ TEST_CASE("flash attention on the GPU: the deterministic backward gives the same
         CAPTURE(s.seq);
         CAPTURE(s.head_dim);
         const auto in = make_inputs(s, 77);
-        Result a, m;
+        Result a, m, u;
         check_same_bits<DeterministicKernel>(backend, s, in, a);
+        check_same_bits<Tile0UpKernel>(backend, s, in, u);
         if (s.head_dim <= 128) check_same_bits<DeterministicMmaSyncKernel>(backend, s, in, m);
         // The atomic mode: forward (the same kernel), dK and dV are deterministic too; only dQ
         // may move.
@@ -265,7 +272,8 @@ TEST_CASE("flash attention on the GPU: the deterministic backward gives the same
             for (int64_t c = s.k_offset(); c < s.qkv_stride(); ++c) {
                 const int64_t i = r * s.qkv_stride() + c;
                 kv_same = kv_same && bits(f.d_qkv[i]) == bits(g.d_qkv[i]);
-                kv_as_default = kv_as_default && bits(f.d_qkv[i]) == bits(a.d_qkv[i]);
+                kv_as_default = kv_as_default && bits(f.d_qkv[i]) == bits(a.d_qkv[i]) &&
+                                bits(f.d_qkv[i]) == bits(u.d_qkv[i]);
             }
         CHECK(kv_same);
         if (turns) CHECK(kv_as_default);

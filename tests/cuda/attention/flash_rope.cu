@@ -117,6 +117,8 @@ TEST_CASE("flash backward through RoPE: fused and unfused agree with fp64, every
                                               theta, qkv, d_out, truth);
             check_mode<FlashBackward::deterministic>("deterministic (turns on a Hopper)", backend,
                                                      s, theta, qkv, d_out, truth);
+            check_mode<FlashBackward::deterministic_tile_0_up>(
+                "deterministic, turns from key tile 0 up", backend, s, theta, qkv, d_out, truth);
             if (s.head_dim > 128) continue;  // the mma.sync kernels stop at 128
             check_mode<FlashBackward::atomic_mma_sync>("atomic, mma.sync", backend, s, theta, qkv,
                                                        d_out, truth);

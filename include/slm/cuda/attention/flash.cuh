@@ -7,15 +7,18 @@
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
 //
-// Backward has four modes, chosen at compile time:
+// Backward has five modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
 //       warpgroup MMAs (sm_90a code on a Hopper) the warpgroup kernel, elsewhere the mma.sync one.
 //   FlashBackward::deterministic  the same bits on every run; what
 //       AttentionKernel<FlashDeterministic, cuda::Backend> uses. On a Hopper the warpgroup
-//       kernel with its atomics in a fixed order (the CTAs take turns per query tile,
-//       flash_turns.cuh); elsewhere as deterministic_mma_sync.
+//       kernel with its atomics in a fixed order (the CTAs take turns per query tile from the
+//       diagonal's key tile down, flash_turns.cuh); elsewhere as deterministic_mma_sync.
+//   FlashBackward::deterministic_tile_0_up  the same with turns from key tile 0 up and the
+//       default's grid (flash_turns.cuh): a candidate to replace deterministic, not yet run on a
+//       GPU (the tests and the benchmark carry it; off a Hopper, as deterministic_mma_sync).
 //   FlashBackward::deterministic_mma_sync  dK and dV by the mma.sync kernel, dQ by a second
 //       kernel per query tile that loops over the key tiles in a fixed order (recomputing P).
 //   FlashBackward::atomic_mma_sync  atomic with the mma.sync kernels everywhere.
@@ -28,8 +31,8 @@
 //
 // saved (per layer): lse (B, H, T) fp32.
 // scratch: delta (B, H, T) fp32, then (every mode but deterministic_mma_sync) the dQ accumulator
-// (B·T, H·D) fp32, then (deterministic) the turns, B·H·ceil(T / 64) ints, each starting on a
-// 256-byte boundary.
+// (B·T, H·D) fp32, then (deterministic, deterministic_tile_0_up) the turns, B·H·ceil(T / 64)
+// ints, each starting on a 256-byte boundary.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -60,7 +63,13 @@
 
 namespace slm::attention {
 
-enum class FlashBackward { atomic, atomic_mma_sync, deterministic, deterministic_mma_sync };
+enum class FlashBackward {
+    atomic,
+    atomic_mma_sync,
+    deterministic,
+    deterministic_mma_sync,
+    deterministic_tile_0_up
+};
 
 // Whether a mode runs the mma.sync kernels even where warpgroup MMAs are available.
 constexpr bool mma_sync_only(FlashBackward m) {
@@ -188,7 +197,11 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
               const float* lse, float* delta, float* dq_acc, int* turns, bf16* d_qkv,
               cudaStream_t stream) {
     constexpr bool deterministic = Mode == FlashBackward::deterministic ||
-                                   Mode == FlashBackward::deterministic_mma_sync;
+                                   Mode == FlashBackward::deterministic_mma_sync ||
+                                   Mode == FlashBackward::deterministic_tile_0_up;
+    constexpr Turns turns_scheme = Mode == FlashBackward::deterministic_tile_0_up ? Turns::tile_0_up
+                                   : deterministic                              ? Turns::diagonal_down
+                                                                                : Turns::none;
     const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
     bool warpgroup = false;
     if constexpr (has_warpgroup_kernels<D> && !mma_sync_only(Mode))
@@ -215,7 +228,7 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
                 SLM_CUDA_CHECK(cudaMemsetAsync(
                     turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
             launch("launch of flash_backward_warpgroup_kernel",
-                   flash_backward_warpgroup_kernel<D, deterministic>,
+                   flash_backward_warpgroup_kernel<D, turns_scheme>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
                    stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv,
                    deterministic ? turns : nullptr, p);
@@ -270,7 +283,8 @@ struct FlashCudaKernel {
     }
     // One int per (sequence, head, 64 queries): the smallest query tile the turns count in.
     static int64_t turns_bytes(const AttentionShape& s) {
-        return Mode == FlashBackward::deterministic
+        return Mode == FlashBackward::deterministic ||
+                       Mode == FlashBackward::deterministic_tile_0_up
                    ? s.batch * s.heads * ((s.seq + 63) / 64) * int64_t{4}
                    : 0;
     }

@@ -23,8 +23,8 @@
 // work: the redundant Sᵀ and dPᵀ are the price of keeping the accumulators in registers.)
 // Q, dO, lse and delta of step s+1 are loaded with cp.async while step s computes. Masking and
 // padding as in flash_backward.cuh; delta and the final dQ conversion are its kernels.
-// Ordered (the deterministic mode): the CTAs that add into one (sequence, head, query tile) take
-// turns (flash_turns.cuh), so the fp32 sums come out the same on every run.
+// With Turns other than none (the deterministic modes) the CTAs that add into one (sequence,
+// head, query tile) take turns (flash_turns.cuh), so the fp32 sums come out the same on every run.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -60,9 +60,9 @@ struct WarpgroupBackwardTiles {
 
 // qkv: (B·T, qkv_stride), d_out: (B·T, heads·D), lse, delta: (B, heads, T) → the k and v parts
 // of d_qkv for every position, and scale⁻¹·dQ added into dq_acc (B·T, heads·D).
-// Grid: ceil(T / BlockN) · B · kv_heads CTAs, earliest key tiles (the most queries) first.
-// Ordered: the descending walk of KeyTile, and turns: turn_count(p, BlockM) zeroed ints.
-template <int D, bool Ordered>
+// Grid: ceil(T / BlockN) · B · kv_heads CTAs, earliest key tiles (the most queries) first, or
+// as the scheme T says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
+template <int D, Turns T>
 __global__ void __launch_bounds__(256, 1)
     flash_backward_warpgroup_kernel(const bf16* __restrict__ qkv, const bf16* __restrict__ d_out,
                                     const float* __restrict__ lse,
@@ -73,6 +73,7 @@ __global__ void __launch_bounds__(256, 1)
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, threads = Tiles::threads;
     constexpr bool split = Tiles::split_columns;
     constexpr int Cols = Tiles::Cols;
+    constexpr bool Ordered = T != Turns::none;
     constexpr int KD = D / 16, KN = BlockN / 16;
     using namespace cuda::mma;
     namespace wg = cuda::wgmma;
@@ -90,7 +91,7 @@ __global__ void __launch_bounds__(256, 1)
     const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
     const int group = warp / 4, wl = warp % 4;  // warpgroup, warp within it
     const int g = lane / 4, t = lane % 4;
-    const auto tile = key_tile<D, BlockN, BlockM, /*Descending=*/Ordered>(qkv, p);
+    const auto tile = key_tile<D, BlockN, BlockM, walks_up<T>>(qkv, p, launches_late_first<T>);
     const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
     // The next step's loads take the thread index afresh (fresh_thread_index): from `tid` the
     // compiler would keep every load's per-thread offsets in registers across the loop, and at
@@ -135,9 +136,11 @@ __global__ void __launch_bounds__(256, 1)
         wg::fence_proxy_async();
         __syncthreads();
         if constexpr (Ordered) {  // the previous step's dQ adds are done: its tile's next turn
-            if (s > 0 && tid == 0)
-                pass_turn(turns + turn_of(b, tile.head(s - 1, p), tile.row(s - 1, p), BlockM, p),
-                          key_tile_turn(j0, BlockN) + 1);
+            if (s > 0 && tid == 0) {
+                const int i_prev = tile.row(s - 1, p);
+                pass_turn(turns + turn_of(b, tile.head(s - 1, p), i_prev, BlockM, p),
+                          key_tile_turn<T>(i_prev, j0, BlockN) + 1);
+            }
         }
         const int h = tile.head(s, p), i0 = tile.row(s, p);
         const unsigned char* q_t = q_s + buf * Tiles::q_bytes;
@@ -229,7 +232,7 @@ __global__ void __launch_bounds__(256, 1)
         wg::fence_proxy_async();
         if constexpr (Ordered) {
             if (tid == 0)
-                await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn(j0, BlockN));
+                await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn<T>(i0, j0, BlockN));
         }
         __syncthreads();  // dSᵀ complete; Q and dO of buffer `buf` no longer read
 
@@ -268,10 +271,11 @@ __global__ void __launch_bounds__(256, 1)
 
     if constexpr (Ordered) {  // the last step's turn
         __syncthreads();
-        if (tid == 0)
-            pass_turn(turns + turn_of(b, tile.head(n_steps - 1, p), tile.row(n_steps - 1, p),
-                                      BlockM, p),
-                      key_tile_turn(j0, BlockN) + 1);
+        if (tid == 0) {
+            const int i_last = tile.row(n_steps - 1, p);
+            pass_turn(turns + turn_of(b, tile.head(n_steps - 1, p), i_last, BlockM, p),
+                      key_tile_turn<T>(i_last, j0, BlockN) + 1);
+        }
     }
     store_key_rows<D, split ? Cols : D>([&](int dt, int c) { return dk[4 * dt + c]; },
                                         [&](int dt, int c) { return dv[4 * dt + c]; }, b, kvh,

@@ -253,14 +253,14 @@ __device__ __forceinline__ QueryTile query_tile(const bf16* qkv, const Problem& 
     return t;
 }
 
-// The key tile a backward CTA owns (heavy causal tiles first, as work_item orders them) and the
-// steps it walks: (query head of its kv group, query tile of BlockM rows from the diagonal on).
-// k and v are the tile's first key's rows of its kv head. Two walks:
+// The key tile a backward CTA owns (heavy causal tiles first, as work_item orders them, or with
+// late_first the latest key tiles first) and the steps it walks: (query head of its kv group,
+// query tile of BlockM rows from the diagonal on). k and v are the tile's first key's rows of its
+// kv head. Two walks:
 //   Descending = false: head-major, each head's query tiles from the diagonal down;
-//   Descending = true (the deterministic backward, flash_turns.cuh): query-tile-major, from the
-//     sequence's last query tile up to the diagonal, every head of the group at each. All key
-//     tiles of one kv head then reach each (head, query tile) at the same step, whatever their
-//     diagonal: the turns, which go from key tile 0 up, wait only for CTAs in step with them.
+//   Descending = true: query-tile-major, from the sequence's last query tile up to the diagonal,
+//     every head of the group at each. All key tiles of one kv head then reach each (head, query
+//     tile) at the same step, whatever their diagonal (flash_turns.cuh, Turns::tile_0_up).
 template <int D, int BlockN, int BlockM, bool Descending = false>
 struct KeyTile {
     int kvh, b, j0, it0, per_head, n_steps;
@@ -276,9 +276,10 @@ struct KeyTile {
 // The schedule alone (no pointers) of the CTA at launch rank `rank`, on the host too.
 template <int D, int BlockN, int BlockM, bool Descending = false>
 __host__ __device__ inline KeyTile<D, BlockN, BlockM, Descending> key_tile_at(int rank,
-                                                                              const Problem& p) {
+                                                                              const Problem& p,
+                                                                              bool late_first) {
     const int k_tiles = (p.seq + BlockN - 1) / BlockN;
-    const WorkItem item = work_item_at(rank, p.batch * p.kv_heads, k_tiles, /*late_first=*/false);
+    const WorkItem item = work_item_at(rank, p.batch * p.kv_heads, k_tiles, late_first);
     KeyTile<D, BlockN, BlockM, Descending> t{};
     t.kvh = item.unit % p.kv_heads;
     t.b = item.unit / p.kv_heads;
@@ -289,9 +290,10 @@ __host__ __device__ inline KeyTile<D, BlockN, BlockM, Descending> key_tile_at(in
     return t;
 }
 template <int D, int BlockN, int BlockM, bool Descending = false>
-__device__ __forceinline__ KeyTile<D, BlockN, BlockM, Descending> key_tile(const bf16* qkv,
-                                                                           const Problem& p) {
-    auto t = key_tile_at<D, BlockN, BlockM, Descending>(static_cast<int>(blockIdx.x), p);
+__device__ __forceinline__ KeyTile<D, BlockN, BlockM, Descending> key_tile(
+    const bf16* qkv, const Problem& p, bool late_first = false) {
+    auto t =
+        key_tile_at<D, BlockN, BlockM, Descending>(static_cast<int>(blockIdx.x), p, late_first);
     t.seq_rows = qkv + static_cast<int64_t>(t.b) * p.seq * p.qkv_stride;
     const bf16* first = t.seq_rows + static_cast<int64_t>(t.j0) * p.qkv_stride + t.kvh * D;
     t.k = first + p.k_offset;

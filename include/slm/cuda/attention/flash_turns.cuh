@@ -3,19 +3,24 @@
 // Hopper). The warpgroup backward adds each key tile's share of dQ into an fp32 accumulator with
 // atomics; the sum's last bits then depend on the order in which the CTAs of the key tiles reach
 // a query tile. Here that order is fixed: one int counter per (sequence, query head, query tile
-// of BlockM rows), starting at 0, and key tile k adds into the tile only once the counter reads
-// k, then sets it to k + 1: from key tile 0 up.
+// of BlockM rows), starting at 0; the key tile whose turn is k adds into the tile only once the
+// counter reads k, then sets it to k + 1. A CTA waits only on CTAs launched before it, resident
+// or done, so every chain of waits ends at one whose turn has come: no deadlock (CTAs start in
+// launch order; the host test plays both schemes on a few SM counts). Two schemes:
 //
-// Key tile k waits only on key tile k − 1 of its kv head, launched before it (the grid puts the
-// earliest key tiles first, as the default's does): resident or done, so the chain of waits ends
-// at key tile 0, which never waits (no deadlock; the host test plays the schedule on a few SM
-// counts). The CTAs walk their query tiles from the sequence's last one up to their diagonal
-// (KeyTile's descending walk), so the key tiles of one kv head reach each query tile at the same
-// step and key tile k trails k − 1 by a fraction of a step; walking down from the diagonal, key
-// tile k would reach every query tile BlockN / BlockM steps before k − 1 and wait that long.
-// (A first version walked down from the diagonal with turns from the diagonal's key tile down and
-// the grid launched latest key tile first: 0.77–0.92 of the default's forward+backward on an H100,
-// nearly all of it the launch order; without the waits it was only 1–3% faster.)
+//   Turns::diagonal_down (what FlashBackward::deterministic runs; tested on an H100): each key
+//     tile walks its query tiles from its diagonal down, as the default does, and the turns go
+//     from the diagonal's key tile down, which needs the grid launched latest key tile first.
+//     0.77–0.92 of the default's forward+backward (0.65–0.70 at head_dim 256), nearly all of it
+//     the launch order: light tiles first leaves the heavy ones for last (with the waits
+//     compiled out, SLM_FLASH_TURNS_NO_WAIT, only 1–3% faster).
+//   Turns::tile_0_up (FlashBackward::deterministic_tile_0_up; a candidate, not yet run on a
+//     GPU): the default's heavy-first grid, turns from key tile 0 up, and each key tile walks
+//     its query tiles from the sequence's last one up to its diagonal (KeyTile's descending
+//     walk), so the key tiles of a kv head reach each query tile at the same step and key tile
+//     k trails k − 1 once by the part of a step between the wait and the hand-on. (Walking down
+//     from the diagonal, key tile k would reach every query tile BlockN / BlockM steps before
+//     k − 1 and wait that long at each.)
 //
 // Thread 0 waits (acquire) just before the barrier that precedes the dQ product, and hands the
 // turn on (fence, release) after the barrier that follows the atomics: no barrier is added.
@@ -27,8 +32,22 @@
 
 namespace slm::attention::cuda_flash {
 
-// The turn of the key tile starting at key j0 at every query tile it reaches: its index.
-__host__ __device__ constexpr int key_tile_turn(int j0, int block_n) { return j0 / block_n; }
+enum class Turns { none, diagonal_down, tile_0_up };
+
+// Whether scheme T launches the latest key tiles first, and whether its key tiles walk their
+// query tiles from the last one up (KeyTile's Descending).
+template <Turns T>
+inline constexpr bool launches_late_first = T == Turns::diagonal_down;
+template <Turns T>
+inline constexpr bool walks_up = T == Turns::tile_0_up;
+
+// The turn of the key tile starting at key j0 at the query tile starting at row i0 (BlockN a
+// multiple of BlockM, i0 of BlockM, j0 of BlockN, j0 <= i0): diagonal_down, 0 for the key tile
+// that holds the tile's diagonal and one more for each below it; tile_0_up, the key tile's index.
+template <Turns T>
+__host__ __device__ constexpr int key_tile_turn(int i0, int j0, int block_n) {
+    return T == Turns::diagonal_down ? i0 / block_n - j0 / block_n : j0 / block_n;
+}
 
 // Counters per (sequence, query head, query tile of block_m rows).
 inline int64_t turn_count(const Problem& p, int block_m) {
