@@ -264,16 +264,16 @@ TEST_CASE("flash attention on the GPU: the deterministic backward gives the same
         const Result g = run<FastKernel>(backend, s, in);
         CHECK(std::memcmp(f.out.data(), a.out.data(), a.out.size() * 2) == 0);
         CHECK(f.saved == a.saved);
-        // On a Hopper the deterministic mode is the default's kernel with its adds in turn: the
-        // same dK and dV bits.
+        // On a Hopper the deterministic mode is the default's kernel, walking the same steps,
+        // with its dQ adds in turn: the same dK and dV bits. (The candidate walks its query
+        // tiles in the other order, so its dK and dV sums round differently.)
         const bool turns = slm::attention::cuda_flash::warpgroup_mma_compiled();
         bool kv_same = true, kv_as_default = true;
         for (int64_t r = 0; r < s.tokens(); ++r)
             for (int64_t c = s.k_offset(); c < s.qkv_stride(); ++c) {
                 const int64_t i = r * s.qkv_stride() + c;
                 kv_same = kv_same && bits(f.d_qkv[i]) == bits(g.d_qkv[i]);
-                kv_as_default = kv_as_default && bits(f.d_qkv[i]) == bits(a.d_qkv[i]) &&
-                                bits(f.d_qkv[i]) == bits(u.d_qkv[i]);
+                kv_as_default = kv_as_default && bits(f.d_qkv[i]) == bits(a.d_qkv[i]);
             }
         CHECK(kv_same);
         if (turns) CHECK(kv_as_default);
