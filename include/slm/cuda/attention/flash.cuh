@@ -55,6 +55,7 @@
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/attention/flash_forward.cuh"
 #include "slm/cuda/attention/flash_forward_wgmma.cuh"
+#include "slm/cuda/attention/flash_turns.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/check.cuh"
 #include "slm/cuda/memory.cuh"
@@ -74,6 +75,18 @@ enum class FlashBackward {
 // Whether a mode runs the mma.sync kernels even where warpgroup MMAs are available.
 constexpr bool mma_sync_only(FlashBackward m) {
     return m == FlashBackward::atomic_mma_sync || m == FlashBackward::deterministic_mma_sync;
+}
+// Whether a mode gives the same bits on every run.
+constexpr bool is_deterministic(FlashBackward m) {
+    return m == FlashBackward::deterministic || m == FlashBackward::deterministic_mma_sync ||
+           m == FlashBackward::deterministic_tile_0_up;
+}
+// The turns a mode's warpgroup backward takes (flash_turns.cuh): none in the atomic modes, and in
+// deterministic_mma_sync, which never runs that kernel.
+constexpr cuda_flash::Turns turns_scheme(FlashBackward m) {
+    return m == FlashBackward::deterministic_tile_0_up ? cuda_flash::Turns::tile_0_up
+           : m == FlashBackward::deterministic         ? cuda_flash::Turns::diagonal_down
+                                                       : cuda_flash::Turns::none;
 }
 
 namespace cuda_flash {
@@ -196,12 +209,8 @@ template <int D, FlashBackward Mode>
 bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_out,
               const float* lse, float* delta, float* dq_acc, int* turns, bf16* d_qkv,
               cudaStream_t stream) {
-    constexpr bool deterministic = Mode == FlashBackward::deterministic ||
-                                   Mode == FlashBackward::deterministic_mma_sync ||
-                                   Mode == FlashBackward::deterministic_tile_0_up;
-    constexpr Turns turns_scheme = Mode == FlashBackward::deterministic_tile_0_up ? Turns::tile_0_up
-                                   : deterministic                              ? Turns::diagonal_down
-                                                                                : Turns::none;
+    constexpr bool deterministic = is_deterministic(Mode);
+    constexpr Turns scheme = turns_scheme(Mode);
     const int64_t rows = static_cast<int64_t>(p.batch) * p.seq;
     bool warpgroup = false;
     if constexpr (has_warpgroup_kernels<D> && !mma_sync_only(Mode))
@@ -224,14 +233,14 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if constexpr (has_warpgroup_kernels<D>) {
         if (warpgroup) {
             using W = WarpgroupBackwardTiles<warpgroup_width<D>>;
-            if (deterministic)
+            if (scheme != Turns::none)
                 SLM_CUDA_CHECK(cudaMemsetAsync(
                     turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
             launch("launch of flash_backward_warpgroup_kernel",
-                   flash_backward_warpgroup_kernel<D, turns_scheme>,
+                   flash_backward_warpgroup_kernel<D, scheme>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
                    stream, qkv, d_out, lse, static_cast<const float*>(delta), dq_acc, d_qkv,
-                   deterministic ? turns : nullptr, p);
+                   scheme != Turns::none ? turns : nullptr, p);
         }
     }
     if constexpr (has_mma_sync_kernels<D>) {
@@ -283,8 +292,7 @@ struct FlashCudaKernel {
     }
     // One int per (sequence, head, 64 queries): the smallest query tile the turns count in.
     static int64_t turns_bytes(const AttentionShape& s) {
-        return Mode == FlashBackward::deterministic ||
-                       Mode == FlashBackward::deterministic_tile_0_up
+        return turns_scheme(Mode) != cuda_flash::Turns::none
                    ? s.batch * s.heads * ((s.seq + 63) / 64) * int64_t{4}
                    : 0;
     }
