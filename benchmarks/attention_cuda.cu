@@ -169,6 +169,8 @@ int main(int argc, char** argv) {
     register_kernel<AttentionKernel<Flash, slm::cuda::Backend>>(
         "flash", {Pass::forward, Pass::backward, Pass::forward_backward, Pass::backward_then_rope,
                   Pass::backward_through_rope}, 30, flash_dims);
+    register_kernel<FlashCudaKernel<FlashBackward::atomic, FlashForward::tma>>(
+        "flash_tma", {Pass::forward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic_mma_sync>>(
         "flash_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic>>(

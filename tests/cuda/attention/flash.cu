@@ -46,6 +46,9 @@ using DeterministicMmaSyncKernel =
 // The candidate scheme (turns from key tile 0 up, flash_turns.cuh).
 using Tile0UpKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_tile_0_up>;
+// The forward with a producer warp and the bulk copy engine (flash_forward_tma.cuh), a candidate.
+using TmaKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
+                                                  slm::attention::FlashForward::tma>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -171,6 +174,8 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
     const auto naive_out = to_double(naive.out), naive_d_qkv = to_double(naive.d_qkv);
     check_result("flash, atomic dQ (the default: warpgroup MMAs on a Hopper)", s,
                  run<FastKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, TMA forward (up to head_dim 128; 256 as the default)", s,
+                 run<TmaKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     if (s.head_dim > 128) {  // the warpgroup kernels only: the mma.sync modes refuse it
         CHECK(throws_error_containing([&] { run<MmaSyncKernel>(backend, s, in); },
                                       "use --attention naive, or head_dim 128 or less"));

@@ -7,23 +7,7 @@
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
 //
-// Backward has five modes, chosen at compile time:
-//   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
-//       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
-//       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
-//       warpgroup MMAs (sm_90a code on a Hopper) the warpgroup kernel, elsewhere the mma.sync one.
-//   FlashBackward::deterministic  the same bits on every run; what
-//       AttentionKernel<FlashDeterministic, cuda::Backend> uses. On a Hopper the warpgroup
-//       kernel with its atomics in a fixed order (the CTAs take turns per query tile from the
-//       diagonal's key tile down, flash_turns.cuh); elsewhere as deterministic_mma_sync.
-//   FlashBackward::deterministic_tile_0_up  the same with turns from key tile 0 up and the
-//       default's grid (flash_turns.cuh): a candidate to replace deterministic, not yet run on a
-//       GPU (the tests and the benchmark carry it; off a Hopper, as deterministic_mma_sync).
-//   FlashBackward::deterministic_mma_sync  dK and dV by the mma.sync kernel, dQ by a second
-//       kernel per query tile that loops over the key tiles in a fixed order (recomputing P).
-//   FlashBackward::atomic_mma_sync  atomic with the mma.sync kernels everywhere.
-// The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
-// compare the warpgroup kernels with); the others run the warpgroup forward where they can.
+// The modes (backward and forward kernels, chosen at compile time) are flash_modes.cuh's.
 // Supported head_dim: 32, 48, 64, 80, 96, 128 and 256; anything else throws. On a Hopper every
 // one runs the warpgroup kernels (32 and 48 in tiles 64 wide, 80 and 96 in tiles 128 wide);
 // elsewhere, and in the *_mma_sync modes, the mma.sync ones, which stop at 128 (256 throws there,
@@ -54,7 +38,9 @@
 #include "slm/cuda/attention/flash_backward_wgmma.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/attention/flash_forward.cuh"
+#include "slm/cuda/attention/flash_forward_tma.cuh"
 #include "slm/cuda/attention/flash_forward_wgmma.cuh"
+#include "slm/cuda/attention/flash_modes.cuh"
 #include "slm/cuda/attention/flash_turns.cuh"
 #include "slm/cuda/backend.cuh"
 #include "slm/cuda/check.cuh"
@@ -64,80 +50,7 @@
 
 namespace slm::attention {
 
-enum class FlashBackward {
-    atomic,
-    atomic_mma_sync,
-    deterministic,
-    deterministic_mma_sync,
-    deterministic_tile_0_up
-};
-
-// Whether a mode runs the mma.sync kernels even where warpgroup MMAs are available.
-constexpr bool mma_sync_only(FlashBackward m) {
-    return m == FlashBackward::atomic_mma_sync || m == FlashBackward::deterministic_mma_sync;
-}
-// Whether a mode gives the same bits on every run.
-constexpr bool is_deterministic(FlashBackward m) {
-    return m == FlashBackward::deterministic || m == FlashBackward::deterministic_mma_sync ||
-           m == FlashBackward::deterministic_tile_0_up;
-}
-// The turns a mode's warpgroup backward takes (flash_turns.cuh): none in the atomic modes, and in
-// deterministic_mma_sync, which never runs that kernel.
-constexpr cuda_flash::Turns turns_scheme(FlashBackward m) {
-    return m == FlashBackward::deterministic_tile_0_up ? cuda_flash::Turns::tile_0_up
-           : m == FlashBackward::deterministic         ? cuda_flash::Turns::diagonal_down
-                                                       : cuda_flash::Turns::none;
-}
-
 namespace cuda_flash {
-
-// The head_dims with kernels: the one list the check, its message and the dispatch read.
-using HeadDims = std::integer_sequence<int, 32, 48, 64, 80, 96, 128, 256>;
-
-template <int... Ds>
-bool supported_in(std::integer_sequence<int, Ds...>, int64_t d) {
-    return ((d == Ds) || ...);
-}
-inline bool supported_head_dim(int64_t d) { return supported_in(HeadDims{}, d); }
-
-// "32, 48, ... and 128"
-template <int... Ds>
-std::string listed(std::integer_sequence<int, Ds...>) {
-    const int dims[] = {Ds...};
-    std::string text;
-    for (size_t i = 0; i < sizeof...(Ds); ++i)
-        text += (i == 0 ? "" : i + 1 == sizeof...(Ds) ? " and " : ", ") + std::to_string(dims[i]);
-    return text;
-}
-
-// f(std::integral_constant<int, D>{}) for the supported head_dim d (checked before).
-template <class F, int... Ds>
-void dispatch_in(std::integer_sequence<int, Ds...>, int64_t d, F f) {
-    (void)((d == Ds ? (f(std::integral_constant<int, Ds>{}), true) : false) || ...);
-}
-template <class F>
-void with_head_dim(int64_t d, F f) {
-    dispatch_in(HeadDims{}, d, f);
-}
-
-// Whether head_dim D has warpgroup kernels (flash_forward_wgmma.cuh, flash_backward_wgmma.cuh):
-// every supported one, in tiles 64, 128 or 256 columns wide (warpgroup_width).
-template <int D>
-inline constexpr bool has_warpgroup_kernels = D % 16 == 0 && D <= 256;
-// Whether head_dim D has mma.sync kernels (flash_forward.cuh, flash_backward.cuh,
-// flash_backward_dq.cuh; Tiles<D>): up to 128. Their fp32 accumulators live per warp, and at 256
-// dK and dV alone would take 256 registers a thread.
-template <int D>
-inline constexpr bool has_mma_sync_kernels = D <= 128;
-
-// Thrown where head_dim D needs the warpgroup kernels and cannot have them: a GPU other than a
-// Hopper, code not compiled for sm_90a, or a *_mma_sync mode.
-template <int D>
-[[noreturn]] void no_kernel_for(const char* pass) {
-    fail("Flash attention " + std::string(pass) + " on the GPU: head_dim " + std::to_string(D) +
-         " runs only on the warpgroup kernels, which need a Hopper GPU (sm_90a code) and a mode "
-         "other than *_mma_sync; use --attention naive, or head_dim 128 or less");
-}
 
 // Allows `kernel` `bytes` of dynamic shared memory (above the 48 KB default) and launches it.
 template <class Kernel, class... Args>
@@ -181,8 +94,17 @@ inline bool warpgroup_mma_compiled() {
     return known[device] == 2;
 }
 
-template <int D, FlashBackward Mode>
+template <int D, FlashBackward Mode, FlashForward Forward>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
+    if constexpr (Forward == FlashForward::tma && has_tma_forward<D>) {
+        if (!mma_sync_only(Mode) && warpgroup_mma_compiled()) {
+            using W = TmaForwardTiles<warpgroup_width<D>>;
+            launch("launch of flash_forward_tma_kernel", flash_forward_tma_kernel<D>,
+                   tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
+                   qkv_boxes(qkv, p), qkv, out, lse, p);
+            return;
+        }
+    }
     if constexpr (has_warpgroup_kernels<D>) {
         if (!mma_sync_only(Mode) && warpgroup_mma_compiled()) {
             using W = WarpgroupForwardTiles<warpgroup_width<D>>;
@@ -276,9 +198,9 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
 
 }  // namespace cuda_flash
 
-// The GPU Flash kernels with the backward mode as a compile-time choice; the contract is
-// AttentionKernel's (policy.hpp).
-template <FlashBackward Mode>
+// The GPU Flash kernels with the backward mode and the forward kernel as compile-time choices;
+// the contract is AttentionKernel's (policy.hpp).
+template <FlashBackward Mode, FlashForward Forward = FlashForward::warpgroup>
 struct FlashCudaKernel {
     using bf16 = cuda::bf16;
 
@@ -309,7 +231,7 @@ struct FlashCudaKernel {
         const auto p = problem(s);
         auto* lse = static_cast<float*>(saved);
         cuda_flash::with_head_dim(s.head_dim, [&](auto d) {
-            cuda_flash::forward<decltype(d)::value, Mode>(p, qkv, out, lse, be.stream());
+            cuda_flash::forward<decltype(d)::value, Mode, Forward>(p, qkv, out, lse, be.stream());
         });
     }
 
