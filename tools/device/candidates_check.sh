@@ -5,7 +5,8 @@
 # printed first), attention_cuda and tools/sdpa_bench.py on the same shapes, and:
 #   - the default (flash) against FA2 and cuDNN, forward and forward+backward;
 #   - the TMA forward (flash_tma: forward by flash_forward_tma.cuh, the default's backward)
-#     against the same, and its forward over the default's;
+#     and the same with ping-pong (flash_tma_pingpong) against the same, and their forward over
+#     the default's;
 #   - the deterministic mode (turns from the diagonal down) and the candidate scheme
 #     (flash_deterministic_tile_0_up), forward+backward over the default's.
 # Carry build/deps; about 6 minutes.
@@ -25,14 +26,14 @@ tests=$?
 bench=build/device/benchmarks/attention_cuda
 [ -x "$bench" ] || exit 1
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
-filter='^attention/flash(_tma|_deterministic|_deterministic_tile_0_up)?/(fwd|fwd_bwd)/'
+filter='^attention/flash(_tma|_tma_pingpong|_deterministic|_deterministic_tile_0_up)?/(fwd|fwd_bwd)/'
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
 timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
   { tail -n 20 "$logs/candidates.log"; exit 1; }
 PYTHONUNBUFFERED=1 python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
   ${HEAD_DIMS:+--head-dims "$HEAD_DIMS"} > "$logs/sdpa.log" 2>&1 ||
   { tail -n 20 "$logs/sdpa.log"; exit 1; }
-for name in flash flash_tma; do
+for name in flash flash_tma flash_tma_pingpong; do
   echo "## $name"
   python3 tools/device/attention_vs_sdpa.py "$logs/candidates.json" "$logs/sdpa.json" --name "$name"
 done
@@ -44,6 +45,7 @@ from attention_vs_sdpa import ours_by_shape
 path = sys.argv[1]
 default = ours_by_shape(path, "flash")
 columns = [("tma fwd", "flash_tma", "fwd"), ("tma fwd+bwd", "flash_tma", "fwd_bwd"),
+           ("ping-pong fwd", "flash_tma_pingpong", "fwd"),
            ("deterministic", "flash_deterministic", "fwd_bwd"),
            ("tile_0_up", "flash_deterministic_tile_0_up", "fwd_bwd")]
 tables = {name: ours_by_shape(path, name) for _, name, _ in columns}

@@ -49,6 +49,8 @@ using Tile0UpKernel =
 // The forward with a producer warp and the bulk copy engine (flash_forward_tma.cuh), a candidate.
 using TmaKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
                                                   slm::attention::FlashForward::tma>;
+using PingPongKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
+                                                       slm::attention::FlashForward::tma_pingpong>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -176,6 +178,8 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                  run<FastKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, TMA forward (up to head_dim 128; 256 as the default)", s,
                  run<TmaKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, TMA forward with ping-pong", s, run<PingPongKernel>(backend, s, in),
+                 out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     if (s.head_dim > 128) {  // the warpgroup kernels only: the mma.sync modes refuse it
         CHECK(throws_error_containing([&] { run<MmaSyncKernel>(backend, s, in); },
                                       "use --attention naive, or head_dim 128 or less"));

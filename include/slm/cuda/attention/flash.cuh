@@ -96,10 +96,11 @@ inline bool warpgroup_mma_compiled() {
 
 template <int D, FlashBackward Mode, FlashForward Forward>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
-    if constexpr (Forward == FlashForward::tma && has_tma_forward<D>) {
+    if constexpr (Forward != FlashForward::warpgroup && has_tma_forward<D>) {
         if (!mma_sync_only(Mode) && warpgroup_mma_compiled()) {
             using W = TmaForwardTiles<warpgroup_width<D>>;
-            launch("launch of flash_forward_tma_kernel", flash_forward_tma_kernel<D>,
+            launch("launch of flash_forward_tma_kernel",
+                   flash_forward_tma_kernel<D, Forward == FlashForward::tma_pingpong>,
                    tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
                    qkv_boxes(qkv, p), qkv, out, lse, p);
             return;

@@ -67,9 +67,26 @@ __device__ __forceinline__ void load_tile_boxes(unsigned char* tile, const CUten
                                row + BoxRows * rb, b);
 }
 
+// Ping-pong between the two consumer warpgroups (FlashAttention-3's inter-warpgroup schedule):
+// each issues its products only in its turn and hands the turn to the other right after, so
+// the tensor cores run one warpgroup's products while the other computes its softmax, instead
+// of both doing softmax at once. Named barriers 1 (consumer 0's turn) and 2 (consumer 1's), 256
+// threads each: 128 give, 128 take. Consumer 1 gives consumer 0 the first turn, and consumer 0
+// takes one turn more at the end, so every barrier's arrivals are matched when the CTA exits.
+struct WarpgroupTurns {
+    int mine, other;
+    __device__ void take() const {
+        asm volatile("bar.sync %0, 256;\n" ::"r"(mine) : "memory");
+    }
+    __device__ void give() const {
+        asm volatile("bar.arrive %0, 256;\n" ::"r"(other) : "memory");
+    }
+};
+
 // qkv_map: qkv as (qkv_stride, T, B) boxes of 64 × 64 (tma::Bf16Boxes) → out: (B·T, heads·D)
 // bf16, lse: (B, heads, T) fp32. Grid: ceil(T / 128) · B · heads CTAs (work_item's order).
-template <int D>
+// PingPong: the consumers take turns issuing their products (WarpgroupTurns).
+template <int D, bool PingPong>
 __global__ void __launch_bounds__(384, 1)
     flash_forward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map, const bf16* qkv,
                              bf16* __restrict__ out, float* __restrict__ lse, Problem p) {
@@ -136,18 +153,36 @@ __global__ void __launch_bounds__(384, 1)
     for (int i = 0; i < W / 2; ++i) o[i] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     const uint64_t q_a = wg::k_major(q_s, 64 * c);
+    const auto turn = [&] {
+        if constexpr (PingPong)
+            return WarpgroupTurns{1 + c, 2 - c};
+        else
+            return NoTurns{};
+    }();
+    if constexpr (PingPong) {
+        if (c == 1) turn.give();  // consumer 0 goes first
+    }
     tma::wait(q_full, 0);
 
     for (int j = 0; j < n_tiles; ++j) {
         const int s = j % Stages;
         tma::wait(full + s, (j / Stages) & 1);
         const int j0 = j * BlockN;
-        if (j0 <= group_last)  // else every key of the tile follows every row of this warpgroup
+        if (j0 <= group_last) {  // else every key of the tile follows every row of this warpgroup
             forward_key_tile<D, BlockM, BlockN>(o, m, l, q_a, k_s + s * Tiles::kv_bytes,
                                                 v_s + s * Tiles::kv_bytes, j0, warp_first, lane,
-                                                p.scale_log2);
+                                                p.scale_log2, turn);
+        } else if constexpr (PingPong) {  // the two turns the products would have taken
+            turn.take();
+            turn.give();
+            turn.take();
+            turn.give();
+        }
         __syncwarp();
         if (lane == 0) tma::arrive(empty + s);  // this warp's MMAs on the stage are done
+    }
+    if constexpr (PingPong) {
+        if (c == 0) turn.take();  // consumer 1's last turn given back
     }
 
     store_forward_rows<D>([&](int dt, int e) { return o[4 * dt + e]; }, m, l,

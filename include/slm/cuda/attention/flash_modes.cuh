@@ -26,6 +26,8 @@
 //   FlashForward::tma  flash_forward_tma.cuh: a producer warp loads with the bulk copy engine,
 //       two consumer warpgroups compute, no block-wide barrier in the loop; head_dim up to 128
 //       (256 runs the warpgroup kernel). A candidate, measured beside the default.
+//   FlashForward::tma_pingpong  the same with the consumers taking turns to issue their
+//       products (FlashAttention-3's ping-pong). A candidate.
 // Off a Hopper, and in the *_mma_sync modes, both run the mma.sync forward.
 #include <cstdint>
 #include <string>
@@ -36,7 +38,7 @@
 
 namespace slm::attention {
 
-enum class FlashForward { warpgroup, tma };
+enum class FlashForward { warpgroup, tma, tma_pingpong };
 
 enum class FlashBackward {
     atomic,
