@@ -171,8 +171,10 @@ int main(int argc, char** argv) {
                   Pass::backward_through_rope}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic, FlashForward::tma>>(
         "flash_tma", {Pass::forward, Pass::forward_backward}, 30, flash_dims);
-    register_kernel<FlashCudaKernel<FlashBackward::atomic, FlashForward::tma_pingpong>>(
-        "flash_tma_pingpong", {Pass::forward, Pass::forward_backward}, 30, flash_dims);
+    register_kernel<FlashCudaKernel<FlashBackward::atomic_tma>>(
+        "flash_tma_backward", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
+    register_kernel<FlashCudaKernel<FlashBackward::atomic, FlashForward::warpgroup>>(
+        "flash_warpgroup_forward", {Pass::forward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic_mma_sync>>(
         "flash_mma_sync", {Pass::backward, Pass::forward_backward}, 30);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic>>(

@@ -20,7 +20,7 @@ import sys
 def ours_by_shape(path, name):
     with open(path) as f:
         benchmarks = json.load(f)["benchmarks"]
-    pattern = re.compile(rf"^attention/{re.escape(name)}/(fwd|fwd_bwd)/hdim:(\d+)/seq:(\d+)")
+    pattern = re.compile(rf"^attention/{re.escape(name)}/(fwd|bwd|fwd_bwd)/hdim:(\d+)/seq:(\d+)")
     table = {}
     for b in benchmarks:
         m = pattern.match(b["name"])

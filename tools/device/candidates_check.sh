@@ -4,9 +4,11 @@
 # whether or not a test failed (the table says which kernel to trust; the tests' summary is
 # printed first), attention_cuda and tools/sdpa_bench.py on the same shapes, and:
 #   - the default (flash) against FA2 and cuDNN, forward and forward+backward;
-#   - the TMA forward (flash_tma: forward by flash_forward_tma.cuh, the default's backward)
-#     and the same with ping-pong (flash_tma_pingpong) against the same, and their forward over
-#     the default's;
+#   - the warpgroup forward (flash_warpgroup_forward: the default's backward) against the same;
+#   - the TMA forward wherever it exists (flash_tma) over the warpgroup forward, and the
+#     default's forward+backward over the one with the warpgroup forward;
+#   - the TMA backward (flash_tma_backward: flash_backward_tma.cuh) over the default's backward,
+#     alone and with the forward, and against FA2 and cuDNN;
 #   - the deterministic mode (turns from the diagonal down) and the candidate scheme
 #     (flash_deterministic_tile_0_up), forward+backward over the default's.
 # Carry build/deps; about 6 minutes.
@@ -26,14 +28,14 @@ tests=$?
 bench=build/device/benchmarks/attention_cuda
 [ -x "$bench" ] || exit 1
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
-filter='^attention/flash(_tma|_tma_pingpong|_deterministic|_deterministic_tile_0_up)?/(fwd|fwd_bwd)/'
+filter='^attention/flash(_tma|_tma_backward|_warpgroup_forward|_deterministic|_deterministic_tile_0_up)?/(fwd|bwd|fwd_bwd)/'
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
 timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
   { tail -n 20 "$logs/candidates.log"; exit 1; }
 PYTHONUNBUFFERED=1 python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
   ${HEAD_DIMS:+--head-dims "$HEAD_DIMS"} > "$logs/sdpa.log" 2>&1 ||
   { tail -n 20 "$logs/sdpa.log"; exit 1; }
-for name in flash flash_tma flash_tma_pingpong; do
+for name in flash flash_tma_backward; do
   echo "## $name"
   python3 tools/device/attention_vs_sdpa.py "$logs/candidates.json" "$logs/sdpa.json" --name "$name"
 done
@@ -43,18 +45,20 @@ sys.path.insert(0, "tools/device")
 from attention_vs_sdpa import ours_by_shape
 
 path = sys.argv[1]
-default = ours_by_shape(path, "flash")
-columns = [("tma fwd", "flash_tma", "fwd"), ("tma fwd+bwd", "flash_tma", "fwd_bwd"),
-           ("ping-pong fwd", "flash_tma_pingpong", "fwd"),
-           ("deterministic", "flash_deterministic", "fwd_bwd"),
-           ("tile_0_up", "flash_deterministic_tile_0_up", "fwd_bwd")]
-tables = {name: ours_by_shape(path, name) for _, name, _ in columns}
-print("each candidate's TFLOP/s over the default's (same pass)")
+# (column, numerator, denominator, pass)
+columns = [("tma fwd / warpgroup fwd", "flash_tma", "flash_warpgroup_forward", "fwd"),
+           ("default fwd+bwd / warpgroup-forward's", "flash", "flash_warpgroup_forward", "fwd_bwd"),
+           ("tma bwd / default bwd", "flash_tma_backward", "flash", "bwd"),
+           ("tma bwd's fwd+bwd / default's", "flash_tma_backward", "flash", "fwd_bwd"),
+           ("deterministic / default", "flash_deterministic", "flash", "fwd_bwd"),
+           ("tile_0_up / default", "flash_deterministic_tile_0_up", "flash", "fwd_bwd")]
+tables = {n: ours_by_shape(path, n) for c in columns for n in c[1:3]}
+print("TFLOP/s ratios")
 print("| head_dim | seq | " + " | ".join(c[0] for c in columns) + " |")
-for hd, seq in sorted({(k[0], k[1]) for k in default}):
+for hd, seq in sorted({(k[0], k[1]) for k in tables["flash"]}):
     cells = []
-    for _, name, p in columns:
-        mine, base = tables[name].get((hd, seq, p)), default.get((hd, seq, p))
+    for _, top, bottom, p in columns:
+        mine, base = tables[top].get((hd, seq, p)), tables[bottom].get((hd, seq, p))
         cells.append(f"{mine / base:.3f}" if mine and base else "n/a")
     print(f"| {hd} | {seq} | " + " | ".join(cells) + " |")
 PY

@@ -55,6 +55,18 @@ __device__ __forceinline__ void arrive_expect_tx(uint64_t* bar, uint32_t bytes) 
                      : "memory");
 }
 
+// `bytes` more to land before the phase completes, without an arrival (a thread that arrives
+// later, after stores of its own that the waiters must see).
+__device__ __forceinline__ void expect_tx(uint64_t* bar, uint32_t bytes) {
+    if constexpr (available)
+        asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(
+                         mma::shared_address(bar)),
+                     "r"(bytes)
+                     : "memory");
+}
+
+// One arrival (release: this thread's earlier shared-memory stores are visible to the threads
+// that see the phase complete).
 __device__ __forceinline__ void arrive(uint64_t* bar) {
     if constexpr (available)
         asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];\n" ::"r"(mma::shared_address(bar))

@@ -46,11 +46,14 @@ using DeterministicMmaSyncKernel =
 // The candidate scheme (turns from key tile 0 up, flash_turns.cuh).
 using Tile0UpKernel =
     slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_tile_0_up>;
-// The forward with a producer warp and the bulk copy engine (flash_forward_tma.cuh), a candidate.
+// Each forward kernel wherever it exists (the default picks one per head_dim).
 using TmaKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
                                                   slm::attention::FlashForward::tma>;
-using PingPongKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
-                                                       slm::attention::FlashForward::tma_pingpong>;
+using WarpgroupForwardKernel =
+    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
+                                    slm::attention::FlashForward::warpgroup>;
+using TmaBackwardKernel =
+    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_tma>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -178,8 +181,12 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                  run<FastKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, TMA forward (up to head_dim 128; 256 as the default)", s,
                  run<TmaKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
-    check_result("flash, TMA forward with ping-pong", s, run<PingPongKernel>(backend, s, in),
-                 out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, the TMA backward (up to head_dim 128; 256 as the default)", s,
+                 run<TmaBackwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
+    check_result("flash, the warpgroup forward (cp.async)", s,
+                 run<WarpgroupForwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
     if (s.head_dim > 128) {  // the warpgroup kernels only: the mma.sync modes refuse it
         CHECK(throws_error_containing([&] { run<MmaSyncKernel>(backend, s, in); },
                                       "use --attention naive, or head_dim 128 or less"));

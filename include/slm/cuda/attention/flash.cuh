@@ -35,6 +35,7 @@
 #include "slm/core/shapes.hpp"
 #include "slm/cuda/attention/flash_backward.cuh"
 #include "slm/cuda/attention/flash_backward_dq.cuh"
+#include "slm/cuda/attention/flash_backward_tma.cuh"
 #include "slm/cuda/attention/flash_backward_wgmma.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/attention/flash_forward.cuh"
@@ -96,11 +97,10 @@ inline bool warpgroup_mma_compiled() {
 
 template <int D, FlashBackward Mode, FlashForward Forward>
 void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStream_t stream) {
-    if constexpr (Forward != FlashForward::warpgroup && has_tma_forward<D>) {
+    if constexpr (runs_tma_forward<D, Forward>) {
         if (!mma_sync_only(Mode) && warpgroup_mma_compiled()) {
             using W = TmaForwardTiles<warpgroup_width<D>>;
-            launch("launch of flash_forward_tma_kernel",
-                   flash_forward_tma_kernel<D, Forward == FlashForward::tma_pingpong>,
+            launch("launch of flash_forward_tma_kernel", flash_forward_tma_kernel<D>,
                    tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
                    qkv_boxes(qkv, p), qkv, out, lse, p);
             return;
@@ -153,7 +153,15 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if (accumulated)
         SLM_CUDA_CHECK(cudaMemsetAsync(
             dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
-    if constexpr (has_warpgroup_kernels<D>) {
+    if constexpr (runs_tma_backward<D, Mode>) {
+        if (warpgroup) {
+            using W = TmaBackwardTiles<warpgroup_width<D>>;
+            launch("launch of flash_backward_tma_kernel", flash_backward_tma_kernel<D>,
+                   tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
+                   stream, qkv_boxes(qkv, p), d_out_boxes(d_out, p), qkv, lse,
+                   static_cast<const float*>(delta), dq_acc, d_qkv, p);
+        }
+    } else if constexpr (has_warpgroup_kernels<D>) {
         if (warpgroup) {
             using W = WarpgroupBackwardTiles<warpgroup_width<D>>;
             if (scheme != Turns::none)
@@ -201,7 +209,7 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
 
 // The GPU Flash kernels with the backward mode and the forward kernel as compile-time choices;
 // the contract is AttentionKernel's (policy.hpp).
-template <FlashBackward Mode, FlashForward Forward = FlashForward::warpgroup>
+template <FlashBackward Mode, FlashForward Forward = FlashForward::best>
 struct FlashCudaKernel {
     using bf16 = cuda::bf16;
 

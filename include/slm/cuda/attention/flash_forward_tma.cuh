@@ -36,21 +36,26 @@
 namespace slm::attention::cuda_flash {
 
 // Tiles of width W = warpgroup_width<D>, up to 128 (at 256 Q, two stages of K and V and the
-// epilogue's staging do not fit in shared memory together).
+// epilogue's staging do not fit in shared memory together). Width 128: 128 keys a tile, one CTA
+// per SM, consumers with 240 registers. Width 64: 64 keys, two CTAs per SM (one's prologue and
+// epilogue hide behind the other's loop: with one CTA of 128-key tiles it lost 15–30% to the
+// warpgroup kernel at seq 512–1024), so 80 registers a thread at launch: 24 for the producer
+// leave the consumers (384 · 80 − 128 · 24) / 256 = 108, rounded down to a multiple of 8.
 template <int W>
 struct TmaForwardTiles {
     static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
-    static constexpr int BlockM = 128, BlockN = 128, Stages = 2, threads = 384;
+    static constexpr int BlockM = 128, BlockN = W == 64 ? 64 : 128, Stages = 2, threads = 384;
+    static constexpr int min_blocks = W == 64 ? 2 : 1;
     static constexpr int box_rows = 64;
     static constexpr int q_bytes = BlockM * W * 2, kv_bytes = BlockN * W * 2;
-    static constexpr int producer_registers = 24, consumer_registers = 240;
+    static constexpr int producer_registers = 24, consumer_registers = W == 64 ? 104 : 240;
     // The epilogue stages each consumer warp's 16 rows of O (padded<W> bf16) in its own area.
     static constexpr int staging_bytes = 8 * 16 * padded<W> * 2;
     // Q, K and V per stage, each on a 1024-byte boundary; the staging area; the barriers
     // (q_full, then full and empty per stage); 1024 bytes to align the start.
     static constexpr int barrier_offset = q_bytes + 2 * Stages * kv_bytes + staging_bytes;
     static constexpr int smem_bytes = barrier_offset + 8 * (1 + 2 * Stages) + 1024;
-    static_assert(smem_bytes <= 227 * 1024, "fits the SM's shared memory");
+    static_assert(smem_bytes * min_blocks <= 227 * 1024, "fits the SM's shared memory");
 };
 
 // Box-row blocks × 64-column blocks of a (rows, W) tile at `tile`, from (column col, row row,
@@ -67,27 +72,10 @@ __device__ __forceinline__ void load_tile_boxes(unsigned char* tile, const CUten
                                row + BoxRows * rb, b);
 }
 
-// Ping-pong between the two consumer warpgroups (FlashAttention-3's inter-warpgroup schedule):
-// each issues its products only in its turn and hands the turn to the other right after, so
-// the tensor cores run one warpgroup's products while the other computes its softmax, instead
-// of both doing softmax at once. Named barriers 1 (consumer 0's turn) and 2 (consumer 1's), 256
-// threads each: 128 give, 128 take. Consumer 1 gives consumer 0 the first turn, and consumer 0
-// takes one turn more at the end, so every barrier's arrivals are matched when the CTA exits.
-struct WarpgroupTurns {
-    int mine, other;
-    __device__ void take() const {
-        asm volatile("bar.sync %0, 256;\n" ::"r"(mine) : "memory");
-    }
-    __device__ void give() const {
-        asm volatile("bar.arrive %0, 256;\n" ::"r"(other) : "memory");
-    }
-};
-
 // qkv_map: qkv as (qkv_stride, T, B) boxes of 64 × 64 (tma::Bf16Boxes) → out: (B·T, heads·D)
 // bf16, lse: (B, heads, T) fp32. Grid: ceil(T / 128) · B · heads CTAs (work_item's order).
-// PingPong: the consumers take turns issuing their products (WarpgroupTurns).
-template <int D, bool PingPong>
-__global__ void __launch_bounds__(384, 1)
+template <int D>
+__global__ void __launch_bounds__(384, TmaForwardTiles<warpgroup_width<D>>::min_blocks)
     flash_forward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map, const bf16* qkv,
                              bf16* __restrict__ out, float* __restrict__ lse, Problem p) {
     constexpr int W = warpgroup_width<D>;
@@ -153,36 +141,18 @@ __global__ void __launch_bounds__(384, 1)
     for (int i = 0; i < W / 2; ++i) o[i] = 0.0f;
     float m[2] = {-INFINITY, -INFINITY}, l[2] = {0.0f, 0.0f};
     const uint64_t q_a = wg::k_major(q_s, 64 * c);
-    const auto turn = [&] {
-        if constexpr (PingPong)
-            return WarpgroupTurns{1 + c, 2 - c};
-        else
-            return NoTurns{};
-    }();
-    if constexpr (PingPong) {
-        if (c == 1) turn.give();  // consumer 0 goes first
-    }
     tma::wait(q_full, 0);
 
     for (int j = 0; j < n_tiles; ++j) {
         const int s = j % Stages;
         tma::wait(full + s, (j / Stages) & 1);
         const int j0 = j * BlockN;
-        if (j0 <= group_last) {  // else every key of the tile follows every row of this warpgroup
+        if (j0 <= group_last)  // else every key of the tile follows every row of this warpgroup
             forward_key_tile<D, BlockM, BlockN>(o, m, l, q_a, k_s + s * Tiles::kv_bytes,
                                                 v_s + s * Tiles::kv_bytes, j0, warp_first, lane,
-                                                p.scale_log2, turn);
-        } else if constexpr (PingPong) {  // the two turns the products would have taken
-            turn.take();
-            turn.give();
-            turn.take();
-            turn.give();
-        }
+                                                p.scale_log2);
         __syncwarp();
         if (lane == 0) tma::arrive(empty + s);  // this warp's MMAs on the stage are done
-    }
-    if constexpr (PingPong) {
-        if (c == 0) turn.take();  // consumer 1's last turn given back
     }
 
     store_forward_rows<D>([&](int dt, int e) { return o[4 * dt + e]; }, m, l,

@@ -45,18 +45,13 @@ struct WarpgroupForwardTiles {
 // row; lane: this thread's lane): S = Q·Kᵀ (q_a: the rows' K-major descriptor in a BlockM-row tile; k_s, v_s: the key
 // tile's swizzled K and V, BlockN rows), the diagonal's mask, the online softmax of rows g and
 // g+8 (see online_softmax in flash_forward.cuh) and O = O·α + P·V. Shared by the kernel below
-// and the TMA one (flash_forward_tma.cuh). turn.take() and turn.give() bracket the issue of each
-// of the two products (the TMA kernel's ping-pong between warpgroups; NoTurns here).
-struct NoTurns {
-    __device__ void take() const {}
-    __device__ void give() const {}
-};
-template <int D, int BlockM, int BlockN, class Turn = NoTurns>
+// and the TMA one (flash_forward_tma.cuh).
+template <int D, int BlockM, int BlockN>
 __device__ __forceinline__ void forward_key_tile(float (&o)[warpgroup_width<D> / 2], float (&m)[2],
                                                  float (&l)[2], uint64_t q_a,
                                                  const unsigned char* k_s,
                                                  const unsigned char* v_s, int j0, int warp_first,
-                                                 int lane, float scale_log2, Turn turn = {}) {
+                                                 int lane, float scale_log2) {
     constexpr int W = warpgroup_width<D>, KD = D / 16, KN = BlockN / 16;
     namespace wg = cuda::wgmma;
     using cuda::mma::pack_bf16;
@@ -64,14 +59,12 @@ __device__ __forceinline__ void forward_key_tile(float (&o)[warpgroup_width<D> /
     const int row_lo = warp_first + lane / 4, row_hi = row_lo + 8;  // this lane's two rows
     float sc[BlockN / 2];
     const uint64_t k_b = wg::k_major(k_s, 0);
-    turn.take();
     wg::fence();
 #pragma unroll
     for (int kk = 0; kk < KD; ++kk)
         wg::mma_ss<0, 0>(sc, wg::advance(q_a, wg::k_major_step(BlockM, kk)),
                          wg::advance(k_b, wg::k_major_step(BlockN, kk)), kk > 0);
     wg::commit();
-    turn.give();
     wg::wait<0>();
     wg::fence_operands(sc);
     if (j0 + BlockN - 1 > warp_first) {  // the diagonal crosses this tile for this warp
@@ -119,13 +112,11 @@ __device__ __forceinline__ void forward_key_tile(float (&o)[warpgroup_width<D> /
         o[4 * dt + 3] *= alpha[1];
     }
     const uint64_t v_b = wg::mn_major(v_s, BlockN, 0);
-    turn.take();
     wg::fence();
 #pragma unroll
     for (int kk = 0; kk < KN; ++kk)
         wg::mma_rs<1>(o, pa[kk], wg::advance(v_b, wg::mn_major_step(kk)), 1);
     wg::commit();
-    turn.give();
     wg::wait<0>();
     wg::fence_operands(o);
 }

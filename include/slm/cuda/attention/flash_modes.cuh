@@ -2,7 +2,7 @@
 // The modes of attention::Flash on the GPU, the head_dims it has kernels for, and which kernels
 // each head_dim has: what flash.cuh dispatches on and the tests and benchmarks name.
 //
-// Backward has five modes, chosen at compile time:
+// Backward has six modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
@@ -17,18 +17,22 @@
 //   FlashBackward::deterministic_mma_sync  dK and dV by the mma.sync kernel, dQ by a second
 //       kernel per query tile that loops over the key tiles in a fixed order (recomputing P).
 //   FlashBackward::atomic_mma_sync  atomic with the mma.sync kernels everywhere.
+//   FlashBackward::atomic_tma  atomic with the TMA backward (flash_backward_tma.cuh: a producer
+//       warp loads, two consumer warpgroups compute) at head_dim up to 128 on a Hopper, as
+//       atomic elsewhere. A candidate, measured beside atomic.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
 // compare the warpgroup kernels with); the others run the warpgroup forward where they can.
 //
 // Forward has two kernels on a Hopper, chosen at compile time:
-//   FlashForward::warpgroup  (the default) flash_forward_wgmma.cuh: every thread loads with
-//       cp.async and computes, two barriers per key tile.
-//   FlashForward::tma  flash_forward_tma.cuh: a producer warp loads with the bulk copy engine,
-//       two consumer warpgroups compute, no block-wide barrier in the loop; head_dim up to 128
-//       (256 runs the warpgroup kernel). A candidate, measured beside the default.
-//   FlashForward::tma_pingpong  the same with the consumers taking turns to issue their
-//       products (FlashAttention-3's ping-pong). A candidate.
-// Off a Hopper, and in the *_mma_sync modes, both run the mma.sync forward.
+//   FlashForward::best  (the default) the faster of the two below as measured per tile width
+//       (tools/device/candidates_check.sh, docs/performance_notes_december.md): the TMA kernel
+//       at head_dim 80, 96 and 128 (tiles 128 wide), the warpgroup one elsewhere.
+//   FlashForward::warpgroup  flash_forward_wgmma.cuh: every thread loads with cp.async and
+//       computes, two block-wide barriers per key tile.
+//   FlashForward::tma  flash_forward_tma.cuh wherever it exists (head_dim up to 128): a
+//       producer warp loads with the bulk copy engine, two consumer warpgroups compute, no
+//       block-wide barrier in the loop.
+// Off a Hopper, and in the *_mma_sync modes, all three run the mma.sync forward.
 #include <cstdint>
 #include <string>
 #include <utility>
@@ -38,10 +42,11 @@
 
 namespace slm::attention {
 
-enum class FlashForward { warpgroup, tma, tma_pingpong };
+enum class FlashForward { best, warpgroup, tma };
 
 enum class FlashBackward {
     atomic,
+    atomic_tma,
     atomic_mma_sync,
     deterministic,
     deterministic_mma_sync,
@@ -108,6 +113,14 @@ inline constexpr bool has_mma_sync_kernels = D <= 128;
 // Whether head_dim D has the TMA forward (flash_forward_tma.cuh): tiles up to 128 wide.
 template <int D>
 inline constexpr bool has_tma_forward = has_warpgroup_kernels<D> && D <= 128;
+// Whether backward mode M runs the TMA backward (flash_backward_tma.cuh) at head_dim D (on a
+// Hopper): tiles up to 128 wide, as the TMA forward.
+template <int D, FlashBackward M>
+inline constexpr bool runs_tma_backward = has_tma_forward<D> && M == FlashBackward::atomic_tma;
+// Whether forward choice F runs the TMA kernel at head_dim D (on a Hopper).
+template <int D, FlashForward F>
+inline constexpr bool runs_tma_forward =
+    has_tma_forward<D> && (F == FlashForward::tma || (F == FlashForward::best && D > 64));
 
 // Thrown where head_dim D needs the warpgroup kernels and cannot have them: a GPU other than a
 // Hopper, code not compiled for sm_90a, or a *_mma_sync mode.

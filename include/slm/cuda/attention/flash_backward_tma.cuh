@@ -1,0 +1,180 @@
+#pragma once
+// Flash attention backward for Hopper with warp specialisation: the warpgroup backward
+// (flash_backward_wgmma.cuh, whose per-part body backward_part and dQ block add_dq_block it runs
+// unchanged) with its loads moved to a producer warp and the bulk copy engine, as the forward in
+// flash_forward_tma.cuh. The kernel it replaces has all 256 threads issue cp.async for the next
+// step's Q, dO, lse and delta and meet at two block-wide barriers per step; here:
+//
+// CTA: three warpgroups. Warpgroup 0 is the producer (registers shrunk to 24): its first warp
+// loads K and V once (TMA), then per step Q and dO (TMA) into a ring of Stages buffers and the
+// rows' lse and delta (ordinary loads by its 32 lanes: (B, heads, T) rows start at any multiple
+// of T, which the bulk copies' 16-byte alignment does not allow). Warpgroups 1 and 2 are the
+// consumers, 64 keys each (registers grown to 240). Barriers: kv_full; per stage full (the
+// producer warp's 32 arrivals, after its stores of lse and delta, plus Q's and dO's bytes) and
+// empty (one arrival per consumer warp once dV and dK no longer read the stage). The consumers
+// meet at one named barrier per step (256 threads), when dSᵀ is complete for the dQ products;
+// dSᵀ is double-buffered, so that barrier also tells a consumer that the other has finished the
+// previous step's dQ reads of the buffer it is about to overwrite.
+//
+// Tiles are 64-column boxes of 3-D (columns, T, B) views of qkv and d_out (tma::Bf16Boxes);
+// rows past T come as zeros, and columns of a box past the head's D belong to the next head:
+// Sᵀ and dPᵀ contract over D only, and dV's, dK's and dQ's columns past D are never stored.
+// The atomic mode only (Turns::none), tiles up to 128 wide.
+#include <cuda.h>
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slm/cuda/attention/flash_backward.cuh"
+#include "slm/cuda/attention/flash_backward_wgmma.cuh"
+#include "slm/cuda/attention/flash_common.cuh"
+#include "slm/cuda/attention/flash_forward_tma.cuh"
+#include "slm/cuda/tma.cuh"
+#include "slm/cuda/wgmma.cuh"
+
+namespace slm::attention::cuda_flash {
+
+// Width 64: steps of 128 queries in two parts of 64 (as the warpgroup kernel); 128: 64 queries.
+template <int W>
+struct TmaBackwardTiles {
+    static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
+    static constexpr int BlockN = 128, BlockM = W == 64 ? 128 : 64, Stages = 2, threads = 384;
+    static constexpr int box_rows = 64;
+    static constexpr int producer_registers = 24, consumer_registers = 240;
+    static constexpr int kv_bytes = BlockN * W * 2, q_bytes = BlockM * W * 2;
+    static constexpr int ds_bytes = BlockN * BlockM * 2;
+    // K, V; Q and dO per stage; dSᵀ twice (each on a 1024-byte boundary); lse and delta per
+    // stage; the barriers (kv_full, then full and empty per stage); 1024 bytes to align.
+    static constexpr int stats_offset = 2 * kv_bytes + 2 * Stages * q_bytes + 2 * ds_bytes;
+    static constexpr int barrier_offset = stats_offset + 2 * Stages * BlockM * 4;
+    static constexpr int smem_bytes = barrier_offset + 8 * (1 + 2 * Stages) + 1024;
+    static_assert(smem_bytes <= 227 * 1024, "fits the SM's shared memory");
+};
+
+// qkv_map, d_out_map: qkv and d_out as (columns, T, B) boxes of 64 × 64; lse, delta: (B, heads,
+// T) → the k and v parts of d_qkv for every position, and scale⁻¹·dQ added into dq_acc
+// (B·T, heads·D). Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first.
+template <int D>
+__global__ void __launch_bounds__(384, 1)
+    flash_backward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map,
+                              const __grid_constant__ CUtensorMap d_out_map, const bf16* qkv,
+                              const float* __restrict__ lse, const float* __restrict__ delta,
+                              float* __restrict__ dq_acc, bf16* __restrict__ d_qkv, Problem p) {
+    constexpr int W = warpgroup_width<D>;
+    using Tiles = TmaBackwardTiles<W>;
+    constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
+    constexpr int box = Tiles::box_rows;
+    namespace wg = cuda::wgmma;
+    namespace tma = cuda::tma;
+
+    extern __shared__ unsigned char smem_raw[];
+    unsigned char* smem = wg::swizzle_aligned(smem_raw);
+    unsigned char* k_s = smem;
+    unsigned char* v_s = k_s + Tiles::kv_bytes;
+    unsigned char* q_s = v_s + Tiles::kv_bytes;              // Stages buffers
+    unsigned char* do_s = q_s + Stages * Tiles::q_bytes;     // Stages buffers
+    unsigned char* ds_s = do_s + Stages * Tiles::q_bytes;    // 2 buffers
+    float* lse_s = reinterpret_cast<float*>(smem + Tiles::stats_offset);  // Stages × BlockM
+    float* delta_s = lse_s + Stages * BlockM;                              // Stages × BlockM
+    uint64_t* kv_full = reinterpret_cast<uint64_t*>(smem + Tiles::barrier_offset);
+    uint64_t* full = kv_full + 1;     // Stages
+    uint64_t* empty = full + Stages;  // Stages
+
+    const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
+    const int group = warp / 4;  // 0: producer, 1 and 2: consumers
+    const auto tile = key_tile<D, BlockN, BlockM>(qkv, p);
+    const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
+
+    if (tid == 0) {
+        tma::prefetch(&qkv_map);
+        tma::prefetch(&d_out_map);
+        tma::barrier_init(kv_full, 1);
+        for (int s = 0; s < Stages; ++s) {
+            tma::barrier_init(full + s, 32);  // the producer warp's lanes
+            tma::barrier_init(empty + s, 8);  // the consumers' 8 warps
+        }
+        tma::fence_barrier_init();
+    }
+    __syncthreads();
+
+    if (group == 0) {
+        tma::shrink_registers<Tiles::producer_registers>();
+        if (warp != 0) return;
+        if (lane == 0) {
+            tma::arrive_expect_tx(kv_full, 2 * Tiles::kv_bytes);
+            load_tile_boxes<BlockN, W, box>(k_s, &qkv_map, kv_full,
+                                            static_cast<int>(p.k_offset) + kvh * D, j0, b);
+            load_tile_boxes<BlockN, W, box>(v_s, &qkv_map, kv_full,
+                                            static_cast<int>(p.v_offset) + kvh * D, j0, b);
+        }
+        for (int s = 0; s < n_steps; ++s) {
+            const int st = s % Stages;
+            if (s >= Stages) tma::wait(empty + st, (s / Stages - 1) & 1);
+            const int h = tile.head(s, p), i0 = tile.row(s, p);
+            if (lane == 0) {
+                tma::expect_tx(full + st, 2 * Tiles::q_bytes);
+                load_tile_boxes<BlockM, W, box>(q_s + st * Tiles::q_bytes, &qkv_map, full + st,
+                                                h * D, i0, b);
+                load_tile_boxes<BlockM, W, box>(do_s + st * Tiles::q_bytes, &d_out_map,
+                                                full + st, h * D, i0, b);
+            }
+            const int64_t stat = (static_cast<int64_t>(b) * p.heads + h) * p.seq + i0;
+            for (int r = lane; r < BlockM; r += 32) {
+                const bool valid = i0 + r < p.seq;
+                lse_s[st * BlockM + r] = valid ? lse[stat + r] : 0.0f;
+                delta_s[st * BlockM + r] = valid ? delta[stat + r] : 0.0f;
+            }
+            tma::arrive(full + st);  // after this lane's stores (release)
+        }
+        return;
+    }
+
+    tma::grow_registers<Tiles::consumer_registers>();
+    const int c = group - 1, wl = warp % 4;  // consumer warpgroup, warp within it
+    const int group_row = 64 * c;              // this warpgroup's first key row
+    const int key_first = j0 + group_row + 16 * wl;  // this warp's first key
+    const int row_lo = group_row + 16 * wl + lane / 4;  // this lane's first key's row
+    // dQ: this warpgroup's block of 64 queries (width 64: two blocks per step) or its 64-column
+    // block of the tiles (width 128: one of two).
+    const int dq_rows = W == 64 ? c : 0, dq_cols = W == 64 ? 0 : c;
+    float dk[W / 2], dv[W / 2];  // columns past D: never stored
+#pragma unroll
+    for (int i = 0; i < W / 2; ++i) dk[i] = dv[i] = 0.0f;
+    tma::wait(kv_full, 0);
+
+    for (int s = 0; s < n_steps; ++s) {
+        const int st = s % Stages;
+        const int h = tile.head(s, p), i0 = tile.row(s, p);
+        unsigned char* ds_t = ds_s + (s & 1) * Tiles::ds_bytes;
+        tma::wait(full + st, (s / Stages) & 1);
+#pragma unroll 1
+        for (int part = 0; part < BlockM / 64; ++part)
+            backward_part<D, W, BlockN, BlockM, W>(
+                dk, dv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
+                lse_s + st * BlockM, delta_s + st * BlockM, ds_t, part, i0, group_row, key_first,
+                row_lo, 0, lane, true, p);
+        wg::wait<0>();  // dV and dK have read the stage's Q and dO
+        wg::fence_operands(dk);
+        wg::fence_operands(dv);
+        __syncwarp();
+        if (lane == 0) tma::arrive(empty + st);
+        wg::fence_proxy_async();  // this thread's dSᵀ stores, for the dQ products' reads
+        asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumers' dSᵀ complete
+        const int q_first = i0 + 64 * dq_rows;
+        if (j0 <= q_first + 63 && q_first < p.seq)  // else dS is zero, or rows are padding
+            add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl, lane,
+                                    p);
+    }
+    store_key_rows<D>([&](int dt, int e) { return dk[4 * dt + e]; },
+                      [&](int dt, int e) { return dv[4 * dt + e]; }, b, kvh, key_first + lane / 4,
+                      d_qkv, p, lane % 4);
+}
+
+// The map the kernel reads d_out through: (heads·D, T, B) bf16, 64 × 64 boxes.
+inline CUtensorMap d_out_boxes(const bf16* d_out, const Problem& p) {
+    return cuda::tma::encode({d_out, p.out_stride, p.seq, p.batch, p.out_stride,
+                              static_cast<int64_t>(p.seq) * p.out_stride, 64});
+}
+
+}  // namespace slm::attention::cuda_flash
