@@ -36,24 +36,20 @@ using namespace slm::test;
 namespace {
 
 using slm::AttentionShape;
+using slm::attention::FlashBackward;
+using slm::attention::FlashCudaKernel;
+using slm::attention::FlashForward;
 using FastKernel = slm::attention::AttentionKernel<slm::attention::Flash, slm::cuda::Backend>;
-using DeterministicKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic>;
-using MmaSyncKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_mma_sync>;
-using DeterministicMmaSyncKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_mma_sync>;
+using DeterministicKernel = FlashCudaKernel<FlashBackward::deterministic>;
+using MmaSyncKernel = FlashCudaKernel<FlashBackward::atomic_mma_sync>;
+using DeterministicMmaSyncKernel = FlashCudaKernel<FlashBackward::deterministic_mma_sync>;
 // The candidate scheme (turns from key tile 0 up, flash_turns.cuh).
-using Tile0UpKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::deterministic_tile_0_up>;
-// Each forward kernel wherever it exists (the default picks one per head_dim).
-using TmaKernel = slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
-                                                  slm::attention::FlashForward::tma>;
-using WarpgroupForwardKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic,
-                                    slm::attention::FlashForward::warpgroup>;
-using TmaBackwardKernel =
-    slm::attention::FlashCudaKernel<slm::attention::FlashBackward::atomic_tma>;
+using Tile0UpKernel = FlashCudaKernel<FlashBackward::deterministic_tile_0_up>;
+// Each forward kernel wherever it exists (the default picks one per head_dim), and the TMA
+// backward.
+using TmaKernel = FlashCudaKernel<FlashBackward::atomic, FlashForward::tma>;
+using WarpgroupForwardKernel = FlashCudaKernel<FlashBackward::atomic, FlashForward::warpgroup>;
+using TmaBackwardKernel = FlashCudaKernel<FlashBackward::atomic_tma>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
