@@ -156,10 +156,14 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if constexpr (runs_tma_backward<D, Mode>) {
         if (warpgroup) {
             using W = TmaBackwardTiles<warpgroup_width<D>>;
-            launch("launch of flash_backward_tma_kernel", flash_backward_tma_kernel<D>,
+            if (scheme != Turns::none)
+                SLM_CUDA_CHECK(cudaMemsetAsync(
+                    turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
+            launch("launch of flash_backward_tma_kernel", flash_backward_tma_kernel<D, scheme>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
                    stream, qkv_boxes(qkv, p), d_out_boxes(d_out, p), qkv, lse,
-                   static_cast<const float*>(delta), dq_acc, d_qkv, p);
+                   static_cast<const float*>(delta), dq_acc, d_qkv,
+                   scheme != Turns::none ? turns : nullptr, p);
         }
     } else if constexpr (has_warpgroup_kernels<D>) {
         if (warpgroup) {

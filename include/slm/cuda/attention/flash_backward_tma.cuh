@@ -19,7 +19,10 @@
 // Tiles are 64-column boxes of 3-D (columns, T, B) views of qkv and d_out (tma::Bf16Boxes);
 // rows past T come as zeros, and columns of a box past the head's D belong to the next head:
 // Sᵀ and dPᵀ contract over D only, and dV's, dK's and dQ's columns past D are never stored.
-// The atomic mode only (Turns::none), tiles up to 128 wide.
+// Tiles up to 128 wide. With Turns other than none (the deterministic modes) the CTAs that add
+// into one (sequence, head, query tile) take turns as in the warpgroup kernel (flash_turns.cuh):
+// the first consumer thread waits for the step's turn before the named barrier, and hands the
+// previous step's turn on after the next step's barrier (every consumer's adds are done).
 #include <cuda.h>
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
@@ -30,6 +33,7 @@
 #include "slm/cuda/attention/flash_backward_wgmma.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/attention/flash_forward_tma.cuh"
+#include "slm/cuda/attention/flash_turns.cuh"
 #include "slm/cuda/tma.cuh"
 #include "slm/cuda/wgmma.cuh"
 
@@ -54,17 +58,20 @@ struct TmaBackwardTiles {
 
 // qkv_map, d_out_map: qkv and d_out as (columns, T, B) boxes of 64 × 64; lse, delta: (B, heads,
 // T) → the k and v parts of d_qkv for every position, and scale⁻¹·dQ added into dq_acc
-// (B·T, heads·D). Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first.
-template <int D>
+// (B·T, heads·D). Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the
+// scheme T says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
+template <int D, Turns T>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map,
                               const __grid_constant__ CUtensorMap d_out_map, const bf16* qkv,
                               const float* __restrict__ lse, const float* __restrict__ delta,
-                              float* __restrict__ dq_acc, bf16* __restrict__ d_qkv, Problem p) {
+                              float* __restrict__ dq_acc, bf16* __restrict__ d_qkv,
+                              int* __restrict__ turns, Problem p) {
     constexpr int W = warpgroup_width<D>;
     using Tiles = TmaBackwardTiles<W>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
     constexpr int box = Tiles::box_rows;
+    constexpr bool Ordered = T != Turns::none;
     namespace wg = cuda::wgmma;
     namespace tma = cuda::tma;
 
@@ -83,7 +90,7 @@ __global__ void __launch_bounds__(384, 1)
 
     const int tid = static_cast<int>(threadIdx.x), lane = tid % 32, warp = tid / 32;
     const int group = warp / 4;  // 0: producer, 1 and 2: consumers
-    const auto tile = key_tile<D, BlockN, BlockM>(qkv, p);
+    const auto tile = key_tile<D, BlockN, BlockM, walks_up<T>>(qkv, p, launches_late_first<T>);
     const int kvh = tile.kvh, b = tile.b, j0 = tile.j0, n_steps = tile.n_steps;
 
     if (tid == 0) {
@@ -160,11 +167,31 @@ __global__ void __launch_bounds__(384, 1)
         __syncwarp();
         if (lane == 0) tma::arrive(empty + st);
         wg::fence_proxy_async();  // this thread's dSᵀ stores, for the dQ products' reads
+        const bool turn_taker = Ordered && c == 0 && wl == 0 && lane == 0;
+        if constexpr (Ordered) {
+            if (turn_taker)
+                await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn<T>(i0, j0, BlockN));
+        }
         asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumers' dSᵀ complete
+        if constexpr (Ordered) {  // every consumer's adds of the previous step are done
+            if (turn_taker && s > 0) {
+                const int i_prev = tile.row(s - 1, p);
+                pass_turn(turns + turn_of(b, tile.head(s - 1, p), i_prev, BlockM, p),
+                          key_tile_turn<T>(i_prev, j0, BlockN) + 1);
+            }
+        }
         const int q_first = i0 + 64 * dq_rows;
         if (j0 <= q_first + 63 && q_first < p.seq)  // else dS is zero, or rows are padding
             add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl, lane,
                                     p);
+    }
+    if constexpr (Ordered) {  // the last step's turn
+        asm volatile("bar.sync 1, 256;\n" ::: "memory");
+        if (c == 0 && wl == 0 && lane == 0) {
+            const int i_last = tile.row(n_steps - 1, p);
+            pass_turn(turns + turn_of(b, tile.head(n_steps - 1, p), i_last, BlockM, p),
+                      key_tile_turn<T>(i_last, j0, BlockN) + 1);
+        }
     }
     store_key_rows<D>([&](int dt, int e) { return dk[4 * dt + e]; },
                       [&](int dt, int e) { return dv[4 * dt + e]; }, b, kvh, key_first + lane / 4,

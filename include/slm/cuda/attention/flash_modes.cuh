@@ -2,7 +2,7 @@
 // The modes of attention::Flash on the GPU, the head_dims it has kernels for, and which kernels
 // each head_dim has: what flash.cuh dispatches on and the tests and benchmarks name.
 //
-// Backward has six modes, chosen at compile time:
+// Backward has seven modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
@@ -20,6 +20,8 @@
 //   FlashBackward::atomic_tma  atomic with the TMA backward (flash_backward_tma.cuh: a producer
 //       warp loads, two consumer warpgroups compute) at head_dim up to 128 on a Hopper, as
 //       atomic elsewhere. A candidate, measured beside atomic.
+//   FlashBackward::deterministic_tma  deterministic with the TMA backward taking the same turns
+//       (head_dim up to 128 on a Hopper; as deterministic elsewhere). A candidate.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
 // compare the warpgroup kernels with); the others run the warpgroup forward where they can.
 //
@@ -47,6 +49,7 @@ enum class FlashForward { best, warpgroup, tma };
 enum class FlashBackward {
     atomic,
     atomic_tma,
+    deterministic_tma,
     atomic_mma_sync,
     deterministic,
     deterministic_mma_sync,
@@ -60,13 +63,14 @@ constexpr bool mma_sync_only(FlashBackward m) {
 // Whether a mode gives the same bits on every run.
 constexpr bool is_deterministic(FlashBackward m) {
     return m == FlashBackward::deterministic || m == FlashBackward::deterministic_mma_sync ||
-           m == FlashBackward::deterministic_tile_0_up;
+           m == FlashBackward::deterministic_tile_0_up || m == FlashBackward::deterministic_tma;
 }
 // The turns a mode's warpgroup backward takes (flash_turns.cuh): none in the atomic modes, and in
 // deterministic_mma_sync, which never runs that kernel.
 constexpr cuda_flash::Turns turns_scheme(FlashBackward m) {
     return m == FlashBackward::deterministic_tile_0_up ? cuda_flash::Turns::tile_0_up
-           : m == FlashBackward::deterministic         ? cuda_flash::Turns::diagonal_down
+           : m == FlashBackward::deterministic || m == FlashBackward::deterministic_tma
+               ? cuda_flash::Turns::diagonal_down
                                                        : cuda_flash::Turns::none;
 }
 
@@ -116,7 +120,8 @@ inline constexpr bool has_tma_forward = has_warpgroup_kernels<D> && D <= 128;
 // Whether backward mode M runs the TMA backward (flash_backward_tma.cuh) at head_dim D (on a
 // Hopper): tiles up to 128 wide, as the TMA forward.
 template <int D, FlashBackward M>
-inline constexpr bool runs_tma_backward = has_tma_forward<D> && M == FlashBackward::atomic_tma;
+inline constexpr bool runs_tma_backward =
+    has_tma_forward<D> && (M == FlashBackward::atomic_tma || M == FlashBackward::deterministic_tma);
 // Whether forward choice F runs the TMA kernel at head_dim D (on a Hopper).
 template <int D, FlashForward F>
 inline constexpr bool runs_tma_forward =
