@@ -9,9 +9,9 @@
 #     default's forward+backward over the one with the warpgroup forward;
 #   - the TMA backward (flash_tma_backward: flash_backward_tma.cuh) over the default's backward,
 #     alone and with the forward, and against FA2 and cuDNN;
-#   - the deterministic mode (turns from the diagonal down) and the candidate scheme
-#     (flash_deterministic_tile_0_up), forward+backward over the default's, and the TMA
-#     backward taking the same turns (flash_deterministic_tma) over the TMA backward.
+#   - the deterministic mode (turns from the diagonal down) forward+backward over the
+#     default's, and the TMA backward taking the same turns (flash_deterministic_tma) over the
+#     TMA backward.
 # Carry build/deps; about 6 minutes.
 #
 #   tools/device/candidates_check.sh        # logs and JSON under $OUT (or build/device/logs)
@@ -29,7 +29,7 @@ tests=$?
 bench=build/device/benchmarks/attention_cuda
 [ -x "$bench" ] || exit 1
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
-filter='^attention/flash(_tma|_tma_backward|_warpgroup_forward|_deterministic|_deterministic_tile_0_up|_deterministic_tma)?/(fwd|bwd|fwd_bwd)/'
+filter='^attention/(flash/(fwd|bwd|fwd_bwd)|flash_(tma|warpgroup_forward)/fwd|flash_tma_backward/(bwd|fwd_bwd)|flash_deterministic(_tma)?/fwd_bwd)/'
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
 timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
   { tail -n 20 "$logs/candidates.log"; exit 1; }
@@ -52,7 +52,6 @@ columns = [("tma fwd / warpgroup fwd", "flash_tma", "flash_warpgroup_forward", "
            ("tma bwd / default bwd", "flash_tma_backward", "flash", "bwd"),
            ("tma bwd's fwd+bwd / default's", "flash_tma_backward", "flash", "fwd_bwd"),
            ("deterministic / default", "flash_deterministic", "flash", "fwd_bwd"),
-           ("tile_0_up / default", "flash_deterministic_tile_0_up", "flash", "fwd_bwd"),
            ("deterministic tma / tma backward", "flash_deterministic_tma", "flash_tma_backward",
             "fwd_bwd")]
 tables = {n: ours_by_shape(path, n) for c in columns for n in c[1:3]}
