@@ -1,7 +1,7 @@
 #pragma once
 // Flash attention backward for Hopper with warp specialisation: the warpgroup backward
-// (flash_backward_wgmma.cuh, whose per-part body backward_part and dQ block add_dq_block it runs
-// unchanged) with its loads moved to a producer warp and the bulk copy engine, as the forward in
+// (flash_backward_wgmma.cuh, whose per-part body and dQ block it runs as backward_part and
+// add_dq_block, flash_backward_parts.cuh) with its loads moved to a producer warp and the bulk copy engine, as the forward in
 // flash_forward_tma.cuh. The kernel it replaces has all 256 threads issue cp.async for the next
 // step's Q, dO, lse and delta and meet at two block-wide barriers per step; here:
 //
@@ -30,7 +30,7 @@
 #include <cstdint>
 
 #include "slm/cuda/attention/flash_backward.cuh"
-#include "slm/cuda/attention/flash_backward_wgmma.cuh"
+#include "slm/cuda/attention/flash_backward_parts.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/attention/flash_forward_tma.cuh"
 #include "slm/cuda/attention/flash_turns.cuh"

@@ -1,0 +1,156 @@
+#pragma once
+// One backward step's pieces on warpgroup MMAs, as functions for the TMA backward
+// (flash_backward_tma.cuh): the per-part body (Sᵀ, dPᵀ, Pᵀ, dSᵀ, dV and dK) and a dQ block with
+// its atomics. They are the warpgroup kernel's loop body (flash_backward_wgmma.cuh) taken out
+// word for word after that kernel's last GPU run; that kernel keeps its inline copy until these
+// have run on a GPU too (the PTX of the kernel rebuilt on them has the same floating-point and
+// MMA instructions, one for one at head_dim 128), and then calls them instead.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "slm/cuda/attention/flash_backward.cuh"
+#include "slm/cuda/attention/flash_common.cuh"
+#include "slm/cuda/mma.cuh"
+#include "slm/cuda/wgmma.cuh"
+
+namespace slm::attention::cuda_flash {
+
+// Part `part` (64 queries from column 64·part of the step's tiles) of one backward step for this
+// warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q (issued,
+// not waited for: the caller waits before Q and dO are released), and dSᵀ of this lane's rows
+// into ds_s (when store_ds). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
+// Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics; i0: the step's first query;
+// group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
+// row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK and dV.
+template <int D, int W, int BlockN, int BlockM, int Cols>
+__device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
+                                              const unsigned char* k_s, const unsigned char* v_s,
+                                              const unsigned char* q_t, const unsigned char* do_t,
+                                              const float* lse_t, const float* delta_t,
+                                              unsigned char* ds_s, int part, int i0,
+                                              int group_row, int key_first, int row_lo,
+                                              int col0, int lane, bool store_ds,
+                                              const Problem& p) {
+    constexpr int KD = D / 16;
+    namespace wg = cuda::wgmma;
+    using cuda::mma::pack_bf16;
+    const int g = lane / 4, t = lane % 4;
+    const int key_lo = key_first + g, key_hi = key_lo + 8;  // the two keys (rows) of this lane
+    const int group_first = key_first - (row_lo - g - group_row);  // this warpgroup's first key
+    const int c0 = 64 * part, i1 = i0 + c0;  // the part's first column and query
+    uint32_t pa[4][4], sa[4][4];
+    if (group_first <= i1 + 63) {  // else all keys of this warpgroup follow all queries
+        float st[32], dpt[32];
+        const uint64_t k_a = wg::k_major(k_s, group_row), q_b = wg::k_major(q_t, c0);
+        const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
+        if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
+        wg::fence();
+#pragma unroll
+        for (int kk = 0; kk < KD; ++kk)
+            wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
+                             wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+#pragma unroll
+        for (int kk = 0; kk < KD; ++kk)
+            wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
+                             wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
+        wg::commit();
+        wg::wait<0>();
+        wg::fence_operands(st);
+        wg::fence_operands(dpt);
+        const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
+        // Each 8-query block is packed to bf16 as soon as it is done, so its fp32
+        // registers die before the next block's.
+#pragma unroll
+        for (int j = 0; j < 8; ++j) {
+            float pv[4], ds4[4];
+#pragma unroll
+            for (int c = 0; c < 4; ++c) {
+                const int col = c0 + j * 8 + 2 * t + (c & 1);  // query i0 + col
+                pv[c] = fast_exp2(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
+                if (masked &&
+                    ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
+                    pv[c] = 0.0f;
+                ds4[c] = pv[c] * (dpt[4 * j + c] - delta_t[col]);
+            }
+            const int kq = j / 2, e = j % 2;
+            pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);
+            pa[kq][2 * e + 1] = pack_bf16(pv[2], pv[3]);
+            sa[kq][2 * e] = pack_bf16(ds4[0], ds4[1]);
+            sa[kq][2 * e + 1] = pack_bf16(ds4[2], ds4[3]);
+        }
+        const uint64_t do_mn = wg::mn_major(do_t, BlockM, col0 / 64);
+        const uint64_t q_mn = wg::mn_major(q_t, BlockM, col0 / 64);
+        wg::fence();
+#pragma unroll
+        for (int kq = 0; kq < 4; ++kq)  // dV += Pᵀ·dO
+            wg::mma_rs<1>(dv, pa[kq],
+                          wg::advance(do_mn, wg::mn_major_step(4 * part + kq)), 1);
+#pragma unroll
+        for (int kq = 0; kq < 4; ++kq)  // dK += dSᵀ·Q (scaled once, at the end)
+            wg::mma_rs<1>(dk, sa[kq],
+                          wg::advance(q_mn, wg::mn_major_step(4 * part + kq)), 1);
+        wg::commit();
+    } else {  // this warpgroup's rows of dSᵀ are zero
+#pragma unroll
+        for (int kq = 0; kq < 4; ++kq)
+#pragma unroll
+            for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
+    }
+    // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM)
+    // tile; split, both warpgroups hold the same rows.
+#pragma unroll
+    for (int kq = 0; kq < 4; ++kq) {
+        if (!store_ds) break;
+#pragma unroll
+        for (int e = 0; e < 2; ++e) {
+            const int col = c0 + 16 * kq + 8 * e + 2 * t, chunk = col / 8;
+            const int within = (col % 8) * 2;
+            *reinterpret_cast<uint32_t*>(ds_s + wg::swizzled_offset(BlockN, row_lo, chunk) +
+                                         within) = sa[kq][2 * e];
+            *reinterpret_cast<uint32_t*>(
+                ds_s + wg::swizzled_offset(BlockN, row_lo + 8, chunk) + within) =
+                sa[kq][2 * e + 1];
+        }
+    }
+}
+
+// dQ block (64 queries from q_first, 64 columns from 64·block of the tiles) = dS·K over the
+// CTA's BlockN keys (ds_s: dSᵀ, (BlockN, BlockM) swizzled, this block's queries from 64·dq_rows
+// of it; k_s: K), added with fp32 atomics into dq_acc for query head h of sequence b.
+template <int D, int BlockN>
+__device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const unsigned char* k_s,
+                                             int dq_rows, int block, int q_first, int b, int h,
+                                             float* dq_acc, int warp_in_group, int lane,
+                                             const Problem& p) {
+    constexpr int KN = BlockN / 16;
+    namespace wg = cuda::wgmma;
+    const int g = lane / 4, t = lane % 4, wl = warp_in_group;
+    float dq[32];
+    const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
+    const uint64_t k_b = wg::mn_major(k_s, BlockN, block);
+    wg::fence();
+#pragma unroll
+    for (int kk = 0; kk < KN; ++kk)
+        wg::mma_ss<1, 1>(dq, wg::advance(ds_a, wg::mn_major_step(kk)),
+                         wg::advance(k_b, wg::mn_major_step(kk)), kk > 0);
+    wg::commit();
+    wg::wait<0>();
+    wg::fence_operands(dq);
+    const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
+    float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
+                 64 * block + 2 * t;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        if (64 * block + 8 * j >= D) break;  // the tiles' columns past D
+        if (q_lo < p.seq)
+            atomic_add2(acc + static_cast<int64_t>(q_lo) * p.out_stride + j * 8,
+                        dq[4 * j], dq[4 * j + 1]);
+        if (q_hi < p.seq)
+            atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
+                        dq[4 * j + 2], dq[4 * j + 3]);
+    }
+}
+
+}  // namespace slm::attention::cuda_flash
