@@ -2,7 +2,8 @@
 // attention::Flash on the GPU: fused causal attention in the FlashAttention-2 scheme, our own
 // kernels on bf16 mma.sync tensor-core instructions (flash_forward.cuh, flash_backward.cuh,
 // flash_backward_dq.cuh) and, on Hopper, on warpgroup MMAs (flash_forward_wgmma.cuh,
-// flash_backward_wgmma.cuh). Nothing of size T × T ever reaches device memory: forward keeps only
+// flash_backward_wgmma.cuh; with a producer warp and the bulk copy engine, flash_forward_tma.cuh,
+// the default forward at tiles 128 wide, and flash_backward_tma.cuh, a candidate). Nothing of size T × T ever reaches device memory: forward keeps only
 // the output and one fp32 log-sum-exp per (sequence, head, position); backward recomputes the
 // probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
 // the fused qkv rows for all query heads of its group.
