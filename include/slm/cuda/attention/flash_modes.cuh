@@ -65,13 +65,13 @@ constexpr bool is_deterministic(FlashBackward m) {
     return m == FlashBackward::deterministic || m == FlashBackward::deterministic_mma_sync ||
            m == FlashBackward::deterministic_tile_0_up || m == FlashBackward::deterministic_tma;
 }
-// The turns a mode's warpgroup backward takes (flash_turns.cuh): none in the atomic modes, and in
-// deterministic_mma_sync, which never runs that kernel.
+// The turns a mode's warpgroup or TMA backward takes (flash_turns.cuh): none in the atomic modes,
+// and in deterministic_mma_sync, which runs neither kernel.
 constexpr cuda_flash::Turns turns_scheme(FlashBackward m) {
-    return m == FlashBackward::deterministic_tile_0_up ? cuda_flash::Turns::tile_0_up
-           : m == FlashBackward::deterministic || m == FlashBackward::deterministic_tma
-               ? cuda_flash::Turns::diagonal_down
-                                                       : cuda_flash::Turns::none;
+    if (m == FlashBackward::deterministic_tile_0_up) return cuda_flash::Turns::tile_0_up;
+    if (m == FlashBackward::deterministic || m == FlashBackward::deterministic_tma)
+        return cuda_flash::Turns::diagonal_down;
+    return cuda_flash::Turns::none;
 }
 
 namespace cuda_flash {
