@@ -120,15 +120,17 @@ __device__ __forceinline__ void grow_registers() {
 
 // --- host side ---------------------------------------------------------------------------------
 
-// A bf16 matrix of `rows` rows per batch entry, `batch` entries, rows `row_stride` elements
-// apart and entries `batch_stride` elements apart, seen as 3-D (columns, rows, batch) in boxes of
-// 64 columns (128 bytes: the swizzle's row) × box_rows rows × 1, 128-byte swizzled. Rows past
-// `rows` and columns past `cols` read as zeros.
+// Every map here cuts its tensor in boxes of 64 columns (128 bytes: the swizzle's row) × box_rows
+// rows × 1; kernels place their copies by the same two numbers.
+inline constexpr int box_cols = 64, box_rows = 64;
+
+// A bf16 tensor of `batch` entries of `rows` rows, rows `row_stride` elements apart and entries
+// rows · row_stride apart, seen as 3-D (columns, rows, batch) in 128-byte-swizzled boxes. Rows
+// past `rows` and columns past `cols` read as zeros.
 struct Bf16Boxes {
     const void* base;
     int64_t cols, rows, batch;
-    int64_t row_stride, batch_stride;  // in elements
-    int box_rows;
+    int64_t row_stride;  // in elements
 };
 
 using EncodeTiled = CUresult (*)(CUtensorMap*, CUtensorMapDataType, cuuint32_t, void*,
@@ -151,16 +153,14 @@ inline EncodeTiled encode_tiled() {
 }
 
 inline CUtensorMap encode(const Bf16Boxes& m) {
-    require(reinterpret_cast<uintptr_t>(m.base) % 16 == 0 && m.row_stride % 8 == 0 &&
-                m.batch_stride % 8 == 0,
-            "tma::encode: the base address and the strides must be multiples of 16 bytes");
-    require(m.box_rows >= 1 && m.box_rows <= 256, "tma::encode: boxes of 1 to 256 rows");
+    require(reinterpret_cast<uintptr_t>(m.base) % 16 == 0 && m.row_stride % 8 == 0,
+            "tma::encode: the base address and the row stride must be multiples of 16 bytes");
     CUtensorMap map{};
     const cuuint64_t dims[3] = {static_cast<cuuint64_t>(m.cols), static_cast<cuuint64_t>(m.rows),
                                 static_cast<cuuint64_t>(m.batch)};
     const cuuint64_t strides[2] = {static_cast<cuuint64_t>(m.row_stride) * 2,
-                                   static_cast<cuuint64_t>(m.batch_stride) * 2};
-    const cuuint32_t box[3] = {64, static_cast<cuuint32_t>(m.box_rows), 1};
+                                   static_cast<cuuint64_t>(m.rows * m.row_stride) * 2};
+    const cuuint32_t box[3] = {box_cols, box_rows, 1};
     const cuuint32_t unit[3] = {1, 1, 1};
     const CUresult r = encode_tiled()(
         &map, CU_TENSOR_MAP_DATA_TYPE_BFLOAT16, 3, const_cast<void*>(m.base), dims, strides, box,

@@ -3,10 +3,11 @@
 // kernels on bf16 mma.sync tensor-core instructions (flash_forward.cuh, flash_backward.cuh,
 // flash_backward_dq.cuh) and, on Hopper, on warpgroup MMAs (flash_forward_wgmma.cuh,
 // flash_backward_wgmma.cuh; with a producer warp and the bulk copy engine, flash_forward_tma.cuh,
-// the default forward at tiles 128 wide, and flash_backward_tma.cuh, a candidate). Nothing of size T × T ever reaches device memory: forward keeps only
-// the output and one fp32 log-sum-exp per (sequence, head, position); backward recomputes the
-// probabilities tile by tile from it. Grouped-query attention reads each kv head in place from
-// the fused qkv rows for all query heads of its group.
+// the default forward at tiles 128 wide, and flash_backward_tma.cuh, a candidate). Nothing of size
+// T × T ever reaches device memory: forward keeps only the output and one fp32 log-sum-exp per
+// (sequence, head, position); backward recomputes the probabilities tile by tile from it.
+// Grouped-query attention reads each kv head in place from the fused qkv rows for all query heads
+// of its group.
 //
 // The modes (backward and forward kernels, chosen at compile time) are flash_modes.cuh's.
 // Supported head_dim: 32, 48, 64, 80, 96, 128 and 256; anything else throws. On a Hopper every
@@ -103,7 +104,7 @@ void forward(const Problem& p, const bf16* qkv, bf16* out, float* lse, cudaStrea
             using W = TmaForwardTiles<warpgroup_width<D>>;
             launch("launch of flash_forward_tma_kernel", flash_forward_tma_kernel<D>,
                    tiles(p.seq, W::BlockM) * p.batch * p.heads, W::threads, W::smem_bytes, stream,
-                   qkv_boxes(qkv, p), qkv, out, lse, p);
+                   sequence_boxes(qkv, p.qkv_stride, p), qkv, out, lse, p);
             return;
         }
     }
@@ -154,24 +155,27 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
     if (accumulated)
         SLM_CUDA_CHECK(cudaMemsetAsync(
             dq_acc, 0, static_cast<size_t>(rows * p.out_stride) * sizeof(float), stream));
+    // The turns' counters, per query tile of the kernel's block_m rows (none without turns).
+    auto zero_turns = [&](int block_m) {
+        if (scheme != Turns::none)
+            SLM_CUDA_CHECK(cudaMemsetAsync(
+                turns, 0, static_cast<size_t>(turn_count(p, block_m)) * sizeof(int), stream));
+    };
     if constexpr (runs_tma_backward<D, Mode>) {
         if (warpgroup) {
             using W = TmaBackwardTiles<warpgroup_width<D>>;
-            if (scheme != Turns::none)
-                SLM_CUDA_CHECK(cudaMemsetAsync(
-                    turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
+            zero_turns(W::BlockM);
             launch("launch of flash_backward_tma_kernel", flash_backward_tma_kernel<D, scheme>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
-                   stream, qkv_boxes(qkv, p), d_out_boxes(d_out, p), qkv, lse,
+                   stream, sequence_boxes(qkv, p.qkv_stride, p),
+                   sequence_boxes(d_out, p.out_stride, p), qkv, lse,
                    static_cast<const float*>(delta), dq_acc, d_qkv,
                    scheme != Turns::none ? turns : nullptr, p);
         }
     } else if constexpr (has_warpgroup_kernels<D>) {
         if (warpgroup) {
             using W = WarpgroupBackwardTiles<warpgroup_width<D>>;
-            if (scheme != Turns::none)
-                SLM_CUDA_CHECK(cudaMemsetAsync(
-                    turns, 0, static_cast<size_t>(turn_count(p, W::BlockM)) * sizeof(int), stream));
+            zero_turns(W::BlockM);
             launch("launch of flash_backward_warpgroup_kernel",
                    flash_backward_warpgroup_kernel<D, scheme>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
@@ -245,7 +249,8 @@ struct FlashCudaKernel {
         const auto p = problem(s);
         auto* lse = static_cast<float*>(saved);
         cuda_flash::with_head_dim(s.head_dim, [&](auto d) {
-            cuda_flash::forward<decltype(d)::value, Mode, Forward>(p, qkv, out, lse, be.stream());
+            cuda_flash::forward<decltype(d)::value, Mode, Forward>(p, qkv, out, lse,
+                                                                   be.stream());
         });
     }
 

@@ -23,7 +23,8 @@ namespace slm::attention::cuda_flash {
 // into ds_s (when store_ds). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
 // Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics; i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
-// row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK and dV.
+// row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
+// and dV.
 template <int D, int W, int BlockN, int BlockM, int Cols>
 __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
                                               const unsigned char* k_s, const unsigned char* v_s,

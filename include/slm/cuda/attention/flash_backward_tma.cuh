@@ -1,9 +1,10 @@
 #pragma once
 // Flash attention backward for Hopper with warp specialisation: the warpgroup backward
 // (flash_backward_wgmma.cuh, whose per-part body and dQ block it runs as backward_part and
-// add_dq_block, flash_backward_parts.cuh) with its loads moved to a producer warp and the bulk copy engine, as the forward in
-// flash_forward_tma.cuh. The kernel it replaces has all 256 threads issue cp.async for the next
-// step's Q, dO, lse and delta and meet at two block-wide barriers per step; here:
+// add_dq_block, flash_backward_parts.cuh) with its loads moved to a producer warp and the bulk copy
+// engine, as the forward in flash_forward_tma.cuh. The kernel it replaces has all 256 threads issue
+// cp.async for the next step's Q, dO, lse and delta and meet at two block-wide barriers per step;
+// here:
 //
 // CTA: three warpgroups. Warpgroup 0 is the producer (registers shrunk to 24): its first warp
 // loads K and V once (TMA), then per step Q and dO (TMA) into a ring of Stages buffers and the
@@ -44,7 +45,6 @@ template <int W>
 struct TmaBackwardTiles {
     static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
     static constexpr int BlockN = 128, BlockM = W == 64 ? 128 : 64, Stages = 2, threads = 384;
-    static constexpr int box_rows = 64;
     static constexpr int producer_registers = 24, consumer_registers = 240;
     static constexpr int kv_bytes = BlockN * W * 2, q_bytes = BlockM * W * 2;
     static constexpr int ds_bytes = BlockN * BlockM * 2;
@@ -70,7 +70,6 @@ __global__ void __launch_bounds__(384, 1)
     constexpr int W = warpgroup_width<D>;
     using Tiles = TmaBackwardTiles<W>;
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
-    constexpr int box = Tiles::box_rows;
     constexpr bool Ordered = T != Turns::none;
     namespace wg = cuda::wgmma;
     namespace tma = cuda::tma;
@@ -110,9 +109,9 @@ __global__ void __launch_bounds__(384, 1)
         if (warp != 0) return;
         if (lane == 0) {
             tma::arrive_expect_tx(kv_full, 2 * Tiles::kv_bytes);
-            load_tile_boxes<BlockN, W, box>(k_s, &qkv_map, kv_full,
+            load_tile_boxes<BlockN, W>(k_s, &qkv_map, kv_full,
                                             static_cast<int>(p.k_offset) + kvh * D, j0, b);
-            load_tile_boxes<BlockN, W, box>(v_s, &qkv_map, kv_full,
+            load_tile_boxes<BlockN, W>(v_s, &qkv_map, kv_full,
                                             static_cast<int>(p.v_offset) + kvh * D, j0, b);
         }
         for (int s = 0; s < n_steps; ++s) {
@@ -121,9 +120,9 @@ __global__ void __launch_bounds__(384, 1)
             const int h = tile.head(s, p), i0 = tile.row(s, p);
             if (lane == 0) {
                 tma::expect_tx(full + st, 2 * Tiles::q_bytes);
-                load_tile_boxes<BlockM, W, box>(q_s + st * Tiles::q_bytes, &qkv_map, full + st,
+                load_tile_boxes<BlockM, W>(q_s + st * Tiles::q_bytes, &qkv_map, full + st,
                                                 h * D, i0, b);
-                load_tile_boxes<BlockM, W, box>(do_s + st * Tiles::q_bytes, &d_out_map,
+                load_tile_boxes<BlockM, W>(do_s + st * Tiles::q_bytes, &d_out_map,
                                                 full + st, h * D, i0, b);
             }
             const int64_t stat = (static_cast<int64_t>(b) * p.heads + h) * p.seq + i0;
@@ -148,6 +147,12 @@ __global__ void __launch_bounds__(384, 1)
     float dk[W / 2], dv[W / 2];  // columns past D: never stored
 #pragma unroll
     for (int i = 0; i < W / 2; ++i) dk[i] = dv[i] = 0.0f;
+    const bool turn_taker = Ordered && c == 0 && wl == 0 && lane == 0;
+    auto hand_on = [&](int step) {  // step's turn at its query tile, to the next key tile
+        const int i_step = tile.row(step, p);
+        pass_turn(turns + turn_of(b, tile.head(step, p), i_step, BlockM, p),
+                  key_tile_turn<T>(i_step, j0, BlockN) + 1);
+    };
     tma::wait(kv_full, 0);
 
     for (int s = 0; s < n_steps; ++s) {
@@ -167,18 +172,13 @@ __global__ void __launch_bounds__(384, 1)
         __syncwarp();
         if (lane == 0) tma::arrive(empty + st);
         wg::fence_proxy_async();  // this thread's dSᵀ stores, for the dQ products' reads
-        const bool turn_taker = Ordered && c == 0 && wl == 0 && lane == 0;
         if constexpr (Ordered) {
             if (turn_taker)
                 await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn<T>(i0, j0, BlockN));
         }
         asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumers' dSᵀ complete
         if constexpr (Ordered) {  // every consumer's adds of the previous step are done
-            if (turn_taker && s > 0) {
-                const int i_prev = tile.row(s - 1, p);
-                pass_turn(turns + turn_of(b, tile.head(s - 1, p), i_prev, BlockM, p),
-                          key_tile_turn<T>(i_prev, j0, BlockN) + 1);
-            }
+            if (turn_taker && s > 0) hand_on(s - 1);
         }
         const int q_first = i0 + 64 * dq_rows;
         if (j0 <= q_first + 63 && q_first < p.seq)  // else dS is zero, or rows are padding
@@ -187,21 +187,11 @@ __global__ void __launch_bounds__(384, 1)
     }
     if constexpr (Ordered) {  // the last step's turn
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
-        if (c == 0 && wl == 0 && lane == 0) {
-            const int i_last = tile.row(n_steps - 1, p);
-            pass_turn(turns + turn_of(b, tile.head(n_steps - 1, p), i_last, BlockM, p),
-                      key_tile_turn<T>(i_last, j0, BlockN) + 1);
-        }
+        if (turn_taker) hand_on(n_steps - 1);
     }
     store_key_rows<D>([&](int dt, int e) { return dk[4 * dt + e]; },
                       [&](int dt, int e) { return dv[4 * dt + e]; }, b, kvh, key_first + lane / 4,
                       d_qkv, p, lane % 4);
-}
-
-// The map the kernel reads d_out through: (heads·D, T, B) bf16, 64 × 64 boxes.
-inline CUtensorMap d_out_boxes(const bf16* d_out, const Problem& p) {
-    return cuda::tma::encode({d_out, p.out_stride, p.seq, p.batch, p.out_stride,
-                              static_cast<int64_t>(p.seq) * p.out_stride, 64});
 }
 
 }  // namespace slm::attention::cuda_flash

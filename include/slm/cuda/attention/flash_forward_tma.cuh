@@ -46,7 +46,6 @@ struct TmaForwardTiles {
     static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
     static constexpr int BlockM = 128, BlockN = W == 64 ? 64 : 128, Stages = 2, threads = 384;
     static constexpr int min_blocks = W == 64 ? 2 : 1;
-    static constexpr int box_rows = 64;
     static constexpr int q_bytes = BlockM * W * 2, kv_bytes = BlockN * W * 2;
     static constexpr int producer_registers = 24, consumer_registers = W == 64 ? 104 : 240;
     // The epilogue stages each consumer warp's 16 rows of O (padded<W> bf16) in its own area.
@@ -58,12 +57,14 @@ struct TmaForwardTiles {
     static_assert(smem_bytes * min_blocks <= 227 * 1024, "fits the SM's shared memory");
 };
 
-// Box-row blocks × 64-column blocks of a (rows, W) tile at `tile`, from (column col, row row,
-// batch entry b) of `map`, counted on `bar`. Box (cb, rb) lands where the swizzled layout puts
-// rows 64rb.. of column block cb.
-template <int Rows, int W, int BoxRows>
+// Box-row blocks × 64-column blocks (tma::box_cols) of a (rows, W) tile at `tile`, from (column
+// col, row row, batch entry b) of `map`, counted on `bar`. Box (cb, rb) lands where the swizzled
+// layout puts rows 64rb.. of column block cb.
+template <int Rows, int W>
 __device__ __forceinline__ void load_tile_boxes(unsigned char* tile, const CUtensorMap* map,
                                                 uint64_t* bar, int col, int row, int b) {
+    constexpr int BoxRows = cuda::tma::box_rows;
+    static_assert(cuda::tma::box_cols == 64, "a box is one 64-column block of the swizzled tile");
 #pragma unroll
     for (int cb = 0; cb < W / 64; ++cb)
 #pragma unroll
@@ -81,7 +82,6 @@ __global__ void __launch_bounds__(384, TmaForwardTiles<warpgroup_width<D>>::min_
     constexpr int W = warpgroup_width<D>;
     using Tiles = TmaForwardTiles<W>;
     constexpr int BlockM = Tiles::BlockM, BlockN = Tiles::BlockN, Stages = Tiles::Stages;
-    constexpr int box = Tiles::box_rows;
     namespace wg = cuda::wgmma;
     namespace tma = cuda::tma;
 
@@ -119,14 +119,14 @@ __global__ void __launch_bounds__(384, TmaForwardTiles<warpgroup_width<D>>::min_
         const int k_col = static_cast<int>(p.k_offset) + kvh * D;
         const int v_col = static_cast<int>(p.v_offset) + kvh * D;
         tma::arrive_expect_tx(q_full, Tiles::q_bytes);
-        load_tile_boxes<BlockM, W, box>(q_s, &qkv_map, q_full, h * D, i0, b);
+        load_tile_boxes<BlockM, W>(q_s, &qkv_map, q_full, h * D, i0, b);
         for (int j = 0; j < n_tiles; ++j) {
             const int s = j % Stages;
             if (j >= Stages) tma::wait(empty + s, (j / Stages - 1) & 1);
             tma::arrive_expect_tx(full + s, 2 * Tiles::kv_bytes);
-            load_tile_boxes<BlockN, W, box>(k_s + s * Tiles::kv_bytes, &qkv_map, full + s, k_col,
+            load_tile_boxes<BlockN, W>(k_s + s * Tiles::kv_bytes, &qkv_map, full + s, k_col,
                                             j * BlockN, b);
-            load_tile_boxes<BlockN, W, box>(v_s + s * Tiles::kv_bytes, &qkv_map, full + s, v_col,
+            load_tile_boxes<BlockN, W>(v_s + s * Tiles::kv_bytes, &qkv_map, full + s, v_col,
                                             j * BlockN, b);
         }
         return;
@@ -159,10 +159,10 @@ __global__ void __launch_bounds__(384, TmaForwardTiles<warpgroup_width<D>>::min_
                           staging + cwarp * 16 * padded<W>, out, lse, p, b, h, warp_first, lane);
 }
 
-// The map the kernel reads qkv through: (qkv_stride, T, B) bf16, 64 × 64 boxes.
-inline CUtensorMap qkv_boxes(const bf16* qkv, const Problem& p) {
-    return cuda::tma::encode({qkv, p.qkv_stride, p.seq, p.batch, p.qkv_stride,
-                              static_cast<int64_t>(p.seq) * p.qkv_stride, 64});
+// A (B·T, row_stride) tensor of the problem (qkv, or d_out for the backward) as the maps the TMA
+// kernels read: (row_stride, T, B) bf16 in tma::box_cols × tma::box_rows boxes.
+inline CUtensorMap sequence_boxes(const bf16* rows, int64_t row_stride, const Problem& p) {
+    return cuda::tma::encode({rows, row_stride, p.seq, p.batch, row_stride});
 }
 
 }  // namespace slm::attention::cuda_flash

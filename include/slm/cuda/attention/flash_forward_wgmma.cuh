@@ -42,10 +42,10 @@ struct WarpgroupForwardTiles {
 // qkv: (B·T, qkv_stride) with q, k rotated → out: (B·T, heads·D) bf16, lse: (B, heads, T) fp32.
 // Grid: ceil(T / 128) · B · heads CTAs (work_item's order).
 // One key tile of the forward for this warpgroup's 64 query rows (warp_first: this warp's first
-// row; lane: this thread's lane): S = Q·Kᵀ (q_a: the rows' K-major descriptor in a BlockM-row tile; k_s, v_s: the key
-// tile's swizzled K and V, BlockN rows), the diagonal's mask, the online softmax of rows g and
-// g+8 (see online_softmax in flash_forward.cuh) and O = O·α + P·V. Shared by the kernel below
-// and the TMA one (flash_forward_tma.cuh).
+// row; lane: this thread's lane): S = Q·Kᵀ (q_a: the rows' K-major descriptor in a BlockM-row tile;
+// k_s, v_s: the key tile's swizzled K and V, BlockN rows), the diagonal's mask, the online softmax
+// of rows g and g+8 (see online_softmax in flash_forward.cuh) and O = O·α + P·V. Shared by the
+// kernel below and the TMA one (flash_forward_tma.cuh).
 template <int D, int BlockM, int BlockN>
 __device__ __forceinline__ void forward_key_tile(float (&o)[warpgroup_width<D> / 2], float (&m)[2],
                                                  float (&l)[2], uint64_t q_a,
