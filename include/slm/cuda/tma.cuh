@@ -105,6 +105,34 @@ __device__ __forceinline__ void prefetch(const CUtensorMap* map) {
                      : "memory");
 }
 
+// Adds `bytes` (a multiple of 16) of fp32 from shared memory at src to global memory at dst (both
+// 16-byte aligned) on the copy engine, element by element as atomic adds are; the issuing
+// thread's bulk group tracks it (commit_bulk_group, then wait_bulk_read before src is written
+// again and wait_bulk before the kernel ends). Generic-proxy stores to src must be fenced with
+// wgmma::fence_proxy_async first.
+__device__ __forceinline__ void reduce_add(float* dst, const float* src, uint32_t bytes) {
+    if constexpr (available)
+        asm volatile("cp.reduce.async.bulk.global.shared::cta.bulk_group.add.f32 [%0], [%1], %2;\n"
+                     ::"l"(reinterpret_cast<uint64_t>(dst)), "r"(mma::shared_address(src)),
+                     "r"(bytes)
+                     : "memory");
+}
+__device__ __forceinline__ void commit_bulk_group() {
+    if constexpr (available) asm volatile("cp.async.bulk.commit_group;\n" ::: "memory");
+}
+// Until at most Pending of this thread's bulk groups still read their shared memory.
+template <int Pending>
+__device__ __forceinline__ void wait_bulk_read() {
+    if constexpr (available)
+        asm volatile("cp.async.bulk.wait_group.read %0;\n" ::"n"(Pending) : "memory");
+}
+// Until at most Pending of this thread's bulk groups are still in flight (writes included).
+template <int Pending>
+__device__ __forceinline__ void wait_bulk() {
+    if constexpr (available)
+        asm volatile("cp.async.bulk.wait_group %0;\n" ::"n"(Pending) : "memory");
+}
+
 // Moves registers between the warpgroups of a CTA: a producer warpgroup gives up what it does
 // not need, consumers take it (every warp of the warpgroup executes it; counts multiple of 8).
 template <int Registers>

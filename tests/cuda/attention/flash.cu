@@ -50,6 +50,7 @@ using TmaKernel = FlashCudaKernel<FlashBackward::atomic, FlashForward::tma>;
 using WarpgroupForwardKernel = FlashCudaKernel<FlashBackward::atomic, FlashForward::warpgroup>;
 using TmaBackwardKernel = FlashCudaKernel<FlashBackward::atomic_tma>;
 using DeterministicTmaKernel = FlashCudaKernel<FlashBackward::deterministic_tma>;
+using BulkDqKernel = FlashCudaKernel<FlashBackward::atomic_tma_bulk_dq>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -180,6 +181,8 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
     check_result("flash, the TMA backward (up to head_dim 128; 256 as the default)", s,
                  run<TmaBackwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
                  naive_d_qkv);
+    check_result("flash, the TMA backward, dQ by bulk reductions", s,
+                 run<BulkDqKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, the warpgroup forward (cp.async)", s,
                  run<WarpgroupForwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
                  naive_d_qkv);

@@ -1,10 +1,11 @@
 #pragma once
 // One backward step's pieces on warpgroup MMAs, as functions for the TMA backward
-// (flash_backward_tma.cuh): the per-part body (Sᵀ, dPᵀ, Pᵀ, dSᵀ, dV and dK) and a dQ block with
-// its atomics. They are the warpgroup kernel's loop body (flash_backward_wgmma.cuh) taken out
-// word for word after that kernel's last GPU run; that kernel keeps its inline copy until these
-// have run on a GPU too (the PTX of the kernel rebuilt on them has the same floating-point and
-// MMA instructions, one for one at head_dim 128), and then calls them instead.
+// (flash_backward_tma.cuh): the per-part body (Sᵀ, dPᵀ, Pᵀ, dSᵀ, dV and dK) and a dQ block, added
+// with atomics or with the copy engine's bulk reductions. The body and the atomic dQ block are
+// the warpgroup kernel's loop body (flash_backward_wgmma.cuh) taken out word for word after that
+// kernel's last GPU run; that kernel keeps its inline copy until these have run on a GPU too (the
+// PTX of the kernel rebuilt on them has the same floating-point and MMA instructions, one for one
+// at head_dim 128), and then calls them instead.
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -13,6 +14,7 @@
 #include "slm/cuda/attention/flash_backward.cuh"
 #include "slm/cuda/attention/flash_common.cuh"
 #include "slm/cuda/mma.cuh"
+#include "slm/cuda/tma.cuh"
 #include "slm/cuda/wgmma.cuh"
 
 namespace slm::attention::cuda_flash {
@@ -117,18 +119,15 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
     }
 }
 
-// dQ block (64 queries from q_first, 64 columns from 64·block of the tiles) = dS·K over the
-// CTA's BlockN keys (ds_s: dSᵀ, (BlockN, BlockM) swizzled, this block's queries from 64·dq_rows
-// of it; k_s: K), added with fp32 atomics into dq_acc for query head h of sequence b.
-template <int D, int BlockN>
-__device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const unsigned char* k_s,
-                                             int dq_rows, int block, int q_first, int b, int h,
-                                             float* dq_acc, int warp_in_group, int lane,
-                                             const Problem& p) {
+// dq (this thread's part of a 64 × 64 fp32 block, rows 16·warp_in_group + lane / 4 and + 8,
+// columns 8j + 2·(lane % 4) and + 1) = dS·K over the CTA's BlockN keys for 64 queries (from
+// 64·dq_rows of ds_s: dSᵀ, (BlockN, BlockM) swizzled) and 64 columns (from 64·block of k_s: K).
+template <int BlockN>
+__device__ __forceinline__ void dq_block_product(float (&dq)[32], const unsigned char* ds_s,
+                                                 const unsigned char* k_s, int dq_rows,
+                                                 int block) {
     constexpr int KN = BlockN / 16;
     namespace wg = cuda::wgmma;
-    const int g = lane / 4, t = lane % 4, wl = warp_in_group;
-    float dq[32];
     const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
     const uint64_t k_b = wg::mn_major(k_s, BlockN, block);
     wg::fence();
@@ -139,6 +138,18 @@ __device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const un
     wg::commit();
     wg::wait<0>();
     wg::fence_operands(dq);
+}
+
+// dQ block (64 queries from q_first, 64 columns from 64·block of the tiles; dq_block_product)
+// added with fp32 atomics into dq_acc for query head h of sequence b.
+template <int D, int BlockN>
+__device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const unsigned char* k_s,
+                                             int dq_rows, int block, int q_first, int b, int h,
+                                             float* dq_acc, int warp_in_group, int lane,
+                                             const Problem& p) {
+    const int g = lane / 4, t = lane % 4, wl = warp_in_group;
+    float dq[32];
+    dq_block_product<BlockN>(dq, ds_s, k_s, dq_rows, block);
     const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
     float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
                  64 * block + 2 * t;
@@ -151,6 +162,50 @@ __device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const un
         if (q_hi < p.seq)
             atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
                         dq[4 * j + 2], dq[4 * j + 3]);
+    }
+}
+
+// A dQ block staged in shared memory for the copy engine's reductions: 64 rows of 64 fp32,
+// rows dq_stage_stride floats apart (72: a warp's 8-byte fragment stores then hit each bank
+// twice, the least 256 bytes allow, and every row starts on 16 bytes as the copies need).
+inline constexpr int dq_stage_stride = 72;
+inline constexpr int dq_stage_bytes = 64 * dq_stage_stride * 4;
+
+// The dQ block of add_dq_block, added instead by the copy engine: each warp stores its 16 rows
+// into `stage` (this warpgroup's own) and its first 16 lanes each add one row's D columns of the
+// block into dq_acc with one bulk reduction, so the consumer threads issue one instruction per
+// row instead of 16 atomics each. The copies read `stage` after this returns: the next call
+// waits for those reads before it writes again, and the kernel waits for the writes before it
+// ends (tma::wait_bulk).
+template <int D, int BlockN>
+__device__ __forceinline__ void reduce_dq_block(const unsigned char* ds_s,
+                                                const unsigned char* k_s, int dq_rows, int block,
+                                                int q_first, int b, int h, float* dq_acc,
+                                                float* stage, int warp_in_group, int lane,
+                                                const Problem& p) {
+    namespace tma = cuda::tma;
+    const int g = lane / 4, t = lane % 4, wl = warp_in_group;
+    float dq[32];
+    dq_block_product<BlockN>(dq, ds_s, k_s, dq_rows, block);
+    if (lane < 16) tma::wait_bulk_read<0>();  // the previous block's rows have been read
+    __syncwarp();
+    float* lo = stage + (16 * wl + g) * dq_stage_stride + 2 * t;
+    float* hi = lo + 8 * dq_stage_stride;
+#pragma unroll
+    for (int j = 0; j < 8; ++j) {
+        *reinterpret_cast<float2*>(lo + 8 * j) = make_float2(dq[4 * j], dq[4 * j + 1]);
+        *reinterpret_cast<float2*>(hi + 8 * j) = make_float2(dq[4 * j + 2], dq[4 * j + 3]);
+    }
+    cuda::wgmma::fence_proxy_async();  // these stores, for the copy engine's reads
+    __syncwarp();
+    const int row = 16 * wl + lane, q = q_first + row;
+    constexpr int last_cols = D % 64 == 0 ? 64 : D % 64;  // of the block holding column D − 1
+    const int cols = 64 * (block + 1) <= D ? 64 : last_cols;
+    if (lane < 16 && q < p.seq) {
+        tma::reduce_add(dq_acc + (static_cast<int64_t>(b) * p.seq + q) * p.out_stride + h * D +
+                            64 * block,
+                        stage + row * dq_stage_stride, static_cast<uint32_t>(cols) * 4);
+        tma::commit_bulk_group();
     }
 }
 

@@ -41,16 +41,18 @@
 namespace slm::attention::cuda_flash {
 
 // Width 64: steps of 128 queries in two parts of 64 (as the warpgroup kernel); 128: 64 queries.
-template <int W>
+template <int W, bool BulkDq = false>
 struct TmaBackwardTiles {
     static_assert(W == 64 || W == 128, "tiles 64 or 128 columns wide");
     static constexpr int BlockN = 128, BlockM = W == 64 ? 128 : 64, Stages = 2, threads = 384;
     static constexpr int producer_registers = 24, consumer_registers = 240;
     static constexpr int kv_bytes = BlockN * W * 2, q_bytes = BlockM * W * 2;
     static constexpr int ds_bytes = BlockN * BlockM * 2;
-    // K, V; Q and dO per stage; dSᵀ twice (each on a 1024-byte boundary); lse and delta per
-    // stage; the barriers (kv_full, then full and empty per stage); 1024 bytes to align.
-    static constexpr int stats_offset = 2 * kv_bytes + 2 * Stages * q_bytes + 2 * ds_bytes;
+    static constexpr int dq_offset = 2 * kv_bytes + 2 * Stages * q_bytes + 2 * ds_bytes;
+    // K, V; Q and dO per stage; dSᵀ twice (each on a 1024-byte boundary); with BulkDq, each
+    // consumer's dQ stage; lse and delta per stage; the barriers (kv_full, then full and empty
+    // per stage); 1024 bytes to align.
+    static constexpr int stats_offset = dq_offset + (BulkDq ? 2 * dq_stage_bytes : 0);
     static constexpr int barrier_offset = stats_offset + 2 * Stages * BlockM * 4;
     static constexpr int smem_bytes = barrier_offset + 8 * (1 + 2 * Stages) + 1024;
     static_assert(smem_bytes <= 227 * 1024, "fits the SM's shared memory");
@@ -58,9 +60,10 @@ struct TmaBackwardTiles {
 
 // qkv_map, d_out_map: qkv and d_out as (columns, T, B) boxes of 64 × 64; lse, delta: (B, heads,
 // T) → the k and v parts of d_qkv for every position, and scale⁻¹·dQ added into dq_acc
-// (B·T, heads·D). Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the
-// scheme T says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
-template <int D, Turns T>
+// (B·T, heads·D), with atomics or (BulkDq) with the copy engine's bulk reductions from shared
+// memory. Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the scheme T
+// says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
+template <int D, Turns T, bool BulkDq>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map,
                               const __grid_constant__ CUtensorMap d_out_map, const bf16* qkv,
@@ -68,7 +71,9 @@ __global__ void __launch_bounds__(384, 1)
                               float* __restrict__ dq_acc, bf16* __restrict__ d_qkv,
                               int* __restrict__ turns, Problem p) {
     constexpr int W = warpgroup_width<D>;
-    using Tiles = TmaBackwardTiles<W>;
+    using Tiles = TmaBackwardTiles<W, BulkDq>;
+    // The turns order atomics that have completed; bulk reductions would need waits of their own.
+    static_assert(!(BulkDq && T != Turns::none), "bulk dQ reductions only without turns");
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
     constexpr bool Ordered = T != Turns::none;
     namespace wg = cuda::wgmma;
@@ -81,6 +86,7 @@ __global__ void __launch_bounds__(384, 1)
     unsigned char* q_s = v_s + Tiles::kv_bytes;              // Stages buffers
     unsigned char* do_s = q_s + Stages * Tiles::q_bytes;     // Stages buffers
     unsigned char* ds_s = do_s + Stages * Tiles::q_bytes;    // 2 buffers
+    float* dq_s = reinterpret_cast<float*>(smem + Tiles::dq_offset);  // BulkDq: 2 stages
     float* lse_s = reinterpret_cast<float*>(smem + Tiles::stats_offset);  // Stages × BlockM
     float* delta_s = lse_s + Stages * BlockM;                              // Stages × BlockM
     uint64_t* kv_full = reinterpret_cast<uint64_t*>(smem + Tiles::barrier_offset);
@@ -181,10 +187,16 @@ __global__ void __launch_bounds__(384, 1)
             if (turn_taker && s > 0) hand_on(s - 1);
         }
         const int q_first = i0 + 64 * dq_rows;
-        if (j0 <= q_first + 63 && q_first < p.seq)  // else dS is zero, or rows are padding
-            add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl, lane,
-                                    p);
+        if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or rows are padding
+            if constexpr (BulkDq)
+                reduce_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc,
+                                           dq_s + c * (dq_stage_bytes / 4), wl, lane, p);
+            else
+                add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl,
+                                        lane, p);
+        }
     }
+    if constexpr (BulkDq) tma::wait_bulk<0>();  // the reductions have read and written
     if constexpr (Ordered) {  // the last step's turn
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
         if (turn_taker) hand_on(n_steps - 1);
