@@ -19,11 +19,29 @@
 
 namespace slm::attention::cuda_flash {
 
+// Where backward_part reads the statistics of a step's query column `col`: the 16 columns one
+// lane needs in a part of 64 (8j + 2t and + 1 for j < 8, with t = lane % 4) lie side by side,
+// so it reads them as four 16-byte loads (one shared-memory wavefront each for the warp, its
+// eight lanes of one t reading the same address) instead of sixteen 4-byte ones.
+__device__ __forceinline__ int stat_slot(int col) {
+    const int within = col % 64, j = within / 8, t = within % 8 / 2;
+    return col - within + 16 * t + 2 * j + within % 2;
+}
+
+__device__ __forceinline__ float4 load_shared_float4(uint32_t address) {
+    float4 v;
+    asm volatile("ld.shared.v4.f32 {%0, %1, %2, %3}, [%4];\n"
+                 : "=f"(v.x), "=f"(v.y), "=f"(v.z), "=f"(v.w)
+                 : "r"(address));
+    return v;
+}
+
 // Part `part` (64 queries from column 64·part of the step's tiles) of one backward step for this
 // warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q (issued,
 // not waited for: the caller waits before Q and dO are released), and dSᵀ of this lane's rows
 // into ds_s (when store_ds). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
-// Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics; i0: the step's first query;
+// Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics in shared memory, laid out by
+// stat_slot (lse_t already times log2e); i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
 // row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
 // and dV.
@@ -63,19 +81,29 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
         wg::fence_operands(st);
         wg::fence_operands(dpt);
         const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
+        // This lane's 16 columns of the part (8j + 2t and + 1), contiguous (stat_slot).
+        const uint32_t lse_at = cuda::mma::shared_address(lse_t + c0 + 16 * t);
+        const uint32_t delta_at = cuda::mma::shared_address(delta_t + c0 + 16 * t);
+        float4 lse4, delta4;  // columns of 8-query blocks j and j + 1 (j even)
         // Each 8-query block is packed to bf16 as soon as it is done, so its fp32
         // registers die before the next block's.
 #pragma unroll
         for (int j = 0; j < 8; ++j) {
+            if (j % 2 == 0) {
+                lse4 = load_shared_float4(lse_at + 8 * j);
+                delta4 = load_shared_float4(delta_at + 8 * j);
+            }
+            const float lse2[2] = {j % 2 ? lse4.z : lse4.x, j % 2 ? lse4.w : lse4.y};
+            const float delta2[2] = {j % 2 ? delta4.z : delta4.x, j % 2 ? delta4.w : delta4.y};
             float pv[4], ds4[4];
 #pragma unroll
             for (int c = 0; c < 4; ++c) {
                 const int col = c0 + j * 8 + 2 * t + (c & 1);  // query i0 + col
-                pv[c] = fast_exp2(fmaf(st[4 * j + c], p.scale_log2, -lse_t[col] * log2e));
+                pv[c] = fast_exp2(fmaf(st[4 * j + c], p.scale_log2, -lse2[c & 1]));
                 if (masked &&
                     ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
                     pv[c] = 0.0f;
-                ds4[c] = pv[c] * (dpt[4 * j + c] - delta_t[col]);
+                ds4[c] = pv[c] * (dpt[4 * j + c] - delta2[c & 1]);
             }
             const int kq = j / 2, e = j % 2;
             pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);

@@ -8,8 +8,9 @@
 //
 // CTA: three warpgroups. Warpgroup 0 is the producer (registers shrunk to 24): its first warp
 // loads K and V once (TMA), then per step Q and dO (TMA) into a ring of Stages buffers and the
-// rows' lse and delta (ordinary loads by its 32 lanes: (B, heads, T) rows start at any multiple
-// of T, which the bulk copies' 16-byte alignment does not allow). Warpgroups 1 and 2 are the
+// rows' lse (times log2e) and delta (ordinary loads by its 32 lanes: (B, heads, T) rows start at
+// any multiple of T, which the bulk copies' 16-byte alignment does not allow), stored in the
+// order the consumers read them in 16-byte loads (stat_slot). Warpgroups 1 and 2 are the
 // consumers, 64 keys each (registers grown to 240). Barriers: kv_full; per stage full (the
 // producer warp's 32 arrivals, after its stores of lse and delta, plus Q's and dO's bytes) and
 // empty (one arrival per consumer warp once dV and dK no longer read the stage). The consumers
@@ -120,6 +121,7 @@ __global__ void __launch_bounds__(384, 1)
             load_tile_boxes<BlockN, W>(v_s, &qkv_map, kv_full,
                                             static_cast<int>(p.v_offset) + kvh * D, j0, b);
         }
+        const int lane_slot = stat_slot(lane);  // stat_slot(32k + lane) − stat_slot(32k)
         for (int s = 0; s < n_steps; ++s) {
             const int st = s % Stages;
             if (s >= Stages) tma::wait(empty + st, (s / Stages - 1) & 1);
@@ -132,10 +134,12 @@ __global__ void __launch_bounds__(384, 1)
                                                 full + st, h * D, i0, b);
             }
             const int64_t stat = (static_cast<int64_t>(b) * p.heads + h) * p.seq + i0;
-            for (int r = lane; r < BlockM; r += 32) {
+#pragma unroll
+            for (int k = 0; k < BlockM / 32; ++k) {  // row 32k + lane, where backward_part reads it
+                const int r = 32 * k + lane, slot = lane_slot + stat_slot(32 * k);
                 const bool valid = i0 + r < p.seq;
-                lse_s[st * BlockM + r] = valid ? lse[stat + r] : 0.0f;
-                delta_s[st * BlockM + r] = valid ? delta[stat + r] : 0.0f;
+                lse_s[st * BlockM + slot] = valid ? lse[stat + r] * log2e : 0.0f;
+                delta_s[st * BlockM + slot] = valid ? delta[stat + r] : 0.0f;
             }
             tma::arrive(full + st);  // after this lane's stores (release)
         }
