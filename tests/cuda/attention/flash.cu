@@ -51,6 +51,7 @@ using WarpgroupForwardKernel = FlashCudaKernel<FlashBackward::atomic, FlashForwa
 using TmaBackwardKernel = FlashCudaKernel<FlashBackward::atomic_tma>;
 using DeterministicTmaKernel = FlashCudaKernel<FlashBackward::deterministic_tma>;
 using BulkDqKernel = FlashCudaKernel<FlashBackward::atomic_tma_bulk_dq>;
+using KvRegistersKernel = FlashCudaKernel<FlashBackward::atomic_tma_kv_registers>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -183,6 +184,9 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                  naive_d_qkv);
     check_result("flash, the TMA backward, dQ by bulk reductions", s,
                  run<BulkDqKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
+    check_result("flash, the TMA backward, K and V in registers (width 64)", s,
+                 run<KvRegistersKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
     check_result("flash, the warpgroup forward (cp.async)", s,
                  run<WarpgroupForwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
                  naive_d_qkv);

@@ -36,6 +36,30 @@ __device__ __forceinline__ float4 load_shared_float4(uint32_t address) {
     return v;
 }
 
+// K and V of this warp's 16 key rows as the A fragments of the Sᵀ and dPᵀ products, KD k-steps
+// of 16 columns each, loaded once per CTA (load_key_fragments): those two products then read
+// only Q and dO from shared memory, half of what they read with K and V there too (at width 64
+// the MMAs of 64 × 64 × 16 read as many bytes as shared memory gives in the time they take).
+template <int KD>
+struct KeyFragments {
+    uint32_t k[KD][4], v[KD][4];
+};
+
+// k_s, v_s: swizzled (rows, ≤ 64 columns) tiles; first_row: this warp's first key row.
+template <int KD>
+__device__ __forceinline__ void load_key_fragments(KeyFragments<KD>& f, const unsigned char* k_s,
+                                                   const unsigned char* v_s, int rows,
+                                                   int first_row, int lane) {
+    static_assert(KD <= 4, "tiles 64 columns wide");
+    const int row = first_row + lane % 16;  // ldmatrix: lanes 0-15 rows, 16-31 the next 8 columns
+#pragma unroll
+    for (int kk = 0; kk < KD; ++kk) {
+        const uint32_t at = cuda::wgmma::swizzled_offset(rows, row, 2 * kk + lane / 16);
+        cuda::mma::ldmatrix_x4(f.k[kk], cuda::mma::shared_address(k_s + at));
+        cuda::mma::ldmatrix_x4(f.v[kk], cuda::mma::shared_address(v_s + at));
+    }
+}
+
 // Part `part` (64 queries from column 64·part of the step's tiles) of one backward step for this
 // warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q (issued,
 // not waited for: the caller waits before Q and dO are released), and dSᵀ of this lane's rows
@@ -44,9 +68,10 @@ __device__ __forceinline__ float4 load_shared_float4(uint32_t address) {
 // stat_slot (lse_t already times log2e); i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
 // row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
-// and dV.
-template <int D, int W, int BlockN, int BlockM, int Cols>
+// and dV; kv: this warp's K and V rows when KvInRegisters (else unused).
+template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters = false>
 __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
+                                              const KeyFragments<D / 16>& kv,
                                               const unsigned char* k_s, const unsigned char* v_s,
                                               const unsigned char* q_t, const unsigned char* do_t,
                                               const float* lse_t, const float* delta_t,
@@ -68,14 +93,25 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
         const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
         if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
         wg::fence();
+        if constexpr (KvInRegisters) {
 #pragma unroll
-        for (int kk = 0; kk < KD; ++kk)
-            wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
-                             wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_rs<0>(st, kv.k[kk], wg::advance(q_b, wg::k_major_step(BlockM, kk)),
+                              kk > 0);
 #pragma unroll
-        for (int kk = 0; kk < KD; ++kk)
-            wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
-                             wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_rs<0>(dpt, kv.v[kk], wg::advance(do_b, wg::k_major_step(BlockM, kk)),
+                              kk > 0);
+        } else {
+#pragma unroll
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
+                                 wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+#pragma unroll
+            for (int kk = 0; kk < KD; ++kk)
+                wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
+                                 wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
+        }
         wg::commit();
         wg::wait<0>();
         wg::fence_operands(st);

@@ -62,9 +62,10 @@ struct TmaBackwardTiles {
 // qkv_map, d_out_map: qkv and d_out as (columns, T, B) boxes of 64 × 64; lse, delta: (B, heads,
 // T) → the k and v parts of d_qkv for every position, and scale⁻¹·dQ added into dq_acc
 // (B·T, heads·D), with atomics or (BulkDq) with the copy engine's bulk reductions from shared
-// memory. Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the scheme T
+// memory; with KvInRegisters (width 64) each consumer warp holds its 16 rows of K and V as
+// MMA fragments. Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the scheme T
 // says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
-template <int D, Turns T, bool BulkDq>
+template <int D, Turns T, bool BulkDq, bool KvInRegisters>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map,
                               const __grid_constant__ CUtensorMap d_out_map, const bf16* qkv,
@@ -75,6 +76,7 @@ __global__ void __launch_bounds__(384, 1)
     using Tiles = TmaBackwardTiles<W, BulkDq>;
     // The turns order atomics that have completed; bulk reductions would need waits of their own.
     static_assert(!(BulkDq && T != Turns::none), "bulk dQ reductions only without turns");
+    static_assert(!KvInRegisters || W == 64, "K and V fragments fit the registers at width 64");
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
     constexpr bool Ordered = T != Turns::none;
     namespace wg = cuda::wgmma;
@@ -164,6 +166,8 @@ __global__ void __launch_bounds__(384, 1)
                   key_tile_turn<T>(i_step, j0, BlockN) + 1);
     };
     tma::wait(kv_full, 0);
+    KeyFragments<D / 16> kv;  // this warp's K and V rows (KvInRegisters; else never read)
+    if constexpr (KvInRegisters) load_key_fragments(kv, k_s, v_s, BlockN, group_row + 16 * wl, lane);
 
     for (int s = 0; s < n_steps; ++s) {
         const int st = s % Stages;
@@ -172,8 +176,8 @@ __global__ void __launch_bounds__(384, 1)
         tma::wait(full + st, (s / Stages) & 1);
 #pragma unroll 1
         for (int part = 0; part < BlockM / 64; ++part)
-            backward_part<D, W, BlockN, BlockM, W>(
-                dk, dv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
+            backward_part<D, W, BlockN, BlockM, W, KvInRegisters>(
+                dk, dv, kv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
                 lse_s + st * BlockM, delta_s + st * BlockM, ds_t, part, i0, group_row, key_first,
                 row_lo, 0, lane, true, p);
         wg::wait<0>();  // dV and dK have read the stage's Q and dO

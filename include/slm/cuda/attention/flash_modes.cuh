@@ -2,7 +2,7 @@
 // The modes of attention::Flash on the GPU, the head_dims it has kernels for, and which kernels
 // each head_dim has: what flash.cuh dispatches on and the tests and benchmarks name.
 //
-// Backward has eight modes, chosen at compile time:
+// Backward has nine modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
@@ -23,6 +23,9 @@
 //   FlashBackward::atomic_tma_bulk_dq  atomic_tma with each dQ block staged in shared memory and
 //       added by the copy engine (one bulk reduction per row) instead of the consumers' atomics.
 //       A candidate, measured beside atomic_tma.
+//   FlashBackward::atomic_tma_kv_registers  atomic_tma with each consumer warp's rows of K and V
+//       held as MMA fragments in registers at tiles 64 wide (head_dim up to 64), so that Sᵀ and
+//       dPᵀ read only Q and dO from shared memory (as atomic_tma elsewhere). A candidate.
 //   FlashBackward::deterministic_tma  deterministic with the TMA backward taking the same turns
 //       (head_dim up to 128 on a Hopper; as deterministic elsewhere). A candidate.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
@@ -53,6 +56,7 @@ enum class FlashBackward {
     atomic,
     atomic_tma,
     atomic_tma_bulk_dq,
+    atomic_tma_kv_registers,
     deterministic_tma,
     atomic_mma_sync,
     deterministic,
@@ -125,10 +129,16 @@ inline constexpr bool has_tma_forward = has_warpgroup_kernels<D> && D <= 128;
 // Hopper): tiles up to 128 wide, as the TMA forward.
 template <int D, FlashBackward M>
 inline constexpr bool runs_tma_backward =
-    has_tma_forward<D> && (M == FlashBackward::atomic_tma || M == FlashBackward::atomic_tma_bulk_dq ||
-                           M == FlashBackward::deterministic_tma);
+    has_tma_forward<D> &&
+    (M == FlashBackward::atomic_tma || M == FlashBackward::atomic_tma_bulk_dq ||
+     M == FlashBackward::atomic_tma_kv_registers || M == FlashBackward::deterministic_tma);
 // Whether mode M's TMA backward adds dQ with the copy engine's bulk reductions.
 constexpr bool bulk_dq(FlashBackward m) { return m == FlashBackward::atomic_tma_bulk_dq; }
+// Whether mode M's TMA backward at head_dim D holds K and V in registers.
+template <int D>
+constexpr bool kv_in_registers(FlashBackward m) {
+    return m == FlashBackward::atomic_tma_kv_registers && D <= 64;  // tiles 64 wide
+}
 // Whether forward choice F runs the TMA kernel at head_dim D (on a Hopper).
 template <int D, FlashForward F>
 inline constexpr bool runs_tma_forward =
