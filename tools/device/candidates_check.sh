@@ -18,7 +18,8 @@
 #
 #   tools/device/candidates_check.sh        # logs and JSON under $OUT (or build/device/logs)
 #
-# Environment: HEAD_DIMS (sdpa_bench's --head-dims, every head_dim by default).
+# Environment: HEAD_DIMS (sdpa_bench's --head-dims and the head_dims ours are timed at; every
+# head_dim by default).
 # Exit status: attention_check.sh's (1 failed, 124 hung) if the tests failed, else 1 when a
 # benchmark failed, else 0.
 set -uo pipefail
@@ -33,6 +34,8 @@ bench=build/device/benchmarks/attention_cuda
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
 filter='^attention/(flash/(fwd|bwd|fwd_bwd)|flash_(tma|warpgroup_forward)/fwd|flash_tma_(backward|bulk_dq|kv_registers)/(bwd|fwd_bwd)|flash_deterministic(_tma)?/fwd_bwd)/'
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
+# Only the head_dims sdpa_bench times, when HEAD_DIMS names them.
+[ -n "${HEAD_DIMS:-}" ] && filter="${filter}hdim:(${HEAD_DIMS//,/|})/"
 timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
   { tail -n 20 "$logs/candidates.log"; exit 1; }
 PYTHONUNBUFFERED=1 python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
