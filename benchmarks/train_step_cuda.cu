@@ -24,6 +24,22 @@
 #include "slm/slm.hpp"
 #include "train_step.hpp"
 
+namespace slm::attention {
+
+// Flash with a candidate backward mode and forward kernel, only here: the whole training step
+// with a kernel before it becomes the default ("flash_candidate/<name>", beside "flash").
+template <FlashBackward Mode, FlashForward Forward>
+struct FlashCandidate {
+    static constexpr std::string_view name = "flash_candidate";
+    static constexpr bool supports_head_dim(int64_t d) { return d > 0; }
+    static constexpr bool keeps_probabilities = false;
+};
+template <FlashBackward Mode, FlashForward Forward>
+struct AttentionKernel<FlashCandidate<Mode, Forward>, cuda::Backend>
+    : FlashCudaKernel<Mode, Forward> {};
+
+}  // namespace slm::attention
+
 namespace {
 
 slm::bench::Device this_gpu() {
@@ -153,6 +169,25 @@ void register_fp8() {
         register_one<slm::attention::Flash, slm::precision::Fp8>("flash_fp8", preset, batch, 2048);
 }
 
+// The attention candidates (tools/device/candidates_check.sh) in the training step at the four
+// presets' target micro-batches, under "flash_candidate/<what differs from flash>".
+void register_candidates() {
+    using slm::attention::FlashBackward, slm::attention::FlashForward,
+        slm::attention::FlashCandidate;
+    for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32},
+                                        {"llama_500m", 32}, {"llama_1b", 16}, {"llama_2b", 8}}) {
+        register_one<FlashCandidate<FlashBackward::atomic_tma, FlashForward::best>>(
+            "flash_candidate/tma_backward", preset, batch, 2048);
+        register_one<FlashCandidate<FlashBackward::atomic_tma_bulk_dq, FlashForward::best>>(
+            "flash_candidate/tma_backward_bulk_dq", preset, batch, 2048);
+        if (slm::presets::by_name(preset).head_dim() > 64) continue;  // the rest: as the above
+        register_one<FlashCandidate<FlashBackward::atomic_tma_kv_registers, FlashForward::best>>(
+            "flash_candidate/tma_backward_kv_registers", preset, batch, 2048);
+        register_one<FlashCandidate<FlashBackward::atomic, FlashForward::tma>>(
+            "flash_candidate/tma_forward", preset, batch, 2048);
+    }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -166,6 +201,7 @@ int main(int argc, char** argv) {
         register_one<slm::attention::FlashDeterministic>(
             std::string(slm::attention::FlashDeterministic::name), preset, batch, 2048);
     register_policies();
+    register_candidates();
     for (const auto& [preset, batch] : {std::pair<const char*, int64_t>{"llama_100m", 32},
                                         {"llama_100m", 64}, {"llama_500m", 32}, {"llama_1b", 16},
                                         {"llama_2b", 8}})

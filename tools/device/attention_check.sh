@@ -9,7 +9,8 @@
 #   tools/device/attention_check.sh                  # build, tests, the table (about 5 minutes)
 #   TESTS_ONLY=1 tools/device/attention_check.sh     # build and tests (about 2 minutes)
 #
-# Environment: TEST_TIMEOUT (seconds for the tests, 240), TESTS_ONLY, JOBS (build jobs: every core).
+# Environment: TEST_TIMEOUT (seconds for the tests, 240), TESTS_ONLY, JOBS (build jobs: every core),
+# EXTRA_TARGETS (more targets for the same build, e.g. train_step_cuda).
 # Exit status: 0 when everything passed; 1 when the build, a test or the table failed, or there
 # is no GPU to run the cases on; 124 when the tests ran past TEST_TIMEOUT; 2 on bad input.
 set -uo pipefail
@@ -22,7 +23,7 @@ test_timeout="${TEST_TIMEOUT:-240}"
 mkdir -p "$logs"
 source tools/device/build_tree.bash
 start=$(date +%s)
-build_tree . build/device attention "slm_cuda_attention_tests attention_cuda" \
+build_tree . build/device attention "slm_cuda_attention_tests attention_cuda ${EXTRA_TARGETS:-}" \
   -DCMAKE_CUDA_ARCHITECTURES=90a || exit 1
 echo "attention_check.sh: built in $(( $(date +%s) - start )) s"
 if command -v nvidia-smi > /dev/null; then

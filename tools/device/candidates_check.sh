@@ -14,7 +14,10 @@
 #   - the deterministic mode (turns from the diagonal down) forward+backward over the
 #     default's, and the TMA backward taking the same turns (flash_deterministic_tma) over the
 #     TMA backward.
-# Carry build/deps; about 6 minutes.
+# Then (TRAIN_STEP=1, the default; 0 leaves it out) the candidates in the whole training step at
+# the four presets' target micro-batches (benchmarks/train_step_cuda, "flash_candidate/..."),
+# beside the default, with the per-op breakdown.
+# Carry build/deps; about 8 minutes.
 #
 #   tools/device/candidates_check.sh        # logs and JSON under $OUT (or build/device/logs)
 #
@@ -27,6 +30,8 @@ cd "$(dirname "$0")/../.."
 export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
+train_step="${TRAIN_STEP:-1}"
+[ "$train_step" = 1 ] && export EXTRA_TARGETS=train_step_cuda
 TESTS_ONLY=1 tools/device/attention_check.sh
 tests=$?
 bench=build/device/benchmarks/attention_cuda
@@ -71,4 +76,14 @@ for hd, seq in sorted({(k[0], k[1]) for k in tables["flash"]}):
         cells.append(f"{mine / base:.3f}" if mine and base else "n/a")
     print(f"| {hd} | {seq} | " + " | ".join(cells) + " |")
 PY
+# The candidates in the whole training step, beside the default (after a hang, not at all).
+if [ "$train_step" = 1 ] && [ $tests -ne 124 ]; then
+  presets='100m/batch:32|500m/batch:32|1b/batch:16|2b/batch:8'
+  timeout 300 build/device/benchmarks/train_step_cuda \
+    --benchmark_filter="^train_step/(flash|flash_candidate/[a-z_]+)/llama_($presets)/seq:2048/" \
+    --benchmark_format=json --benchmark_out="$logs/train_step.json" > "$logs/train_step.log" 2>&1 ||
+    { tail -n 20 "$logs/train_step.log"; echo "candidates_check.sh: train_step_cuda FAILED"; }
+  echo "## the training step (seq 2048)"
+  python3 tools/device/summarize_bench.py "$logs/train_step.json"
+fi
 [ $tests -eq 0 ] || { echo "candidates_check.sh: the attention tests FAILED or hung (status $tests)"; exit $tests; }
