@@ -1,11 +1,12 @@
 #pragma once
 // One backward step's pieces on warpgroup MMAs, as functions for the TMA backward
 // (flash_backward_tma.cuh): the per-part body (Sᵀ, dPᵀ, Pᵀ, dSᵀ, dV and dK) and a dQ block, added
-// with atomics or with the copy engine's bulk reductions. The body and the atomic dQ block are
-// the warpgroup kernel's loop body (flash_backward_wgmma.cuh) taken out word for word after that
-// kernel's last GPU run; that kernel keeps its inline copy until these have run on a GPU too (the
-// PTX of the kernel rebuilt on them has the same floating-point and MMA instructions, one for one
-// at head_dim 128), and then calls them instead.
+// with atomics or with the copy engine's bulk reductions. They began as the warpgroup kernel's
+// loop body (flash_backward_wgmma.cuh, which keeps its own copy: it still runs head_dim 256 and
+// is the default until these have run on a GPU) and differ from it in three ways, each to spend
+// less of the shared-memory bandwidth or to overlap more: the statistics come in the order each
+// lane reads them (stat_slot), Sᵀ and dPᵀ are two MMA groups so that the exponentials run
+// while dPᵀ does, and at width 64 K and V may be held in registers (KeyFragments).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
@@ -93,11 +94,13 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
         const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
         if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
         wg::fence();
+        // Sᵀ and dPᵀ as two groups: Pᵀ (the exponentials) is computed while dPᵀ still runs.
         if constexpr (KvInRegisters) {
 #pragma unroll
             for (int kk = 0; kk < KD; ++kk)
                 wg::mma_rs<0>(st, kv.k[kk], wg::advance(q_b, wg::k_major_step(BlockM, kk)),
                               kk > 0);
+            wg::commit();
 #pragma unroll
             for (int kk = 0; kk < KD; ++kk)
                 wg::mma_rs<0>(dpt, kv.v[kk], wg::advance(do_b, wg::k_major_step(BlockM, kk)),
@@ -107,45 +110,62 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
             for (int kk = 0; kk < KD; ++kk)
                 wg::mma_ss<0, 0>(st, wg::advance(k_a, wg::k_major_step(BlockN, kk)),
                                  wg::advance(q_b, wg::k_major_step(BlockM, kk)), kk > 0);
+            wg::commit();
 #pragma unroll
             for (int kk = 0; kk < KD; ++kk)
                 wg::mma_ss<0, 0>(dpt, wg::advance(v_a, wg::k_major_step(BlockN, kk)),
                                  wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
         }
         wg::commit();
-        wg::wait<0>();
-        wg::fence_operands(st);
-        wg::fence_operands(dpt);
         const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
         // This lane's 16 columns of the part (8j + 2t and + 1), contiguous (stat_slot).
         const uint32_t lse_at = cuda::mma::shared_address(lse_t + c0 + 16 * t);
         const uint32_t delta_at = cuda::mma::shared_address(delta_t + c0 + 16 * t);
-        float4 lse4, delta4;  // columns of 8-query blocks j and j + 1 (j even)
-        // Each 8-query block is packed to bf16 as soon as it is done, so its fp32
-        // registers die before the next block's.
+        // The statistics of 8-query blocks 2q and 2q + 1, read before the waits where the
+        // registers allow (at width 128 that spills: read as they are used).
+        constexpr bool early = W == 64;
+        float4 stats[4];
+        if constexpr (early)
 #pragma unroll
-        for (int j = 0; j < 8; ++j) {
-            if (j % 2 == 0) {
-                lse4 = load_shared_float4(lse_at + 8 * j);
-                delta4 = load_shared_float4(delta_at + 8 * j);
-            }
-            const float lse2[2] = {j % 2 ? lse4.z : lse4.x, j % 2 ? lse4.w : lse4.y};
-            const float delta2[2] = {j % 2 ? delta4.z : delta4.x, j % 2 ? delta4.w : delta4.y};
-            float pv[4], ds4[4];
+            for (int q = 0; q < 4; ++q) stats[q] = load_shared_float4(lse_at + 16 * q);
+        wg::wait<1>();  // Sᵀ
+        wg::fence_operands(st);
 #pragma unroll
-            for (int c = 0; c < 4; ++c) {
-                const int col = c0 + j * 8 + 2 * t + (c & 1);  // query i0 + col
-                pv[c] = fast_exp2(fmaf(st[4 * j + c], p.scale_log2, -lse2[c & 1]));
-                if (masked &&
-                    ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
-                    pv[c] = 0.0f;
-                ds4[c] = pv[c] * (dpt[4 * j + c] - delta2[c & 1]);
+        for (int j = 0; j < 8; j += 2) {  // Pᵀ in place of Sᵀ; 8-query blocks j and j + 1
+            const float4 lse4 = early ? stats[j / 2] : load_shared_float4(lse_at + 8 * j);
+            const float lse[4] = {lse4.x, lse4.y, lse4.z, lse4.w};
+#pragma unroll
+            for (int i = 0; i < 8; ++i) {
+                const int c = i % 4, col = c0 + (j + i / 4) * 8 + 2 * t + (c & 1);  // query i0 + col
+                float& v = st[4 * j + i];
+                v = fast_exp2(fmaf(v, p.scale_log2, -lse[2 * (i / 4) + (c & 1)]));
+                if (masked && ((c < 2 ? key_lo : key_hi) > i0 + col || i0 + col >= p.seq))
+                    v = 0.0f;
             }
-            const int kq = j / 2, e = j % 2;
-            pa[kq][2 * e] = pack_bf16(pv[0], pv[1]);
-            pa[kq][2 * e + 1] = pack_bf16(pv[2], pv[3]);
-            sa[kq][2 * e] = pack_bf16(ds4[0], ds4[1]);
-            sa[kq][2 * e + 1] = pack_bf16(ds4[2], ds4[3]);
+        }
+        if constexpr (early)
+#pragma unroll
+            for (int q = 0; q < 4; ++q) stats[q] = load_shared_float4(delta_at + 16 * q);
+        wg::wait<0>();  // dPᵀ
+        wg::fence_operands(dpt);
+        // dSᵀ, and both packed to bf16 one 8-query block at a time.
+#pragma unroll
+        for (int j = 0; j < 8; j += 2) {
+            const float4 delta4 = early ? stats[j / 2] : load_shared_float4(delta_at + 8 * j);
+            const float delta[4] = {delta4.x, delta4.y, delta4.z, delta4.w};
+#pragma unroll
+            for (int h = 0; h < 2; ++h) {  // block j + h
+                const float* pv = st + 4 * (j + h);
+                float ds4[4];
+#pragma unroll
+                for (int c = 0; c < 4; ++c)
+                    ds4[c] = pv[c] * (dpt[4 * (j + h) + c] - delta[2 * h + (c & 1)]);
+                const int kq = j / 2;
+                pa[kq][2 * h] = pack_bf16(pv[0], pv[1]);
+                pa[kq][2 * h + 1] = pack_bf16(pv[2], pv[3]);
+                sa[kq][2 * h] = pack_bf16(ds4[0], ds4[1]);
+                sa[kq][2 * h + 1] = pack_bf16(ds4[2], ds4[3]);
+            }
         }
         const uint64_t do_mn = wg::mn_major(do_t, BlockM, col0 / 64);
         const uint64_t q_mn = wg::mn_major(q_t, BlockM, col0 / 64);
