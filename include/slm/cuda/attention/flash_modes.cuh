@@ -20,12 +20,13 @@
 //   FlashBackward::atomic_tma  atomic with the TMA backward (flash_backward_tma.cuh: a producer
 //       warp loads, two consumer warpgroups compute) at head_dim up to 128 on a Hopper, as
 //       atomic elsewhere. A candidate, measured beside atomic.
-//   FlashBackward::atomic_tma_bulk_dq  atomic_tma with each dQ block staged in shared memory and
-//       added by the copy engine (one bulk reduction per row) instead of the consumers' atomics.
-//       A candidate, measured beside atomic_tma.
 //   FlashBackward::atomic_tma_kv_registers  atomic_tma with each consumer warp's rows of K and V
 //       held as MMA fragments in registers at tiles 64 wide (head_dim up to 64), so that Sᵀ and
 //       dPᵀ read only Q and dO from shared memory (as atomic_tma elsewhere). A candidate.
+//   FlashBackward::atomic_tma_bulk_dq  atomic_tma_kv_registers with each dQ block staged in
+//       shared memory and added by the copy engine (one bulk reduction per row) instead of the
+//       consumers' atomics. A candidate: over atomic_tma_kv_registers it measures the bulk
+//       reductions alone.
 //   FlashBackward::deterministic_tma  deterministic with the TMA backward taking the same turns
 //       (head_dim up to 128 on a Hopper; as deterministic elsewhere). A candidate.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
@@ -137,7 +138,8 @@ constexpr bool bulk_dq(FlashBackward m) { return m == FlashBackward::atomic_tma_
 // Whether mode M's TMA backward at head_dim D holds K and V in registers.
 template <int D>
 constexpr bool kv_in_registers(FlashBackward m) {
-    return m == FlashBackward::atomic_tma_kv_registers && D <= 64;  // tiles 64 wide
+    return (m == FlashBackward::atomic_tma_kv_registers || m == FlashBackward::atomic_tma_bulk_dq) &&
+           D <= 64;  // tiles 64 wide
 }
 // Whether forward choice F runs the TMA kernel at head_dim D (on a Hopper).
 template <int D, FlashForward F>
