@@ -177,6 +177,8 @@ int main(int argc, char** argv) {
         "flash_tma_bulk_dq", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic_tma_kv_registers>>(
         "flash_tma_kv_registers", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
+    register_kernel<FlashCudaKernel<FlashBackward::atomic_tma_overlapped_dq>>(
+        "flash_tma_overlapped_dq", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::deterministic_tma>>(
         "flash_deterministic_tma", {Pass::backward, Pass::forward_backward}, 30, flash_dims);
     register_kernel<FlashCudaKernel<FlashBackward::atomic, FlashForward::warpgroup>>(

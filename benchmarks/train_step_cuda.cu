@@ -183,6 +183,8 @@ void register_candidates() {
         if (slm::presets::by_name(preset).head_dim() > 64) continue;  // the rest: as the above
         register_one<FlashCandidate<FlashBackward::atomic_tma_kv_registers, FlashForward::best>>(
             "flash_candidate/tma_backward_kv_registers", preset, batch, 2048);
+        register_one<FlashCandidate<FlashBackward::atomic_tma_overlapped_dq, FlashForward::best>>(
+            "flash_candidate/tma_backward_overlapped_dq", preset, batch, 2048);
         register_one<FlashCandidate<FlashBackward::atomic, FlashForward::tma>>(
             "flash_candidate/tma_forward", preset, batch, 2048);
     }

@@ -9,8 +9,9 @@
 #     default's forward+backward over the one with the warpgroup forward;
 #   - the TMA backward (flash_tma_backward: flash_backward_tma.cuh) over the default's backward,
 #     alone and with the forward, and against FA2 and cuDNN; with K and V in registers at
-#     width 64 (flash_tma_kv_registers) over the TMA backward, and with dQ added by bulk
-#     reductions besides (flash_tma_bulk_dq) over that;
+#     width 64 (flash_tma_kv_registers) and with each dQ product overlapped with the next step
+#     at width 64 (flash_tma_overlapped_dq) over the TMA backward, and with dQ added by bulk
+#     reductions besides K and V in registers (flash_tma_bulk_dq) over flash_tma_kv_registers;
 #   - the deterministic mode (turns from the diagonal down) forward+backward over the
 #     default's, and the TMA backward taking the same turns (flash_deterministic_tma) over the
 #     TMA backward.
@@ -37,7 +38,7 @@ tests=$?
 bench=build/device/benchmarks/attention_cuda
 [ -x "$bench" ] || exit 1
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
-filter='^attention/(flash/(fwd|bwd|fwd_bwd)|flash_(tma|warpgroup_forward)/fwd|flash_tma_(backward|bulk_dq|kv_registers)/(bwd|fwd_bwd)|flash_deterministic(_tma)?/fwd_bwd)/'
+filter='^attention/(flash/(fwd|bwd|fwd_bwd)|flash_(tma|warpgroup_forward)/fwd|flash_tma_(backward|bulk_dq|kv_registers|overlapped_dq)/(bwd|fwd_bwd)|flash_deterministic(_tma)?/fwd_bwd)/'
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
 # Only the head_dims sdpa_bench times, when HEAD_DIMS names them.
 [ -n "${HEAD_DIMS:-}" ] && filter="${filter}hdim:(${HEAD_DIMS//,/|})/"
@@ -46,7 +47,7 @@ timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benc
 PYTHONUNBUFFERED=1 python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
   ${HEAD_DIMS:+--head-dims "$HEAD_DIMS"} > "$logs/sdpa.log" 2>&1 ||
   { tail -n 20 "$logs/sdpa.log"; exit 1; }
-for name in flash flash_tma_backward flash_tma_bulk_dq flash_tma_kv_registers; do
+for name in flash flash_tma_backward flash_tma_kv_registers flash_tma_bulk_dq flash_tma_overlapped_dq; do
   echo "## $name"
   python3 tools/device/attention_vs_sdpa.py "$logs/candidates.json" "$logs/sdpa.json" --name "$name"
 done
@@ -63,6 +64,7 @@ columns = [("tma fwd / warpgroup fwd", "flash_tma", "flash_warpgroup_forward", "
            ("tma bwd's fwd+bwd / default's", "flash_tma_backward", "flash", "fwd_bwd"),
            ("kv registers / tma bwd", "flash_tma_kv_registers", "flash_tma_backward", "bwd"),
            ("bulk dq / kv registers", "flash_tma_bulk_dq", "flash_tma_kv_registers", "bwd"),
+           ("overlapped dq / tma bwd", "flash_tma_overlapped_dq", "flash_tma_backward", "bwd"),
            ("deterministic / default", "flash_deterministic", "flash", "fwd_bwd"),
            ("deterministic tma / tma backward", "flash_deterministic_tma", "flash_tma_backward",
             "fwd_bwd")]

@@ -109,6 +109,18 @@ __device__ __forceinline__ void fence_operands(float (&d)[N]) {
     for (int i = 0; i < N; ++i) asm volatile("" : "+f"(d[i])::"memory");
 }
 
+// Keeps A fragments in their registers up to here. The compiler takes a wgmma's register operands
+// as read when it issues, so it may give their registers to other values before the wait that
+// ends the tensor cores' reads; ptxas then serializes the MMAs (C7513). Called right after that
+// wait, this makes the fragments live until then.
+template <int N>
+__device__ __forceinline__ void hold_fragments(const uint32_t (&a)[N][4]) {
+#pragma unroll
+    for (int i = 0; i < N; ++i)
+#pragma unroll
+        for (int e = 0; e < 4; ++e) asm volatile("" ::"r"(a[i][e]) : "memory");
+}
+
 // Each mma below: d = A·B (accumulate = 0) or d += A·B; TransA/TransB = 0 for a K-major operand,
 // 1 for an MN-major one.
 #if defined(__CUDA_ARCH_FEAT_SM90_ALL)

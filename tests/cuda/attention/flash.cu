@@ -52,6 +52,7 @@ using TmaBackwardKernel = FlashCudaKernel<FlashBackward::atomic_tma>;
 using DeterministicTmaKernel = FlashCudaKernel<FlashBackward::deterministic_tma>;
 using BulkDqKernel = FlashCudaKernel<FlashBackward::atomic_tma_bulk_dq>;
 using KvRegistersKernel = FlashCudaKernel<FlashBackward::atomic_tma_kv_registers>;
+using OverlappedDqKernel = FlashCudaKernel<FlashBackward::atomic_tma_overlapped_dq>;
 using NaiveKernel = slm::attention::AttentionKernel<slm::attention::Naive, slm::cuda::Backend>;
 
 constexpr double tolerance = 1e-2;
@@ -186,6 +187,9 @@ void compare(slm::cuda::Backend& backend, const AttentionShape& s) {
                  run<BulkDqKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out, naive_d_qkv);
     check_result("flash, the TMA backward, K and V in registers (width 64)", s,
                  run<KvRegistersKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
+                 naive_d_qkv);
+    check_result("flash, the TMA backward, dQ overlapped with the next step", s,
+                 run<OverlappedDqKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,
                  naive_d_qkv);
     check_result("flash, the warpgroup forward (cp.async)", s,
                  run<WarpgroupForwardKernel>(backend, s, in), out_ref, d_qkv_ref, naive_out,

@@ -166,7 +166,8 @@ bool backward(const Problem& p, const bf16* qkv, const bf16* out, const bf16* d_
             using W = TmaBackwardTiles<warpgroup_width<D>, bulk_dq(Mode)>;
             zero_turns(W::BlockM);
             launch("launch of flash_backward_tma_kernel",
-                   flash_backward_tma_kernel<D, scheme, bulk_dq(Mode), kv_in_registers<D>(Mode)>,
+                   flash_backward_tma_kernel<D, scheme, bulk_dq(Mode), kv_in_registers<D>(Mode),
+                                             overlapped_dq<D>(Mode)>,
                    tiles(p.seq, W::BlockN) * p.batch * p.kv_heads, W::threads, W::smem_bytes,
                    stream, sequence_boxes(qkv, p.qkv_stride, p),
                    sequence_boxes(d_out, p.out_stride, p), qkv, lse,

@@ -62,15 +62,18 @@ __device__ __forceinline__ void load_key_fragments(KeyFragments<KD>& f, const un
 }
 
 // Part `part` (64 queries from column 64·part of the step's tiles) of one backward step for this
-// warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q (issued,
-// not waited for: the caller waits before Q and dO are released), and dSᵀ of this lane's rows
-// into ds_s (when store_ds). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
+// warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q, and dSᵀ
+// of this lane's rows into ds_s (when store_ds; stored while dV and dK run, which are waited
+// for before this returns). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
 // Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics in shared memory, laid out by
 // stat_slot (lse_t already times log2e); i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
 // row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
-// and dV; kv: this warp's K and V rows when KvInRegisters (else unused).
-template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters = false>
+// and dV; kv: this warp's K and V rows when KvInRegisters (else unused); issued(bool): called
+// once Sᵀ and dPᵀ are issued (true: two MMA groups just committed) or, where this warpgroup has
+// nothing to compute, at once (false), before any wait: the caller's MMA group still in flight
+// from before can be finished there (flash_backward_tma.cuh's OverlapDq).
+template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters, class Issued>
 __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
                                               const KeyFragments<D / 16>& kv,
                                               const unsigned char* k_s, const unsigned char* v_s,
@@ -79,7 +82,7 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                                               unsigned char* ds_s, int part, int i0,
                                               int group_row, int key_first, int row_lo,
                                               int col0, int lane, bool store_ds,
-                                              const Problem& p) {
+                                              const Problem& p, Issued issued) {
     constexpr int KD = D / 16;
     namespace wg = cuda::wgmma;
     using cuda::mma::pack_bf16;
@@ -92,7 +95,6 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
         float st[32], dpt[32];
         const uint64_t k_a = wg::k_major(k_s, group_row), q_b = wg::k_major(q_t, c0);
         const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
-        if (part > 0) wg::wait<0>();  // the previous part's dV and dK use pa and sa
         wg::fence();
         // Sᵀ and dPᵀ as two groups: Pᵀ (the exponentials) is computed while dPᵀ still runs.
         if constexpr (KvInRegisters) {
@@ -117,6 +119,7 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                                  wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
         }
         wg::commit();
+        issued(true);
         const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
         // This lane's 16 columns of the part (8j + 2t and + 1), contiguous (stat_slot).
         const uint32_t lse_at = cuda::mma::shared_address(lse_t + c0 + 16 * t);
@@ -180,13 +183,14 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                           wg::advance(q_mn, wg::mn_major_step(4 * part + kq)), 1);
         wg::commit();
     } else {  // this warpgroup's rows of dSᵀ are zero
+        issued(false);
 #pragma unroll
         for (int kq = 0; kq < 4; ++kq)
 #pragma unroll
-            for (int e = 0; e < 4; ++e) sa[kq][e] = 0u;
+            for (int e = 0; e < 4; ++e) pa[kq][e] = sa[kq][e] = 0u;
     }
     // dSᵀ (this lane's rows row_lo and row_lo + 8) into the swizzled (BlockN, BlockM)
-    // tile; split, both warpgroups hold the same rows.
+    // tile.
 #pragma unroll
     for (int kq = 0; kq < 4; ++kq) {
         if (!store_ds) break;
@@ -201,15 +205,20 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                 sa[kq][2 * e + 1];
         }
     }
+    // dV and dK have read pa and sa (and the stage's Q and dO); the fragments' registers stay
+    // theirs until then (hold_fragments), so the MMAs are not serialized.
+    wg::wait<0>();
+    wg::hold_fragments(pa);
+    wg::hold_fragments(sa);
 }
 
 // dq (this thread's part of a 64 × 64 fp32 block, rows 16·warp_in_group + lane / 4 and + 8,
 // columns 8j + 2·(lane % 4) and + 1) = dS·K over the CTA's BlockN keys for 64 queries (from
-// 64·dq_rows of ds_s: dSᵀ, (BlockN, BlockM) swizzled) and 64 columns (from 64·block of k_s: K).
+// 64·dq_rows of ds_s: dSᵀ, (BlockN, BlockM) swizzled) and 64 columns (from 64·block of k_s: K):
+// issued and committed as one MMA group, not waited for.
 template <int BlockN>
-__device__ __forceinline__ void dq_block_product(float (&dq)[32], const unsigned char* ds_s,
-                                                 const unsigned char* k_s, int dq_rows,
-                                                 int block) {
+__device__ __forceinline__ void dq_block_issue(float (&dq)[32], const unsigned char* ds_s,
+                                               const unsigned char* k_s, int dq_rows, int block) {
     constexpr int KN = BlockN / 16;
     namespace wg = cuda::wgmma;
     const uint64_t ds_a = wg::mn_major(ds_s, BlockN, dq_rows);
@@ -220,20 +229,25 @@ __device__ __forceinline__ void dq_block_product(float (&dq)[32], const unsigned
         wg::mma_ss<1, 1>(dq, wg::advance(ds_a, wg::mn_major_step(kk)),
                          wg::advance(k_b, wg::mn_major_step(kk)), kk > 0);
     wg::commit();
-    wg::wait<0>();
-    wg::fence_operands(dq);
 }
 
-// dQ block (64 queries from q_first, 64 columns from 64·block of the tiles; dq_block_product)
-// added with fp32 atomics into dq_acc for query head h of sequence b.
-template <int D, int BlockN>
-__device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const unsigned char* k_s,
-                                             int dq_rows, int block, int q_first, int b, int h,
-                                             float* dq_acc, int warp_in_group, int lane,
-                                             const Problem& p) {
+// The same, waited for.
+template <int BlockN>
+__device__ __forceinline__ void dq_block_product(float (&dq)[32], const unsigned char* ds_s,
+                                                 const unsigned char* k_s, int dq_rows,
+                                                 int block) {
+    dq_block_issue<BlockN>(dq, ds_s, k_s, dq_rows, block);
+    cuda::wgmma::wait<0>();
+    cuda::wgmma::fence_operands(dq);
+}
+
+// A finished dQ block (64 queries from q_first, 64 columns from 64·block of the tiles) added
+// with fp32 atomics into dq_acc for query head h of sequence b.
+template <int D>
+__device__ __forceinline__ void add_dq_atomics(const float (&dq)[32], int block, int q_first,
+                                               int b, int h, float* dq_acc, int warp_in_group,
+                                               int lane, const Problem& p) {
     const int g = lane / 4, t = lane % 4, wl = warp_in_group;
-    float dq[32];
-    dq_block_product<BlockN>(dq, ds_s, k_s, dq_rows, block);
     const int q_lo = q_first + 16 * wl + g, q_hi = q_lo + 8;
     float* acc = dq_acc + static_cast<int64_t>(b) * p.seq * p.out_stride + h * D +
                  64 * block + 2 * t;
@@ -247,6 +261,17 @@ __device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const un
             atomic_add2(acc + static_cast<int64_t>(q_hi) * p.out_stride + j * 8,
                         dq[4 * j + 2], dq[4 * j + 3]);
     }
+}
+
+// dq_block_product, then add_dq_atomics.
+template <int D, int BlockN>
+__device__ __forceinline__ void add_dq_block(const unsigned char* ds_s, const unsigned char* k_s,
+                                             int dq_rows, int block, int q_first, int b, int h,
+                                             float* dq_acc, int warp_in_group, int lane,
+                                             const Problem& p) {
+    float dq[32];
+    dq_block_product<BlockN>(dq, ds_s, k_s, dq_rows, block);
+    add_dq_atomics<D>(dq, block, q_first, b, h, dq_acc, warp_in_group, lane, p);
 }
 
 // A dQ block staged in shared memory for the copy engine's reductions: 64 rows of 64 fp32,

@@ -63,9 +63,11 @@ struct TmaBackwardTiles {
 // T) → the k and v parts of d_qkv for every position, and scale⁻¹·dQ added into dq_acc
 // (B·T, heads·D), with atomics or (BulkDq) with the copy engine's bulk reductions from shared
 // memory; with KvInRegisters (width 64) each consumer warp holds its 16 rows of K and V as
-// MMA fragments. Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the scheme T
-// says. turns (T != none only): turn_count(p, BlockM) zeroed ints.
-template <int D, Turns T, bool BulkDq, bool KvInRegisters>
+// MMA fragments; with OverlapDq a step's dQ product is not waited for where it is issued: the
+// next step issues its first Sᵀ and dPᵀ behind it and adds the finished block while those run.
+// Grid: ceil(T / 128) · B · kv_heads CTAs, earliest key tiles first, or as the scheme T says.
+// turns (T != none only): turn_count(p, BlockM) zeroed ints.
+template <int D, Turns T, bool BulkDq, bool KvInRegisters, bool OverlapDq>
 __global__ void __launch_bounds__(384, 1)
     flash_backward_tma_kernel(const __grid_constant__ CUtensorMap qkv_map,
                               const __grid_constant__ CUtensorMap d_out_map, const bf16* qkv,
@@ -77,6 +79,8 @@ __global__ void __launch_bounds__(384, 1)
     // The turns order atomics that have completed; bulk reductions would need waits of their own.
     static_assert(!(BulkDq && T != Turns::none), "bulk dQ reductions only without turns");
     static_assert(!KvInRegisters || W == 64, "K and V fragments fit the registers at width 64");
+    static_assert(!(OverlapDq && (BulkDq || T != Turns::none)), "overlapped dQ: atomics, no turns");
+    static_assert(!OverlapDq || W == 64, "the held dQ block fits the registers at width 64");
     constexpr int BlockN = Tiles::BlockN, BlockM = Tiles::BlockM, Stages = Tiles::Stages;
     constexpr bool Ordered = T != Turns::none;
     namespace wg = cuda::wgmma;
@@ -169,6 +173,24 @@ __global__ void __launch_bounds__(384, 1)
     KeyFragments<D / 16> kv;  // this warp's K and V rows (KvInRegisters; else never read)
     if constexpr (KvInRegisters) load_key_fragments(kv, k_s, v_s, BlockN, group_row + 16 * wl, lane);
 
+    // OverlapDq: the dQ block whose product is in flight (held_q_first < 0: none). finish_dq
+    // waits for it with the next step's Sᵀ and dPᵀ groups still running behind it (true) or
+    // with nothing behind it (false), then adds it. Its dSᵀ buffer is not written meanwhile:
+    // the next step writes the other one, and the step after that passes the next step's
+    // named barrier only once this warpgroup has finished the block.
+    float dq_held[32];
+    int held_q_first = -1, held_h = 0;
+    auto finish_dq = [&](bool behind_two) {
+        if (!OverlapDq || held_q_first < 0) return;
+        if (behind_two)
+            wg::wait<2>();
+        else
+            wg::wait<0>();
+        wg::fence_operands(dq_held);
+        add_dq_atomics<D>(dq_held, dq_cols, held_q_first, b, held_h, dq_acc, wl, lane, p);
+        held_q_first = -1;
+    };
+
     for (int s = 0; s < n_steps; ++s) {
         const int st = s % Stages;
         const int h = tile.head(s, p), i0 = tile.row(s, p);
@@ -179,7 +201,9 @@ __global__ void __launch_bounds__(384, 1)
             backward_part<D, W, BlockN, BlockM, W, KvInRegisters>(
                 dk, dv, kv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
                 lse_s + st * BlockM, delta_s + st * BlockM, ds_t, part, i0, group_row, key_first,
-                row_lo, 0, lane, true, p);
+                row_lo, 0, lane, true, p, [&](bool two) {
+                    if (part == 0) finish_dq(two);
+                });
         wg::wait<0>();  // dV and dK have read the stage's Q and dO
         wg::fence_operands(dk);
         wg::fence_operands(dv);
@@ -196,14 +220,20 @@ __global__ void __launch_bounds__(384, 1)
         }
         const int q_first = i0 + 64 * dq_rows;
         if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or rows are padding
-            if constexpr (BulkDq)
+            if constexpr (BulkDq) {
                 reduce_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc,
                                            dq_s + c * (dq_stage_bytes / 4), wl, lane, p);
-            else
+            } else if constexpr (OverlapDq) {
+                dq_block_issue<BlockN>(dq_held, ds_t, k_s, dq_rows, dq_cols);
+                held_q_first = q_first;
+                held_h = h;
+            } else {
                 add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl,
                                         lane, p);
+            }
         }
     }
+    finish_dq(false);  // the last step's dQ block
     if constexpr (BulkDq) tma::wait_bulk<0>();  // the reductions have read and written
     if constexpr (Ordered) {  // the last step's turn
         asm volatile("bar.sync 1, 256;\n" ::: "memory");

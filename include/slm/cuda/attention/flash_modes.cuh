@@ -2,7 +2,7 @@
 // The modes of attention::Flash on the GPU, the head_dims it has kernels for, and which kernels
 // each head_dim has: what flash.cuh dispatches on and the tests and benchmarks name.
 //
-// Backward has nine modes, chosen at compile time:
+// Backward has ten modes, chosen at compile time:
 //   FlashBackward::atomic         (the default, what AttentionKernel<Flash, cuda::Backend> uses)
 //       dQ is accumulated with fp32 atomics by the per-key-tile kernel; fastest, but the order
 //       of the additions, hence the last bits of dQ, changes from run to run. On a GPU with
@@ -27,6 +27,11 @@
 //       shared memory and added by the copy engine (one bulk reduction per row) instead of the
 //       consumers' atomics. A candidate: over atomic_tma_kv_registers it measures the bulk
 //       reductions alone.
+//   FlashBackward::atomic_tma_overlapped_dq  atomic_tma with each step's dQ product left running
+//       while the next step issues its first Sᵀ and dPᵀ, its atomics issued while those run
+//       (instead of waiting for it where it is issued), at tiles 64 wide (head_dim up to 64;
+//       at 128 the held block spills 2 KB: as atomic_tma there). A candidate, measured beside
+//       atomic_tma.
 //   FlashBackward::deterministic_tma  deterministic with the TMA backward taking the same turns
 //       (head_dim up to 128 on a Hopper; as deterministic elsewhere). A candidate.
 // The two *_mma_sync modes run the mma.sync kernels forward too (what the tests and the benchmark
@@ -58,6 +63,7 @@ enum class FlashBackward {
     atomic_tma,
     atomic_tma_bulk_dq,
     atomic_tma_kv_registers,
+    atomic_tma_overlapped_dq,
     deterministic_tma,
     atomic_mma_sync,
     deterministic,
@@ -132,7 +138,8 @@ template <int D, FlashBackward M>
 inline constexpr bool runs_tma_backward =
     has_tma_forward<D> &&
     (M == FlashBackward::atomic_tma || M == FlashBackward::atomic_tma_bulk_dq ||
-     M == FlashBackward::atomic_tma_kv_registers || M == FlashBackward::deterministic_tma);
+     M == FlashBackward::atomic_tma_kv_registers || M == FlashBackward::atomic_tma_overlapped_dq ||
+     M == FlashBackward::deterministic_tma);
 // Whether mode M's TMA backward adds dQ with the copy engine's bulk reductions.
 constexpr bool bulk_dq(FlashBackward m) { return m == FlashBackward::atomic_tma_bulk_dq; }
 // Whether mode M's TMA backward at head_dim D holds K and V in registers.
@@ -140,6 +147,11 @@ template <int D>
 constexpr bool kv_in_registers(FlashBackward m) {
     return (m == FlashBackward::atomic_tma_kv_registers || m == FlashBackward::atomic_tma_bulk_dq) &&
            D <= 64;  // tiles 64 wide
+}
+// Whether mode M's TMA backward at head_dim D leaves each dQ product running into the next step.
+template <int D>
+constexpr bool overlapped_dq(FlashBackward m) {
+    return m == FlashBackward::atomic_tma_overlapped_dq && D <= 64;  // tiles 64 wide
 }
 // Whether forward choice F runs the TMA kernel at head_dim D (on a Hopper).
 template <int D, FlashForward F>
