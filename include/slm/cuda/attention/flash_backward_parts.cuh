@@ -69,11 +69,14 @@ __device__ __forceinline__ void load_key_fragments(KeyFragments<KD>& f, const un
 // stat_slot (lse_t already times log2e); i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
 // row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
-// and dV; kv: this warp's K and V rows when KvInRegisters (else unused); issued(bool): called
-// once Sᵀ and dPᵀ are issued (true: two MMA groups just committed) or, where this warpgroup has
-// nothing to compute, at once (false), before any wait: the caller's MMA group still in flight
-// from before can be finished there (flash_backward_tma.cuh's OverlapDq).
-template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters, class Issued>
+// and dV; kv: this warp's K and V rows when KvInRegisters (else unused); issued(): called once
+// Sᵀ and dPᵀ are issued (two MMA groups just committed), before any wait, where the caller can
+// finish an MMA group it left running (flash_backward_tma.cuh's OverlapDq). Where all of this
+// warpgroup's keys follow all of the part's queries the part is skipped, unless AlwaysCompute
+// (then computed, all masked: a wait in a branch ptxas takes for divergent serializes MMAs
+// left running across it, C7518).
+template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters, bool AlwaysCompute,
+          class Issued>
 __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
                                               const KeyFragments<D / 16>& kv,
                                               const unsigned char* k_s, const unsigned char* v_s,
@@ -91,7 +94,7 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
     const int group_first = key_first - (row_lo - g - group_row);  // this warpgroup's first key
     const int c0 = 64 * part, i1 = i0 + c0;  // the part's first column and query
     uint32_t pa[4][4], sa[4][4];
-    if (group_first <= i1 + 63) {  // else all keys of this warpgroup follow all queries
+    if (AlwaysCompute || group_first <= i1 + 63) {  // else this warpgroup's keys follow them all
         float st[32], dpt[32];
         const uint64_t k_a = wg::k_major(k_s, group_row), q_b = wg::k_major(q_t, c0);
         const uint64_t v_a = wg::k_major(v_s, group_row), do_b = wg::k_major(do_t, c0);
@@ -119,7 +122,7 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                                  wg::advance(do_b, wg::k_major_step(BlockM, kk)), kk > 0);
         }
         wg::commit();
-        issued(true);
+        issued();
         const bool masked = key_first + 15 > i1 || i1 + 64 > p.seq;
         // This lane's 16 columns of the part (8j + 2t and + 1), contiguous (stat_slot).
         const uint32_t lse_at = cuda::mma::shared_address(lse_t + c0 + 16 * t);
@@ -183,7 +186,6 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                           wg::advance(q_mn, wg::mn_major_step(4 * part + kq)), 1);
         wg::commit();
     } else {  // this warpgroup's rows of dSᵀ are zero
-        issued(false);
 #pragma unroll
         for (int kq = 0; kq < 4; ++kq)
 #pragma unroll

@@ -173,67 +173,94 @@ __global__ void __launch_bounds__(384, 1)
     KeyFragments<D / 16> kv;  // this warp's K and V rows (KvInRegisters; else never read)
     if constexpr (KvInRegisters) load_key_fragments(kv, k_s, v_s, BlockN, group_row + 16 * wl, lane);
 
-    // OverlapDq: the dQ block whose product is in flight (held_q_first < 0: none). finish_dq
-    // waits for it with the next step's Sᵀ and dPᵀ groups still running behind it (true) or
-    // with nothing behind it (false), then adds it. Its dSᵀ buffer is not written meanwhile:
-    // the next step writes the other one, and the step after that passes the next step's
-    // named barrier only once this warpgroup has finished the block.
-    float dq_held[32];
-    int held_q_first = -1, held_h = 0;
-    auto finish_dq = [&](bool behind_two) {
-        if (!OverlapDq || held_q_first < 0) return;
-        if (behind_two)
-            wg::wait<2>();
-        else
-            wg::wait<0>();
-        wg::fence_operands(dq_held);
-        add_dq_atomics<D>(dq_held, dq_cols, held_q_first, b, held_h, dq_acc, wl, lane, p);
-        held_q_first = -1;
-    };
-
-    for (int s = 0; s < n_steps; ++s) {
+    // Step s up to the named barrier: its parts (hook: backward_part's issued, for the first
+    // part), the release of its stage, and its dSᵀ published for the dQ products.
+    auto parts = [&](int s, auto first_issued) {
         const int st = s % Stages;
-        const int h = tile.head(s, p), i0 = tile.row(s, p);
+        const int i0 = tile.row(s, p);
         unsigned char* ds_t = ds_s + (s & 1) * Tiles::ds_bytes;
         tma::wait(full + st, (s / Stages) & 1);
-#pragma unroll 1
-        for (int part = 0; part < BlockM / 64; ++part)
-            backward_part<D, W, BlockN, BlockM, W, KvInRegisters>(
+        auto part_at = [&](int part, auto issued) {
+            backward_part<D, W, BlockN, BlockM, W, KvInRegisters, OverlapDq>(
                 dk, dv, kv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
                 lse_s + st * BlockM, delta_s + st * BlockM, ds_t, part, i0, group_row, key_first,
-                row_lo, 0, lane, true, p, [&](bool two) {
-                    if (part == 0) finish_dq(two);
-                });
-        wg::wait<0>();  // dV and dK have read the stage's Q and dO
-        wg::fence_operands(dk);
+                row_lo, 0, lane, true, p, issued);
+        };
+        if constexpr (OverlapDq) {  // unrolled: the hook's wait is in no loop of its own
+            part_at(0, first_issued);
+#pragma unroll
+            for (int part = 1; part < BlockM / 64; ++part) part_at(part, [] {});
+        } else {
+#pragma unroll 1
+            for (int part = 0; part < BlockM / 64; ++part) part_at(part, first_issued);
+        }
+        wg::fence_operands(dk);  // backward_part waited for dV, dK and its reads of the stage
         wg::fence_operands(dv);
         __syncwarp();
         if (lane == 0) tma::arrive(empty + st);
         wg::fence_proxy_async();  // this thread's dSᵀ stores, for the dQ products' reads
+    };
+    // The named barrier after step s (both consumers' dSᵀ complete), with the turns around it.
+    auto meet = [&](int s) {
         if constexpr (Ordered) {
-            if (turn_taker)
+            if (turn_taker) {
+                const int h = tile.head(s, p), i0 = tile.row(s, p);
                 await_turn(turns + turn_of(b, h, i0, BlockM, p), key_tile_turn<T>(i0, j0, BlockN));
+            }
         }
-        asm volatile("bar.sync 1, 256;\n" ::: "memory");  // both consumers' dSᵀ complete
+        asm volatile("bar.sync 1, 256;\n" ::: "memory");
         if constexpr (Ordered) {  // every consumer's adds of the previous step are done
             if (turn_taker && s > 0) hand_on(s - 1);
         }
-        const int q_first = i0 + 64 * dq_rows;
-        if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or rows are padding
-            if constexpr (BulkDq) {
-                reduce_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc,
-                                           dq_s + c * (dq_stage_bytes / 4), wl, lane, p);
-            } else if constexpr (OverlapDq) {
-                dq_block_issue<BlockN>(dq_held, ds_t, k_s, dq_rows, dq_cols);
-                held_q_first = q_first;
-                held_h = h;
-            } else {
-                add_dq_block<D, BlockN>(ds_t, k_s, dq_rows, dq_cols, q_first, b, h, dq_acc, wl,
-                                        lane, p);
+    };
+    auto ds_of = [&](int s) { return ds_s + (s & 1) * Tiles::ds_bytes; };
+    auto q_first_of = [&](int s) { return tile.row(s, p) + 64 * dq_rows; };
+
+    if constexpr (OverlapDq) {
+        // Step s's dQ block is issued after its barrier and finished (waited for, then added)
+        // in step s + 1's first part once that has issued Sᵀ and dPᵀ behind it; the last one
+        // after the loop. The loop is turned so that no loop edge lies between a block's issue
+        // and its wait, and every wait is outside any branch ptxas takes for divergent (the
+        // parts are always computed; a block past the sequence is computed and not added):
+        // otherwise ptxas cannot count the groups in flight and serializes the MMAs (C7514,
+        // C7518). Its dSᵀ buffer is not written meanwhile: step s + 1 writes the other one, and
+        // step s + 2 passes step s + 1's barrier only once this warpgroup has finished it.
+        float dq[32];
+        auto add_held = [&](int s) {
+            wg::fence_operands(dq);
+            if (q_first_of(s) < p.seq)
+                add_dq_atomics<D>(dq, dq_cols, q_first_of(s), b, tile.head(s, p), dq_acc, wl,
+                                  lane, p);
+        };
+        parts(0, [] {});
+        for (int s = 0; s + 1 < n_steps; ++s) {  // n_steps ≥ 1: the diagonal's step
+            meet(s);
+            dq_block_issue<BlockN>(dq, ds_of(s), k_s, dq_rows, dq_cols);
+            parts(s + 1, [&] {
+                wg::wait<2>();  // step s's block; step s + 1's Sᵀ and dPᵀ still run
+                add_held(s);
+            });
+        }
+        meet(n_steps - 1);
+        dq_block_issue<BlockN>(dq, ds_of(n_steps - 1), k_s, dq_rows, dq_cols);
+        wg::wait<0>();
+        add_held(n_steps - 1);
+    } else {
+        for (int s = 0; s < n_steps; ++s) {
+            parts(s, [] {});
+            meet(s);
+            const int q_first = q_first_of(s), h = tile.head(s, p);
+            if (j0 <= q_first + 63 && q_first < p.seq) {  // else dS is zero, or padding rows
+                if constexpr (BulkDq)
+                    reduce_dq_block<D, BlockN>(ds_of(s), k_s, dq_rows, dq_cols, q_first, b, h,
+                                               dq_acc, dq_s + c * (dq_stage_bytes / 4), wl, lane,
+                                               p);
+                else
+                    add_dq_block<D, BlockN>(ds_of(s), k_s, dq_rows, dq_cols, q_first, b, h,
+                                            dq_acc, wl, lane, p);
             }
         }
     }
-    finish_dq(false);  // the last step's dQ block
     if constexpr (BulkDq) tma::wait_bulk<0>();  // the reductions have read and written
     if constexpr (Ordered) {  // the last step's turn
         asm volatile("bar.sync 1, 256;\n" ::: "memory");
