@@ -18,7 +18,11 @@
 # Then (TRAIN_STEP=1, the default; 0 leaves it out) the candidates in the whole training step at
 # the four presets' target micro-batches (benchmarks/train_step_cuda, "flash_candidate/..."),
 # beside the default, with the per-op breakdown.
-# Carry build/deps; about 8 minutes.
+# The order is what the decisions need first: tests, our kernels and the ratios between them,
+# the training step preset by preset, and last FA2 and cuDNN (sdpa_bench) with the tables
+# against them. A stage that would start with less than its time left of CALL_BUDGET seconds
+# (560 by default: a call may run 600) is skipped and says so.
+# Carry build/deps; with HEAD_DIMS=64,128 about 9 minutes.
 #
 #   tools/device/candidates_check.sh        # logs and JSON under $OUT (or build/device/logs)
 #
@@ -31,10 +35,13 @@ cd "$(dirname "$0")/../.."
 export PATH="/usr/local/cuda/bin:$PATH"
 logs="${OUT:-build/device/logs}"
 mkdir -p "$logs"
+deadline=$((SECONDS + ${CALL_BUDGET:-560}))
+left() { echo $((deadline - SECONDS)); }
 train_step="${TRAIN_STEP:-1}"
 [ "$train_step" = 1 ] && export EXTRA_TARGETS=train_step_cuda
 TESTS_ONLY=1 tools/device/attention_check.sh
 tests=$?
+status=0
 bench=build/device/benchmarks/attention_cuda
 [ -x "$bench" ] || exit 1
 # After a hang only the kernels that have passed before are timed (a hang would eat the call).
@@ -42,15 +49,9 @@ filter='^attention/(flash/(fwd|bwd|fwd_bwd)|flash_(tma|warpgroup_forward)/fwd|fl
 [ $tests -eq 124 ] && filter='^attention/flash(_deterministic)?/(fwd|fwd_bwd)/'
 # Only the head_dims sdpa_bench times, when HEAD_DIMS names them.
 [ -n "${HEAD_DIMS:-}" ] && filter="${filter}hdim:(${HEAD_DIMS//,/|})/"
-timeout 300 "$bench" --benchmark_filter="$filter" --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
-  { tail -n 20 "$logs/candidates.log"; exit 1; }
-PYTHONUNBUFFERED=1 python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
-  ${HEAD_DIMS:+--head-dims "$HEAD_DIMS"} > "$logs/sdpa.log" 2>&1 ||
-  { tail -n 20 "$logs/sdpa.log"; exit 1; }
-for name in flash flash_tma_backward flash_tma_kv_registers flash_tma_bulk_dq flash_tma_overlapped_dq; do
-  echo "## $name"
-  python3 tools/device/attention_vs_sdpa.py "$logs/candidates.json" "$logs/sdpa.json" --name "$name"
-done
+timeout $(( $(left) < 300 ? $(left) : 300 )) "$bench" --benchmark_filter="$filter" \
+  --benchmark_format=json --benchmark_out="$logs/candidates.json" > "$logs/candidates.log" 2>&1 ||
+  { tail -n 20 "$logs/candidates.log"; echo "candidates_check.sh: attention_cuda FAILED"; exit 1; }
 python3 - "$logs/candidates.json" <<'PY'
 import sys
 sys.path.insert(0, "tools/device")
@@ -78,14 +79,34 @@ for hd, seq in sorted({(k[0], k[1]) for k in tables["flash"]}):
         cells.append(f"{mine / base:.3f}" if mine and base else "n/a")
     print(f"| {hd} | {seq} | " + " | ".join(cells) + " |")
 PY
-# The candidates in the whole training step, beside the default (after a hang, not at all).
+# The candidates in the whole training step, beside the default, one preset at a time (each its
+# own JSON, so a preset cut short loses only itself); after a hang, not at all.
 if [ "$train_step" = 1 ] && [ $tests -ne 124 ]; then
-  presets='100m/batch:32|500m/batch:32|1b/batch:16|2b/batch:8'
-  timeout 300 build/device/benchmarks/train_step_cuda \
-    --benchmark_filter="^train_step/(flash|flash_candidate/[a-z_]+)/llama_($presets)/seq:2048/" \
-    --benchmark_format=json --benchmark_out="$logs/train_step.json" > "$logs/train_step.log" 2>&1 ||
-    { tail -n 20 "$logs/train_step.log"; echo "candidates_check.sh: train_step_cuda FAILED"; }
+  parts=()
+  for preset in 100m/batch:32 500m/batch:32 1b/batch:16 2b/batch:8; do
+    if [ "$(left)" -lt 60 ]; then echo "candidates_check.sh: no time left for llama_$preset"; continue; fi
+    part="$logs/train_step_${preset%%/*}.json"
+    timeout "$(left)" build/device/benchmarks/train_step_cuda \
+      --benchmark_filter="^train_step/(flash|flash_candidate/[a-z_]+)/llama_$preset/seq:2048/" \
+      --benchmark_format=json --benchmark_out="$part" >> "$logs/train_step.log" 2>&1 ||
+      { tail -n 10 "$logs/train_step.log"; echo "candidates_check.sh: train_step_cuda FAILED at llama_$preset"; status=1; }
+    parts+=("$part")
+  done
   echo "## the training step (seq 2048)"
-  python3 tools/device/summarize_bench.py "$logs/train_step.json"
+  python3 tools/device/summarize_bench.py "${parts[@]}"
+  rm -f "${parts[@]}"  # the summary is in the output; a call brings back at most 8 files
+fi
+# FA2 and cuDNN on the same shapes, and each of ours against them.
+if [ "$(left)" -lt 90 ]; then
+  echo "candidates_check.sh: no time left for sdpa_bench and the tables against FA2 and cuDNN"
+elif PYTHONUNBUFFERED=1 timeout "$(left)" python3 tools/sdpa_bench.py --out "$logs/sdpa.json" \
+       ${HEAD_DIMS:+--head-dims "$HEAD_DIMS"} > "$logs/sdpa.log" 2>&1; then
+  for name in flash flash_tma_backward flash_tma_kv_registers flash_tma_bulk_dq flash_tma_overlapped_dq; do
+    echo "## $name"
+    python3 tools/device/attention_vs_sdpa.py "$logs/candidates.json" "$logs/sdpa.json" --name "$name"
+  done
+else
+  tail -n 20 "$logs/sdpa.log"; echo "candidates_check.sh: sdpa_bench FAILED"; status=1
 fi
 [ $tests -eq 0 ] || { echo "candidates_check.sh: the attention tests FAILED or hung (status $tests)"; exit $tests; }
+exit $status
