@@ -3,10 +3,12 @@
 // (flash_backward_tma.cuh): the per-part body (Sᵀ, dPᵀ, Pᵀ, dSᵀ, dV and dK) and a dQ block, added
 // with atomics or with the copy engine's bulk reductions. They began as the warpgroup kernel's
 // loop body (flash_backward_wgmma.cuh, which keeps its own copy: it still runs head_dim 256 and
-// is the default until these have run on a GPU) and differ from it in three ways, each to spend
+// is the default until these have run on a GPU) and differ from it in four ways, each to spend
 // less of the shared-memory bandwidth or to overlap more: the statistics come in the order each
 // lane reads them (stat_slot), Sᵀ and dPᵀ are two MMA groups so that the exponentials run
-// while dPᵀ does, and at width 64 K and V may be held in registers (KeyFragments).
+// while dPᵀ does, at width 64 K and V may be held in registers (KeyFragments), and each part
+// waits for its own dV and dK, its A fragments held live until then so that ptxas need not
+// serialize the MMAs (wgmma::hold_fragments; tools/check_wgmma_schedule.sh checks it).
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
