@@ -64,30 +64,28 @@ __device__ __forceinline__ void load_key_fragments(KeyFragments<KD>& f, const un
 }
 
 // Part `part` (64 queries from column 64·part of the step's tiles) of one backward step for this
-// warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q, and dSᵀ
-// of this lane's rows into ds_s (when store_ds; stored while dV and dK run, which are waited
-// for before this returns). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
+// warpgroup's keys: Sᵀ = K·Qᵀ and dPᵀ = V·dOᵀ, Pᵀ and dSᵀ, dV += Pᵀ·dO and dK += dSᵀ·Q over all
+// W columns, and dSᵀ of this lane's rows into ds_s (stored while dV and dK run, which are
+// waited for before this returns). k_s, v_s: the CTA's K and V (BlockN rows); q_t, do_t: the step's
 // Q and dO (BlockM rows); lse_t, delta_t: their rows' statistics in shared memory, laid out by
 // stat_slot (lse_t already times log2e); i0: the step's first query;
 // group_row: this warpgroup's first key row in the tiles; key_first: this warp's first key;
-// row_lo: this lane's first key's row in the tiles; col0: this warpgroup's first column of dK
-// and dV; kv: this warp's K and V rows when KvInRegisters (else unused); issued(): called once
+// row_lo: this lane's first key's row in the tiles; kv: this warp's K and V rows when KvInRegisters (else unused); issued(): called once
 // Sᵀ and dPᵀ are issued (two MMA groups just committed), before any wait, where the caller can
 // finish an MMA group it left running (flash_backward_tma.cuh's OverlapDq). Where all of this
 // warpgroup's keys follow all of the part's queries the part is skipped, unless AlwaysCompute
 // (then computed, all masked: a wait in a branch ptxas takes for divergent serializes MMAs
 // left running across it, C7518).
-template <int D, int W, int BlockN, int BlockM, int Cols, bool KvInRegisters, bool AlwaysCompute,
+template <int D, int W, int BlockN, int BlockM, bool KvInRegisters, bool AlwaysCompute,
           class Issued>
-__device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)[Cols / 2],
+__device__ __forceinline__ void backward_part(float (&dk)[W / 2], float (&dv)[W / 2],
                                               const KeyFragments<D / 16>& kv,
                                               const unsigned char* k_s, const unsigned char* v_s,
                                               const unsigned char* q_t, const unsigned char* do_t,
                                               const float* lse_t, const float* delta_t,
                                               unsigned char* ds_s, int part, int i0,
                                               int group_row, int key_first, int row_lo,
-                                              int col0, int lane, bool store_ds,
-                                              const Problem& p, Issued issued) {
+                                              int lane, const Problem& p, Issued issued) {
     constexpr int KD = D / 16;
     namespace wg = cuda::wgmma;
     using cuda::mma::pack_bf16;
@@ -175,8 +173,8 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
                 sa[kq][2 * h + 1] = pack_bf16(ds4[2], ds4[3]);
             }
         }
-        const uint64_t do_mn = wg::mn_major(do_t, BlockM, col0 / 64);
-        const uint64_t q_mn = wg::mn_major(q_t, BlockM, col0 / 64);
+        const uint64_t do_mn = wg::mn_major(do_t, BlockM, 0);
+        const uint64_t q_mn = wg::mn_major(q_t, BlockM, 0);
         wg::fence();
 #pragma unroll
         for (int kq = 0; kq < 4; ++kq)  // dV += Pᵀ·dO
@@ -197,7 +195,6 @@ __device__ __forceinline__ void backward_part(float (&dk)[Cols / 2], float (&dv)
     // tile.
 #pragma unroll
     for (int kq = 0; kq < 4; ++kq) {
-        if (!store_ds) break;
 #pragma unroll
         for (int e = 0; e < 2; ++e) {
             const int col = c0 + 16 * kq + 8 * e + 2 * t, chunk = col / 8;
@@ -312,8 +309,7 @@ __device__ __forceinline__ void reduce_dq_block(const unsigned char* ds_s,
     cuda::wgmma::fence_proxy_async();  // these stores, for the copy engine's reads
     __syncwarp();
     const int row = 16 * wl + lane, q = q_first + row;
-    constexpr int last_cols = D % 64 == 0 ? 64 : D % 64;  // of the block holding column D − 1
-    const int cols = 64 * (block + 1) <= D ? 64 : last_cols;
+    const int cols = min(64, D - 64 * block);  // the block's columns within D
     if (lane < 16 && q < p.seq) {
         tma::reduce_add(dq_acc + (static_cast<int64_t>(b) * p.seq + q) * p.out_stride + h * D +
                             64 * block,

@@ -173,18 +173,19 @@ __global__ void __launch_bounds__(384, 1)
     KeyFragments<D / 16> kv;  // this warp's K and V rows (KvInRegisters; else never read)
     if constexpr (KvInRegisters) load_key_fragments(kv, k_s, v_s, BlockN, group_row + 16 * wl, lane);
 
+    auto ds_of = [&](int s) { return ds_s + (s & 1) * Tiles::ds_bytes; };  // dSᵀ, double-buffered
+    auto q_first_of = [&](int s) { return tile.row(s, p) + 64 * dq_rows; };
     // Step s up to the named barrier: its parts (hook: backward_part's issued, for the first
     // part), the release of its stage, and its dSᵀ published for the dQ products.
     auto parts = [&](int s, auto first_issued) {
         const int st = s % Stages;
         const int i0 = tile.row(s, p);
-        unsigned char* ds_t = ds_s + (s & 1) * Tiles::ds_bytes;
         tma::wait(full + st, (s / Stages) & 1);
         auto part_at = [&](int part, auto issued) {
-            backward_part<D, W, BlockN, BlockM, W, KvInRegisters, OverlapDq>(
+            backward_part<D, W, BlockN, BlockM, KvInRegisters, OverlapDq>(
                 dk, dv, kv, k_s, v_s, q_s + st * Tiles::q_bytes, do_s + st * Tiles::q_bytes,
-                lse_s + st * BlockM, delta_s + st * BlockM, ds_t, part, i0, group_row, key_first,
-                row_lo, 0, lane, true, p, issued);
+                lse_s + st * BlockM, delta_s + st * BlockM, ds_of(s), part, i0, group_row,
+                key_first, row_lo, lane, p, issued);
         };
         if constexpr (OverlapDq) {  // unrolled: the hook's wait is in no loop of its own
             part_at(0, first_issued);
@@ -213,8 +214,6 @@ __global__ void __launch_bounds__(384, 1)
             if (turn_taker && s > 0) hand_on(s - 1);
         }
     };
-    auto ds_of = [&](int s) { return ds_s + (s & 1) * Tiles::ds_bytes; };
-    auto q_first_of = [&](int s) { return tile.row(s, p) + 64 * dq_rows; };
 
     if constexpr (OverlapDq) {
         // Step s's dQ block is issued after its barrier and finished (waited for, then added)
@@ -228,9 +227,9 @@ __global__ void __launch_bounds__(384, 1)
         float dq[32];
         auto add_held = [&](int s) {
             wg::fence_operands(dq);
-            if (q_first_of(s) < p.seq)
-                add_dq_atomics<D>(dq, dq_cols, q_first_of(s), b, tile.head(s, p), dq_acc, wl,
-                                  lane, p);
+            const int q_first = q_first_of(s);
+            if (q_first < p.seq)
+                add_dq_atomics<D>(dq, dq_cols, q_first, b, tile.head(s, p), dq_acc, wl, lane, p);
         };
         parts(0, [] {});
         for (int s = 0; s + 1 < n_steps; ++s) {  // n_steps ≥ 1: the diagonal's step
